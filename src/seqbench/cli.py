@@ -1,0 +1,123 @@
+"""The `seqbench` command. DVC stages call these subcommands.
+
+Heavy libraries (pandas, great_expectations, torch, prefect) are imported inside the commands, so
+`seqbench --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqbench.errors import SeqbenchError
+
+app = typer.Typer(
+    help="Benchmark LSTM against GRU on your sequence data. Run `dvc repro` for the whole pipeline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ParamsOption = Annotated[
+    Path, typer.Option("--params", "-p", help="The params file; its folder is the project root.")
+]
+DatasetArgument = Annotated[str, typer.Argument(help="A dataset name declared in params.yaml.")]
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def user_errors(command):
+    """Print a SeqbenchError as a plain message and exit 1; no traceback for bad input."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SeqbenchError as exc:
+            _stderr().print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            raise typer.Exit(1) from None
+        except Exception as exc:
+            if os.environ.get("SEQBENCH_DEBUG"):
+                raise
+            _stderr().print(
+                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                "This is a bug in seqbench; rerun with SEQBENCH_DEBUG=1 for the traceback.",
+                markup=True,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@app.command()
+@user_errors
+def ingest(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
+    """Read DATASET's source and write data/raw/DATASET.parquet plus a JSON manifest."""
+    from seqbench.ingest import ingest as run_ingest
+
+    started = time.perf_counter()
+    _stderr().print(f"ingest {dataset}: reading source …")
+    manifest = run_ingest(dataset, params)
+    _stderr().print(
+        f"ingest {dataset}: {manifest['rows']:,} rows → data/raw/{dataset}.parquet "
+        f"({time.perf_counter() - started:.1f}s)"
+    )
+
+
+@app.command()
+@user_errors
+def validate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
+    """Check data/raw/DATASET.parquet with its kind's Great Expectations suite.
+
+    Clean rows go to data/validated/, failing rows to data/quarantine/ with the failed checks,
+    the result to reports/validation/DATASET.json and Data Docs to reports/validation/DATASET/.
+    """
+    from seqbench.validate import validate as run_validate
+
+    started = time.perf_counter()
+    _stderr().print(f"validate {dataset}: running checks …")
+    report = run_validate(dataset, params)
+    failed = [c["check"] for c in report["checks"] if not c["success"]]
+    _stderr().print(
+        f"validate {dataset}: {report['rows_validated']:,} rows valid, "
+        f"{report['rows_quarantined']:,} quarantined"
+        + (f" (failed: {', '.join(failed)})" if failed else "")
+        + f" ({time.perf_counter() - started:.1f}s)"
+    )
+
+
+@app.command()
+@user_errors
+def datasets(params: ParamsOption = Path("params.yaml")):
+    """List the datasets declared in params.yaml and how far each has got."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from seqbench.config import load_params
+    from seqbench.status import dataset_status
+
+    declared = load_params(params)
+    table = Table("dataset", "kind", "source", "raw", "validated")
+    for name, cfg in declared.datasets.items():
+        status = dataset_status(name, cfg, params.resolve().parent)
+        table.add_row(name, cfg.kind, status["source"], status["raw"], status["validated"])
+    Console().print(table)
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

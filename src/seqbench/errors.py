@@ -1,0 +1,25 @@
+"""Errors a user can act on.
+
+Anything raised as a `SeqbenchError` is printed by the CLI as one line, without a traceback, and
+the command exits non-zero. Everything else is a bug in seqbench.
+"""
+
+
+class SeqbenchError(Exception):
+    """A problem with the user's input: params, a source, or the data itself."""
+
+
+class ConfigError(SeqbenchError):
+    """params.yaml is missing, malformed or holds a bad value."""
+
+
+class SourceError(SeqbenchError):
+    """A source could not be read: missing, unreachable, empty or unreadable."""
+
+
+class SchemaError(SeqbenchError):
+    """A source was read, but its columns do not fit the dataset's kind."""
+
+
+class ValidationFailed(SeqbenchError):
+    """Validation found table-level problems or quarantined too many rows."""

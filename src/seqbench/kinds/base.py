@@ -1,0 +1,126 @@
+"""What every kind of data shares: column mapping, type coercion and the Check record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from seqbench.errors import SchemaError
+
+# A column that fails to parse in more than this fraction of its non-empty cells is taken as a
+# wrong mapping or wrong format (an error), not as a few bad rows (quarantine).
+MAX_UNPARSEABLE_FRACTION = 0.5
+
+FLOAT_MAX = 1.7976931348623157e308  # "between -FLOAT_MAX and FLOAT_MAX" means finite
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named expectation.
+
+    level "row": failing rows are quarantined, with `name` as the reason.
+    level "table": a failure stops the validate stage.
+    """
+
+    name: str
+    level: Literal["row", "table"]
+    expectation: object  # a great_expectations Expectation
+
+
+def map_columns(df, cfg, source: str):
+    """Rename source columns to canonical names.
+
+    Explicit `columns:` mappings win; otherwise a canonical name matches a source column
+    case-insensitively ("Close" -> close).
+    """
+    rename = {}
+    for canonical, original in cfg.columns.items():
+        if original not in df.columns:
+            raise SchemaError(
+                f"{source}: column '{original}' (mapped to {canonical} in params.yaml) not found; "
+                f"columns are: {', '.join(map(str, df.columns))}"
+            )
+        rename[original] = canonical
+    taken = set(rename.values())
+    by_lower = {str(c).strip().lower(): c for c in df.columns if c not in rename}
+    for canonical in cfg.MAPPABLE:
+        if canonical not in taken and canonical in by_lower:
+            rename[by_lower[canonical]] = canonical
+    return df.rename(columns=rename)
+
+
+def require_columns(df, required, source: str) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{source}: missing column(s) {', '.join(missing)}; columns are: "
+            f"{', '.join(map(str, df.columns))} (map them with `columns:` in params.yaml)"
+        )
+
+
+def coerce_numeric(series, column: str, source: str):
+    """Numbers as float64. Scattered bad cells become NaN (and are quarantined later);
+    a column that is mostly not numbers is an error."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    numbers = pd.to_numeric(series, errors="coerce")
+    ensure_mostly_parsed(series, numbers, column, source, "numbers")
+    return numbers.astype("float64")
+
+
+def coerce_dates(series, column: str, source: str, date_format: str | None):
+    """Dates as naive datetime64 (UTC when the source carries a zone)."""
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(series):
+        dates = series
+    else:
+        text = series.astype("string")
+        if date_format:
+            dates = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        else:
+            dates = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+            # The other common spelling: 12/31/2015.
+            us = pd.to_datetime(text, format="%m/%d/%Y", errors="coerce", utc=True)
+            dates = dates.fillna(us)
+        hint = "dates (set date_format in params.yaml)"
+        ensure_mostly_parsed(series, dates, column, source, hint)
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates.astype("datetime64[ns]")
+
+
+def ensure_mostly_parsed(raw, parsed, column: str, source: str, what: str) -> None:
+    present = raw.notna()
+    failed = present & parsed.isna()
+    if present.sum() and failed.sum() > MAX_UNPARSEABLE_FRACTION * present.sum():
+        samples = ", ".join(repr(v) for v in raw[failed].head(3).tolist())
+        first_row = int(failed.to_numpy().argmax())
+        raise SchemaError(
+            f"{source}: column '{column}' does not hold {what}: {int(failed.sum())} of "
+            f"{int(present.sum())} values fail, first at row {first_row} (e.g. {samples})"
+        )
+
+
+def split_column(df, split: str | None):
+    """The `split` column: from the source key (train/test), else kept from the table."""
+    import pandas as pd
+
+    if split is not None:
+        return pd.Series(split, index=df.index, dtype="string")
+    if "split" in df.columns:
+        return df["split"].astype("string")
+    return pd.Series(pd.NA, index=df.index, dtype="string")
+
+
+def labels_as_strings(series):
+    """Labels compare as strings; whole-number floats (1.0 from a CSV with NaNs) print as '1'."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(series):
+        as_int = series.dropna()
+        if (as_int == as_int.round()).all():
+            return series.astype("Int64").astype("string")
+    return series.astype("string")

@@ -1,0 +1,134 @@
+"""Per-frame features of video clips: canonical schema `clip_id, frame, label, split, f_*`.
+
+Sources may be long (one row per frame) or nested as aeon gives them ([clips, dims, frames] plus
+labels). Clips may differ in length and have several feature dimensions. A clip that fails a
+check is quarantined whole: a clip with a hole in it is not a clip.
+"""
+
+from __future__ import annotations
+
+from seqbench.errors import SchemaError
+from seqbench.kinds.base import (
+    FLOAT_MAX,
+    Check,
+    coerce_numeric,
+    labels_as_strings,
+    map_columns,
+    require_columns,
+    split_column,
+)
+from seqbench.sources import NestedClips
+
+KEYS = ("clip_id", "frame", "label", "split")
+GROUP_KEY = "clip_id"
+
+
+def feature_columns(df) -> list[str]:
+    return [c for c in df.columns if str(c).startswith("f_")]
+
+
+def canonicalize(tables: dict, cfg):
+    import pandas as pd
+
+    parts = []
+    for key, data in tables.items():
+        source = cfg.sources()[key]
+        if isinstance(data, NestedClips):
+            parts.append(_from_nested(data))
+        else:
+            parts.append(_from_long(data, key, cfg, source))
+    df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    # Frames in order within each clip; clips stay in the order they first appear.
+    order = pd.factorize(df["clip_id"])[0]
+    df = df.assign(_order=order).sort_values(["_order", "frame"], kind="stable")
+    return df.drop(columns="_order").reset_index(drop=True)
+
+
+def _from_nested(data: NestedClips):
+    import numpy as np
+    import pandas as pd
+
+    frames = []
+    for i, (clip, label, split) in enumerate(zip(data.X, data.y, data.split)):
+        clip = np.asarray(clip, dtype="float64")
+        if clip.ndim == 1:
+            clip = clip[np.newaxis, :]
+        table = pd.DataFrame(clip.T, columns=[f"f_{d}" for d in range(clip.shape[0])])
+        table.insert(0, "clip_id", f"{split}-{i:05d}")
+        table.insert(1, "frame", np.arange(clip.shape[1], dtype="int64"))
+        table.insert(2, "label", str(label))
+        table.insert(3, "split", split)
+        frames.append(table)
+    df = pd.concat(frames, ignore_index=True)
+    return df.astype({"clip_id": "string", "label": "string", "split": "string"})
+
+
+def _from_long(df, key, cfg, source: str):
+    import pandas as pd
+
+    df = map_columns(df, cfg, source)
+    require_columns(df, ["clip_id", "frame", "label"], source)
+    features = [c for c in df.columns if c not in KEYS and pd.api.types.is_numeric_dtype(df[c])]
+    if not features:
+        raise SchemaError(f"{source}: no numeric feature columns besides {', '.join(KEYS)}")
+    frame = coerce_numeric(df["frame"], "frame", source)
+    out = pd.DataFrame(
+        {
+            "clip_id": df["clip_id"].astype("string"),
+            "frame": frame.astype("Int64") if frame.notna().all() and (frame % 1 == 0).all() else frame,
+            "label": labels_as_strings(df["label"]),
+            "split": split_column(df, key),
+        }
+    )
+    for column in features:
+        name = str(column) if str(column).startswith("f_") else f"f_{column}"
+        out[name] = df[column].astype("float64")
+    return out
+
+
+def add_check_columns(df, cfg):
+    """Per-clip facts, repeated on each of the clip's rows, for GX to check row by row."""
+    clips = df.groupby("clip_id", sort=False)
+    position = clips.cumcount()
+    df = df.copy()
+    df["_frame_in_place"] = df["frame"].astype("float64") == position
+    df["_clip_frames_contiguous"] = df.groupby("clip_id", sort=False)["_frame_in_place"].transform("all")
+    df["_clip_labels"] = clips["label"].transform("nunique")
+    df["_clip_length"] = clips["frame"].transform("size")
+    return df.drop(columns="_frame_in_place")
+
+
+def checks(cfg, df) -> list[Check]:
+    import great_expectations as gx
+
+    E = gx.expectations
+    found = [
+        Check("columns_present", "table", E.ExpectTableColumnsToMatchSet(column_set=list(KEYS), exact_match=False)),
+        Check("has_rows", "table", E.ExpectTableRowCountToBeBetween(min_value=1)),
+        Check("frames_contiguous_from_0", "row", E.ExpectColumnValuesToBeInSet(column="_clip_frames_contiguous", value_set=[True])),
+        Check("label_present", "row", E.ExpectColumnValuesToNotBeNull(column="label")),
+        Check("one_label_per_clip", "row", E.ExpectColumnValuesToBeInSet(column="_clip_labels", value_set=[1])),
+        Check("clip_length_in_bounds", "row", E.ExpectColumnValuesToBeBetween(
+            column="_clip_length", min_value=cfg.min_frames, max_value=cfg.max_frames)),
+    ]
+    if cfg.labels:
+        found.append(Check("label_in_declared_set", "row", E.ExpectColumnValuesToBeInSet(column="label", value_set=list(cfg.labels))))
+    # Finite features: a pair of expectations per feature column the table has.
+    for column in feature_columns(df):
+        found.append(Check(f"{column}_present", "row", E.ExpectColumnValuesToNotBeNull(column=column)))
+        found.append(Check(f"{column}_finite", "row", E.ExpectColumnValuesToBeBetween(
+            column=column, min_value=-FLOAT_MAX, max_value=FLOAT_MAX)))
+    if not found:
+        found.append(Check("has_features", "table", E.ExpectTableColumnCountToBeBetween(min_value=len(KEYS) + 1)))
+    return found
+
+
+def summary(df, cfg) -> dict:
+    clips = df.groupby("clip_id", sort=False).agg(label=("label", "first"), split=("split", "first"), length=("frame", "size"))
+    return {
+        "clips": int(len(clips)),
+        "clips_per_split": {str(k): int(v) for k, v in clips["split"].value_counts(dropna=False).items()},
+        "clips_per_label": {str(k): int(v) for k, v in clips["label"].value_counts(dropna=False).items()},
+        "feature_dims": len(feature_columns(df)),
+        "clip_length": {"min": int(clips["length"].min()), "max": int(clips["length"].max())} if len(clips) else None,
+    }

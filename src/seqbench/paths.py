@@ -1,0 +1,32 @@
+"""Where each stage reads and writes, relative to the project root (the folder of params.yaml).
+
+dvc.yaml names the same paths; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    def raw(self, name: str) -> Path:
+        return self.root / "data" / "raw" / f"{name}.parquet"
+
+    def manifest(self, name: str) -> Path:
+        return self.root / "data" / "raw" / f"{name}.manifest.json"
+
+    def validated(self, name: str) -> Path:
+        return self.root / "data" / "validated" / f"{name}.parquet"
+
+    def quarantine(self, name: str) -> Path:
+        return self.root / "data" / "quarantine" / f"{name}.parquet"
+
+    def validation_report(self, name: str) -> Path:
+        return self.root / "reports" / "validation" / f"{name}.json"
+
+    def data_docs(self, name: str) -> Path:
+        return self.root / "reports" / "validation" / name
