@@ -41,7 +41,8 @@ class Project:
 
     def run(self, *args: str):
         """Run `seqbench ARGS --params <this project's params.yaml>` in-process."""
-        result = CliRunner().invoke(app, [*args, "--params", str(self.root / "params.yaml")])
+        # A wide terminal, so rich tables don't wrap the cells the tests read.
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(app, [*args, "--params", str(self.root / "params.yaml")])
         return result
 
     def read(self, folder: str, name: str) -> pd.DataFrame:

@@ -19,7 +19,10 @@ def dataset_status(name: str, cfg, root: Path) -> dict:
     paths = Paths(root)
     source = cfg.source if isinstance(cfg.source, str) else ", ".join(f"{k}: {v}" for k, v in cfg.source.items())
     manifest = _read_json(paths.manifest(name))
-    raw = f"{manifest['rows']:,} rows ({manifest['ingested_at']})" if manifest else "not ingested"
+    if manifest:
+        raw = f"{manifest['rows']:,} rows, {manifest['ingested_at'][:16].replace('T', ' ')}"
+    else:
+        raw = "not ingested"
     report = _read_json(paths.validation_report(name))
     if report is None:
         validated = "not validated"
