@@ -72,24 +72,40 @@ def coerce_numeric(series, column: str, source: str):
 
 def coerce_dates(series, column: str, source: str, date_format: str | None):
     """Dates as naive datetime64 (UTC when the source carries a zone)."""
+    import numpy as np
     import pandas as pd
 
     if pd.api.types.is_datetime64_any_dtype(series):
         dates = series
     else:
-        text = series.astype("string")
-        if date_format:
-            dates = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
-        else:
-            dates = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
-            # The other common spelling: 12/31/2015.
-            us = pd.to_datetime(text, format="%m/%d/%Y", errors="coerce", utc=True)
-            dates = dates.fillna(us)
+        # Price files repeat each date once per symbol: parse each distinct string once.
+        codes, uniques = pd.factorize(series)
+        parsed = _parse_dates(pd.Series(uniques).astype("string"), date_format)
+        values = parsed.to_numpy(dtype="datetime64[ns]")
+        dates = pd.Series(
+            np.where(codes >= 0, values[np.maximum(codes, 0)], np.datetime64("NaT")),
+            index=series.index,
+        )
         hint = "dates (set date_format in params.yaml)"
         ensure_mostly_parsed(series, dates, column, source, hint)
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
     return dates.astype("datetime64[ns]")
+
+
+def _parse_dates(text, date_format: str | None):
+    """Parse to naive UTC; without a format, ISO 8601 first, then the US m/d/Y spelling."""
+    import pandas as pd
+
+    if date_format:
+        dates = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+    else:
+        dates = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+        missing = dates.isna() & text.notna()
+        if missing.any():
+            us = pd.to_datetime(text[missing], format="%m/%d/%Y", errors="coerce", utc=True)
+            dates = dates.where(~missing, us)
+    return dates.dt.tz_localize(None)
 
 
 def ensure_mostly_parsed(raw, parsed, column: str, source: str, what: str) -> None:
