@@ -149,3 +149,21 @@ def test_validation_writes_data_docs_and_the_json_result(project):
     assert report["success"] and report["rows_validated"] == 10 and report["rows_quarantined"] == 0
     assert {c["check"] for c in report["checks"]} >= {"date_increasing", "max_gap_days", "low_le_high"}
     assert "10 rows valid, 0 quarantined" in result.output
+
+
+def test_table_checks_catch_a_raw_file_that_ingest_did_not_write(project):
+    """Validate guards against stale or hand-made raw files: columns first, then has_rows."""
+    project.params({"s": STOCK})
+    raw = project.root / "data/raw"
+    raw.mkdir(parents=True)
+    canonical = pd.DataFrame({"date": pd.to_datetime([]), "symbol": [], "open": [], "high": [], "low": [],
+                              "close": [], "volume": []}).astype({"symbol": "string"})
+    canonical.to_parquet(raw / "s.parquet")
+    empty = project.run("validate", "s")
+    assert empty.exit_code == 1 and "has_rows" in empty.output
+
+    frame = stock_frame(5).assign(date=lambda f: pd.to_datetime(f["date"]), symbol="A").drop(columns="volume")
+    frame.to_parquet(raw / "s.parquet")
+    result = project.run("validate", "s")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "lacks the canonical column(s) volume of kind stock" in result.output

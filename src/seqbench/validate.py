@@ -30,6 +30,7 @@ class CheckResult:
     success: bool
     unexpected_count: int
     failing_index: list  # index labels of failing rows (row checks)
+    error: str | None = None  # why GX could not evaluate the check at all, e.g. a missing column
 
 
 def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
@@ -41,6 +42,12 @@ def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
     paths = Paths(params_path.resolve().parent)
     kind = get_kind(cfg.kind)
     df = read_raw(paths.raw(name), name)
+    missing = [c for c in kind.COLUMNS if c not in df.columns]
+    if missing:
+        raise ValidationFailed(
+            f"{paths.raw(name)}: lacks the canonical column(s) {', '.join(missing)} of kind "
+            f"{cfg.kind}; run `seqbench ingest {name}` again"
+        )
 
     checked = kind.add_check_columns(df, cfg)
     checks = kind.checks(cfg, df)
@@ -91,23 +98,27 @@ def read_raw(path: Path, name: str):
 
 
 def gx_context(docs_dir: Path):
-    """An in-memory GX context whose Data Docs site is built into `docs_dir`."""
+    """An in-memory GX context whose one Data Docs site is built into `docs_dir`."""
     # No usage statistics: the machines that run this reach no analytics host anyway.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    context.update_data_docs_site(
-        "local_site",
-        {
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-        },
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
     )
-    return context
+
+    site = {
+        "class_name": "SiteBuilder",
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+    }
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={"seqbench": site},
+        progress_bars=ProgressBarsConfig(globally=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
 
 
 def run_suite(name: str, df, checks, docs_dir: Path) -> list[CheckResult]:
@@ -138,10 +149,7 @@ def run_suite(name: str, df, checks, docs_dir: Path) -> list[CheckResult]:
         for r in run.results:
             config = r.expectation_config
             exception = r.exception_info or {}
-            if exception.get("raised_exception"):
-                raise SeqbenchError(
-                    f"check {config.meta['check']} could not run: {exception.get('exception_message')}"
-                )
+            error = exception.get("exception_message") if exception.get("raised_exception") else None
             results.append(
                 CheckResult(
                     name=config.meta["check"],
@@ -151,6 +159,7 @@ def run_suite(name: str, df, checks, docs_dir: Path) -> list[CheckResult]:
                     success=bool(r.success),
                     unexpected_count=int(r.result.get("unexpected_count") or 0),
                     failing_index=list(r.result.get("unexpected_index_list") or []),
+                    error=error,
                 )
             )
     return results
@@ -160,7 +169,7 @@ def failed_checks_per_row(results, df, group_key: str | None) -> dict:
     """Index label -> names of the row checks it failed; a group (clip) fails as a whole."""
     reasons = defaultdict(list)
     for result in results:
-        if result.level != "row" or result.success:
+        if result.level != "row" or result.success or result.error:
             continue
         index = result.failing_index
         if group_key is not None:
@@ -198,12 +207,15 @@ def describe(result: CheckResult, df) -> dict:
         "kwargs": result.kwargs,
         "success": result.success,
         "unexpected_count": result.unexpected_count,
+        "error": result.error,
         "sample_rows": [] if result.success else samples(result, df),
     }
 
 
 def _explain(result: CheckResult, df) -> str:
     column = result.kwargs.get("column") or result.kwargs.get("column_list") or ""
+    if result.error:
+        return f"  - {result.name} ({result.expectation}) could not run: {result.error}"
     return (
         f"  - {result.name} ({result.expectation}{' on ' + str(column) if column else ''}): "
         f"{result.unexpected_count} rows; e.g. {samples(result, df)}"
@@ -211,7 +223,12 @@ def _explain(result: CheckResult, df) -> str:
 
 
 def table_problems(results, df) -> list[str]:
-    return [f"table check failed:\n{_explain(r, df)}" for r in results if r.level == "table" and not r.success]
+    """Failed table checks, and checks of either level that could not run at all."""
+    return [
+        f"table check failed:\n{_explain(r, df)}"
+        for r in results
+        if (r.level == "table" and not r.success) or r.error
+    ]
 
 
 def quarantine_problem(results, df, fraction: float, limit: float) -> str:

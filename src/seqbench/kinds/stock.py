@@ -77,7 +77,6 @@ def checks(cfg, df) -> list[Check]:
 
     E = gx.expectations
     found = [
-        Check("columns_present", "table", E.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=False)),
         Check("has_rows", "table", E.ExpectTableRowCountToBeBetween(min_value=1)),
         Check("date_parses", "row", E.ExpectColumnValuesToNotBeNull(column="date")),
         Check("date_unique_per_symbol", "row", E.ExpectCompoundColumnsToBeUnique(column_list=["symbol", "date"])),

@@ -43,7 +43,6 @@ def checks(cfg, df) -> list[Check]:
 
     E = gx.expectations
     return [
-        Check("columns_present", "table", E.ExpectTableColumnsToMatchSet(column_set=list(COLUMNS), exact_match=False)),
         Check("has_rows", "table", E.ExpectTableRowCountToBeBetween(min_value=1)),
         Check("text_present", "row", E.ExpectColumnValuesToNotBeNull(column="text")),
         Check("text_not_blank", "row", E.ExpectColumnValuesToMatchRegex(column="text", regex=r"\S")),

@@ -19,7 +19,7 @@ from seqbench.kinds.base import (
 )
 from seqbench.sources import NestedClips
 
-KEYS = ("clip_id", "frame", "label", "split")
+COLUMNS = ("clip_id", "frame", "label", "split")  # plus one f_* column per feature
 GROUP_KEY = "clip_id"
 
 
@@ -68,9 +68,9 @@ def _from_long(df, key, cfg, source: str):
 
     df = map_columns(df, cfg, source)
     require_columns(df, ["clip_id", "frame", "label"], source)
-    features = [c for c in df.columns if c not in KEYS and pd.api.types.is_numeric_dtype(df[c])]
+    features = [c for c in df.columns if c not in COLUMNS and pd.api.types.is_numeric_dtype(df[c])]
     if not features:
-        raise SchemaError(f"{source}: no numeric feature columns besides {', '.join(KEYS)}")
+        raise SchemaError(f"{source}: no numeric feature columns besides {', '.join(COLUMNS)}")
     frame = coerce_numeric(df["frame"], "frame", source)
     out = pd.DataFrame(
         {
@@ -103,7 +103,6 @@ def checks(cfg, df) -> list[Check]:
 
     E = gx.expectations
     found = [
-        Check("columns_present", "table", E.ExpectTableColumnsToMatchSet(column_set=list(KEYS), exact_match=False)),
         Check("has_rows", "table", E.ExpectTableRowCountToBeBetween(min_value=1)),
         Check("frames_contiguous_from_0", "row", E.ExpectColumnValuesToBeInSet(column="_clip_frames_contiguous", value_set=[True])),
         Check("label_present", "row", E.ExpectColumnValuesToNotBeNull(column="label")),
@@ -119,7 +118,7 @@ def checks(cfg, df) -> list[Check]:
         found.append(Check(f"{column}_finite", "row", E.ExpectColumnValuesToBeBetween(
             column=column, min_value=-FLOAT_MAX, max_value=FLOAT_MAX)))
     if not found:
-        found.append(Check("has_features", "table", E.ExpectTableColumnCountToBeBetween(min_value=len(KEYS) + 1)))
+        found.append(Check("has_features", "table", E.ExpectTableColumnCountToBeBetween(min_value=len(COLUMNS) + 1)))
     return found
 
 
