@@ -99,6 +99,21 @@ def validate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
 
 @app.command()
 @user_errors
+def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
+    """Turn data/validated/DATASET.parquet into model-ready arrays in data/prepared/DATASET/.
+
+    Splits, scalers and vocabularies are fit on the training split only.
+    """
+    from seqbench.prepare import prepare as run_prepare
+
+    started = time.perf_counter()
+    meta = run_prepare(dataset, params)
+    sizes = ", ".join(f"{split} {n:,}" for split, n in meta["sizes"].items())
+    _stderr().print(f"prepare {dataset}: {sizes} ({time.perf_counter() - started:.1f}s)")
+
+
+@app.command()
+@user_errors
 def datasets(params: ParamsOption = Path("params.yaml")):
     """List the datasets declared in params.yaml and how far each has got."""
     from rich.console import Console

@@ -28,12 +28,70 @@ class Splits(Strict):
 
     validation: float = Field(0.15, gt=0, lt=1)
     test: float = Field(0.15, gt=0, lt=1)
+    # Seed of the stratified random splits (text, video); stock splits by date.
+    seed: int = 0
 
     @model_validator(mode="after")
     def _leave_some_training_data(self) -> Splits:
         if self.validation + self.test >= 1:
             raise ValueError("validation + test must be < 1")
         return self
+
+
+class Budget(Strict):
+    """The training budget and model size. LSTM and GRU always get the same one."""
+
+    max_epochs: int = Field(20, gt=0)
+    patience: int = Field(3, gt=0)  # epochs without a better validation loss before stopping
+    batch_size: int = Field(64, gt=0)
+    learning_rate: float = Field(2e-3, gt=0)
+    gradient_clip: float = Field(1.0, ge=0)  # 0 turns clipping off
+    hidden_size: int = Field(32, gt=0)
+    layers: int = Field(1, ge=1, le=8)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    bidirectional: bool = False  # classifiers only: a forecaster must not see the future
+    pooling: Literal["last", "mean"] = "last"  # classifiers: last valid step or mean of steps
+
+
+class BudgetOverride(Strict):
+    """Per-dataset changes to the global budget; unset keys keep the global value."""
+
+    max_epochs: int | None = Field(None, gt=0)
+    patience: int | None = Field(None, gt=0)
+    batch_size: int | None = Field(None, gt=0)
+    learning_rate: float | None = Field(None, gt=0)
+    gradient_clip: float | None = Field(None, ge=0)
+    hidden_size: int | None = Field(None, gt=0)
+    layers: int | None = Field(None, ge=1, le=8)
+    dropout: float | None = Field(None, ge=0, lt=1)
+    bidirectional: bool | None = None
+    pooling: Literal["last", "mean"] | None = None
+
+
+class Training(Budget):
+    """The `train:` section: the default budget plus how the runs are scheduled."""
+
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    cells: list[Literal["lstm", "gru"]] = Field(default_factory=lambda: ["lstm", "gru"], min_length=1)
+    # process: parallel local processes; dask: a Dask cluster; sequential: one at a time.
+    runner: Literal["process", "dask", "sequential"] = "process"
+    workers: int = Field(2, gt=0)  # runs at once (process, and dask's LocalCluster)
+    dask_address: str | None = None  # an existing Dask scheduler, e.g. tcp://10.0.0.5:8786
+    retries: int = Field(1, ge=0)  # retries of a run that failed (transient errors)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_unique(cls, value):
+        if len(set(value)) != len(value):
+            raise ValueError("seeds must be distinct")
+        return value
+
+    @field_validator("cells")
+    @classmethod
+    def _cells_unique(cls, value):
+        if len(set(value)) != len(value):
+            raise ValueError("cells must be distinct")
+        return value
 
 
 class DatasetBase(Strict):
@@ -44,6 +102,7 @@ class DatasetBase(Strict):
     splits: Splits = Field(default_factory=Splits)
     # Validation fails when more than this fraction of rows is quarantined.
     max_quarantine_fraction: float = Field(0.05, ge=0, le=1)
+    train: BudgetOverride = Field(default_factory=BudgetOverride)
 
     # The canonical columns a `columns:` mapping may name; each kind sets its own.
     MAPPABLE: ClassVar[tuple[str, ...]] = ()
@@ -83,6 +142,8 @@ class StockDataset(DatasetBase):
     symbol: str = "SERIES"
     # The longest allowed calendar gap between consecutive dates of one symbol.
     max_gap_days: int = Field(10, gt=0)
+    lookback: int = Field(30, gt=0)  # days in one input window
+    horizon: int = Field(1, gt=0)  # forecast the log return over the next `horizon` days
 
     MAPPABLE: ClassVar[tuple[str, ...]] = ("date", "symbol", "open", "high", "low", "close", "volume")
 
@@ -92,6 +153,9 @@ class TextDataset(DatasetBase):
     labels: list[str] = Field(min_length=2)
     max_chars: int = Field(20_000, gt=0)
     encoding: str = "utf-8"
+    max_tokens: int = Field(200, gt=0)  # longer texts are cut to their first max_tokens tokens
+    vocab_size: int = Field(20_000, gt=1)  # the most frequent training words; others are <unk>
+    min_freq: int = Field(2, gt=0)  # words seen fewer times in training are <unk>
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -127,6 +191,7 @@ Dataset = Annotated[Union[StockDataset, TextDataset, VideoDataset], Field(discri
 
 class Params(Strict):
     datasets: dict[str, Dataset] = Field(min_length=1)
+    train: Training = Field(default_factory=Training)
 
     @field_validator("datasets")
     @classmethod
@@ -146,6 +211,13 @@ class Params(Strict):
         except KeyError:
             known = ", ".join(self.datasets) or "none"
             raise ConfigError(f"unknown dataset '{name}'; params.yaml declares: {known}") from None
+
+
+    def budget(self, name: str) -> Budget:
+        """The global budget with the dataset's own overrides applied."""
+        fields = {k: getattr(self.train, k) for k in Budget.model_fields}
+        fields.update(self.dataset(name).train.model_dump(exclude_none=True))
+        return Budget(**fields)
 
 
 def _format_error(error: dict) -> str:

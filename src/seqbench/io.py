@@ -32,6 +32,7 @@ def atomic_dir(path: Path | str):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; outputs should read like any other folder
     try:
         yield tmp
         old = None

@@ -30,3 +30,15 @@ class Paths:
 
     def data_docs(self, name: str) -> Path:
         return self.root / "reports" / "validation" / name
+
+    def prepared(self, name: str) -> Path:
+        return self.root / "data" / "prepared" / name
+
+    def models(self, name: str) -> Path:
+        return self.root / "models" / name
+
+    def run_dir(self, name: str, cell: str, seed: int) -> Path:
+        return self.models(name) / cell / f"seed{seed}"
+
+    def train_summary(self, name: str) -> Path:
+        return self.models(name) / "summary.json"

@@ -107,3 +107,112 @@ def summary(df, cfg) -> dict:
         "optional_columns_present": [c for c in ("open", "high", "low", "volume") if df[c].notna().any()],
     }
 
+
+
+# ---- preparation: features, chronological splits, windows -------------------------------------
+
+TASK = "forecast"
+
+
+def raw_features(df):
+    """Per-row features from returns, each computed within its symbol; NaN where undefined.
+
+    log_return: log(close_t / close_t-1); hl_range: log(high / low); oc_return:
+    log(close / open); volume_change: log1p(volume_t) - log1p(volume_t-1). The last three are
+    used only when the source has those columns.
+    """
+    import numpy as np
+    import pandas as pd
+
+    by_symbol = df.groupby("symbol", sort=False)
+    log_close = np.log(df["close"])
+    features = pd.DataFrame({"log_return": log_close - by_symbol["close"].shift().pipe(np.log)})
+    if df["high"].notna().any() and df["low"].notna().any():
+        features["hl_range"] = np.log(df["high"] / df["low"])
+    if df["open"].notna().any():
+        features["oc_return"] = np.log(df["close"] / df["open"])
+    if df["volume"].notna().any():
+        log_volume = np.log1p(df["volume"])
+        features["volume_change"] = log_volume - log_volume.groupby(df["symbol"], sort=False).shift()
+    return features
+
+
+def target(df, horizon: int):
+    """log(close_{t+h} / close_t) within the symbol; NaN for the last h rows of each symbol."""
+    import numpy as np
+
+    log_close = np.log(df["close"])
+    return log_close.groupby(df["symbol"], sort=False).shift(-horizon) - log_close
+
+
+def window_ends(df, lookback: int, has_target):
+    """Rows that can end a window: `lookback` rows of features behind them, all in one symbol."""
+    import numpy as np
+
+    # Row 0 of each symbol has no return, so a window may start at position 1 at the earliest.
+    position = df.groupby("symbol", sort=False).cumcount().to_numpy()
+    return np.flatnonzero((position >= lookback) & has_target)
+
+
+def prepare(df, cfg):
+    import numpy as np
+    from sklearn.preprocessing import StandardScaler
+
+    from seqbench.errors import SeqbenchError
+
+    df = df.sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
+    features = raw_features(df)
+    y = target(df, cfg.horizon).to_numpy()
+    target_date = df.groupby("symbol", sort=False)["date"].shift(-cfg.horizon)
+
+    # Chronological cut-offs over all dates: train < validation < test, by the date a target
+    # is realised, so no training target lies in the validation or test period.
+    dates = np.sort(df["date"].unique())
+    n = len(dates)
+    train_end = dates[int(n * (1 - cfg.splits.validation - cfg.splits.test)) - 1]
+    val_end = dates[int(n * (1 - cfg.splits.test)) - 1]
+    ends = window_ends(df, cfg.lookback, ~np.isnan(y))
+    realised = target_date.to_numpy()[ends]
+    split_ends = {
+        "train": ends[realised <= train_end],
+        "val": ends[(realised > train_end) & (realised <= val_end)],
+        "test": ends[realised > val_end],
+    }
+    for split, chosen in split_ends.items():
+        if len(chosen) == 0:
+            raise SeqbenchError(
+                f"stock: no {split} windows; the series is too short for lookback "
+                f"{cfg.lookback} and splits {cfg.splits.validation}/{cfg.splits.test}"
+            )
+
+    # Scalers see only rows of the training period.
+    in_train = (df["date"] <= train_end).to_numpy()
+    x_scaler = StandardScaler().fit(features[in_train].dropna())
+    scaled = np.nan_to_num(x_scaler.transform(features), nan=0.0)  # missing -> the train mean
+    y_train = y[split_ends["train"]]
+    y_mean, y_std = float(y_train.mean()), float(y_train.std() or 1.0)
+
+    arrays = {
+        "features": scaled.astype("float32"),
+        "target": ((y - y_mean) / y_std).astype("float32"),
+        "close": df["close"].to_numpy("float64"),
+        "date": df["date"].to_numpy("datetime64[ns]").astype("int64"),
+        "symbol": df["symbol"].astype(str).to_numpy(),
+        **{f"ends_{s}": e.astype("int64") for s, e in split_ends.items()},
+    }
+    arrays["symbol"] = arrays["symbol"].astype("U")
+    meta = {
+        "task": TASK,
+        "features": list(features.columns),
+        "feature_mean": x_scaler.mean_.tolist(),
+        "feature_scale": x_scaler.scale_.tolist(),
+        "target_mean": y_mean,
+        "target_std": y_std,
+        "lookback": cfg.lookback,
+        "horizon": cfg.horizon,
+        "train_end": str(np.datetime_as_string(train_end, unit="D")),
+        "val_end": str(np.datetime_as_string(val_end, unit="D")),
+        "sizes": {s: int(len(e)) for s, e in split_ends.items()},
+        "input_size": int(scaled.shape[1]),
+    }
+    return arrays, meta

@@ -69,3 +69,64 @@ def class_balance(df) -> dict:
             for label, n in counts.items()
         }
     return balance
+
+
+# ---- preparation: a vocabulary fit on the training split, token ids ----------------------------
+
+TASK = "classify"
+PAD, UNK = "<pad>", "<unk>"
+
+
+def tokenizer():
+    """scikit-learn's word analyzer: lower-cased word tokens (the same at train and predict)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer().build_analyzer()
+
+
+def fit_vocabulary(texts, vocab_size: int, min_freq: int) -> list[str]:
+    """The vocabulary: <pad>, <unk>, then the most frequent words of `texts` (train only)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vectorizer = CountVectorizer(max_features=vocab_size - 2, min_df=min_freq)
+    try:
+        vectorizer.fit(texts)
+    except ValueError:  # no word reaches min_freq: everything is <unk>
+        return [PAD, UNK]
+    words = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    return [PAD, UNK, *words]
+
+
+def encode(texts, vocabulary: list[str], max_tokens: int) -> list[list[int]]:
+    """Token ids per text, cut to `max_tokens`; an unknown word is <unk>, an empty text [<unk>]."""
+    analyze = tokenizer()
+    index = {word: i for i, word in enumerate(vocabulary)}
+    unk = index[UNK]
+    encoded = []
+    for text in texts:
+        ids = [index.get(token, unk) for token in analyze(text)[:max_tokens]]
+        encoded.append(ids or [unk])
+    return encoded
+
+
+def prepare(df, cfg):
+    import numpy as np
+
+    from seqbench.prepare import assign_splits, ragged
+
+    labels = np.array([cfg.labels.index(label) for label in df["label"]], dtype="int64")
+    splits = assign_splits(df["split"], labels, cfg.splits)
+    texts = df["text"].tolist()
+    vocabulary = fit_vocabulary([texts[i] for i in splits["train"]], cfg.vocab_size, cfg.min_freq)
+    tokens, offsets = ragged(encode(texts, vocabulary, cfg.max_tokens), "int32")
+    arrays = {"values": tokens, "offsets": offsets, "labels": labels,
+              **{f"idx_{s}": i.astype("int64") for s, i in splits.items()}}
+    meta = {
+        "task": TASK,
+        "input": "tokens",
+        "labels": list(cfg.labels),
+        "vocabulary": vocabulary,
+        "max_tokens": cfg.max_tokens,
+        "sizes": {s: int(len(i)) for s, i in splits.items()},
+    }
+    return arrays, meta

@@ -131,3 +131,46 @@ def summary(df, cfg) -> dict:
         "feature_dims": len(feature_columns(df)),
         "clip_length": {"min": int(clips["length"].min()), "max": int(clips["length"].max())} if len(clips) else None,
     }
+
+
+# ---- preparation: per-dimension standardisation fit on train, ragged clips ---------------------
+
+TASK = "classify"
+
+
+def clips_of(df):
+    """(clip ids, per-clip feature arrays [frames, dims], per-clip label, per-clip split)."""
+    features = feature_columns(df)
+    groups = df.groupby("clip_id", sort=False)
+    first = groups.first()
+    values = [g[features].to_numpy("float64") for _, g in groups]
+    return first.index.tolist(), values, first["label"], first["split"]
+
+
+def prepare(df, cfg):
+    import numpy as np
+
+    from seqbench.prepare import assign_splits, ragged
+
+    clip_ids, values, clip_labels, clip_splits = clips_of(df)
+    names = list(cfg.labels) if cfg.labels else sorted(clip_labels.astype(str).unique())
+    labels = np.array([names.index(label) for label in clip_labels], dtype="int64")
+    splits = assign_splits(clip_splits, labels, cfg.splits)
+    train_frames = np.concatenate([values[i] for i in splits["train"]])
+    mean, std = train_frames.mean(axis=0), train_frames.std(axis=0)
+    std[std == 0] = 1.0
+    flat, offsets = ragged([(v - mean) / std for v in values], "float32")
+    arrays = {"values": flat, "offsets": offsets, "labels": labels,
+              "clip_ids": np.array(clip_ids, dtype="U"),
+              **{f"idx_{s}": i.astype("int64") for s, i in splits.items()}}
+    meta = {
+        "task": TASK,
+        "input": "features",
+        "labels": names,
+        "features": feature_columns(df),
+        "feature_mean": mean.tolist(),
+        "feature_std": std.tolist(),
+        "input_size": int(flat.shape[1]),
+        "sizes": {s: int(len(i)) for s, i in splits.items()},
+    }
+    return arrays, meta

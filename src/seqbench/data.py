@@ -1,0 +1,75 @@
+"""torch Datasets over prepared arrays, and the batching that goes with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import Dataset
+
+
+class WindowDataset(Dataset):
+    """Windows of `lookback` rows ending at each row index in `ends`.
+
+    Every window is a view into the one `features` array: nothing is copied lookback times.
+    """
+
+    def __init__(self, features: np.ndarray, target: np.ndarray, ends: np.ndarray, lookback: int):
+        self.features = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+        self.target = torch.from_numpy(np.ascontiguousarray(target, dtype=np.float32))
+        self.ends = np.asarray(ends, dtype=np.int64)
+        self.lookback = lookback
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, i):
+        end = int(self.ends[i]) + 1
+        return self.features[end - self.lookback : end], self.target[end - 1]
+
+
+class RaggedDataset(Dataset):
+    """Variable-length sequences stored flat: sequence j is values[offsets[j]:offsets[j+1]]."""
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray, labels: np.ndarray, index: np.ndarray):
+        dtype = np.int64 if np.issubdtype(values.dtype, np.integer) else np.float32
+        self.values = torch.from_numpy(np.ascontiguousarray(values, dtype=dtype))
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        self.index = np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i):
+        j = int(self.index[i])
+        return self.values[self.offsets[j] : self.offsets[j + 1]], self.labels[j]
+
+
+def collate_ragged(batch):
+    """(padded [batch, max_len, ...], lengths [batch], labels [batch]); the model packs them."""
+    sequences, labels = zip(*batch)
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    return pad_sequence(sequences, batch_first=True), lengths, torch.stack(labels)
+
+
+def datasets_for(arrays: dict, meta: dict) -> dict:
+    """Split name -> Dataset for a prepared dataset."""
+    if meta["task"] == "forecast":
+        return {
+            split: WindowDataset(arrays["features"], arrays["target"], arrays[f"ends_{split}"], meta["lookback"])
+            for split in ("train", "val", "test")
+        }
+    return {
+        split: RaggedDataset(arrays["values"], arrays["offsets"], arrays["labels"], arrays[f"idx_{split}"])
+        for split in ("train", "val", "test")
+    }
+
+
+def loader(dataset: Dataset, meta: dict, batch_size: int, shuffle: bool, seed: int = 0):
+    from torch.utils.data import DataLoader
+
+    generator = torch.Generator().manual_seed(seed)
+    collate = None if meta["task"] == "forecast" else collate_ragged
+    # No worker processes: the runs themselves are already spread over the cores.
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)

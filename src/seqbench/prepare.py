@@ -1,0 +1,97 @@
+"""The prepare stage: validated table -> model-ready arrays, fit on the training split only.
+
+Each kind's `prepare(df, cfg)` returns (arrays, meta). They are written to
+data/prepared/<dataset>/arrays.npz and meta.json, the one input of training, evaluation and
+`seqbench predict` (which must transform new data exactly as training data was).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from seqbench.config import load_params
+from seqbench.errors import SeqbenchError
+from seqbench.io import atomic_dir
+from seqbench.kinds import get_kind
+from seqbench.paths import Paths
+
+
+def prepare(name: str, params_path: Path | str = "params.yaml") -> dict:
+    """Write data/prepared/<name>/; return its meta."""
+    import numpy as np
+
+    params_path = Path(params_path)
+    cfg = load_params(params_path).dataset(name)
+    paths = Paths(params_path.resolve().parent)
+    df = read_validated(paths.validated(name), name)
+    arrays, meta = get_kind(cfg.kind).prepare(df, cfg)
+    meta = {"dataset": name, "kind": cfg.kind, **meta}
+    with atomic_dir(paths.prepared(name)) as folder:
+        np.savez(folder / "arrays.npz", **arrays)
+        (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta
+
+
+def read_validated(path: Path, name: str):
+    import pandas as pd
+
+    if not path.exists():
+        raise SeqbenchError(f"{path}: not found; run `seqbench validate {name}` first")
+    return pd.read_parquet(path, engine="pyarrow")
+
+
+def load_prepared(folder: Path | str) -> tuple[dict, dict]:
+    """(arrays, meta) of a prepared dataset."""
+    import numpy as np
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        with np.load(folder / "arrays.npz", allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise SeqbenchError(f"{folder}: no prepared data; run `seqbench prepare` first") from None
+    return arrays, meta
+
+
+def stratified_split(labels, fraction: float, seed: int):
+    """Indices (kept, held_out) with `fraction` held out, stratified by label when possible."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    try:
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError:  # a label too rare to stratify: a plain random split still works
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed)
+    return np.sort(kept), np.sort(held)
+
+
+def assign_splits(split_column, labels, splits_cfg):
+    """Index arrays of train/val/test for a classification table, one entry per example.
+
+    The source's own test split is kept; otherwise `splits.test` is carved out. Validation is
+    always carved from train, stratified.
+    """
+    import numpy as np
+
+    split = np.asarray(split_column.fillna("").astype(str))
+    labels = np.asarray(labels)
+    if (split == "test").any():
+        train_pool, test = np.flatnonzero(split != "test"), np.flatnonzero(split == "test")
+    else:
+        kept, held = stratified_split(labels, splits_cfg.test, splits_cfg.seed)
+        train_pool, test = kept, held
+    kept, held = stratified_split(labels[train_pool], splits_cfg.validation, splits_cfg.seed)
+    return {"train": train_pool[kept], "val": train_pool[held], "test": test}
+
+
+def ragged(sequences, dtype) -> tuple:
+    """Variable-length sequences as one flat array plus offsets (sequence i is flat[o[i]:o[i+1]])."""
+    import numpy as np
+
+    lengths = np.fromiter((len(s) for s in sequences), dtype="int64", count=len(sequences))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.concatenate([np.asarray(s, dtype=dtype) for s in sequences]) if len(sequences) else np.zeros(0, dtype)
+    return flat, offsets
