@@ -1,0 +1,60 @@
+"""The comparison flow: every (cell, seed) training run of one dataset as a Prefect task.
+
+    python flows/compare.py DATASET [--params params.yaml]
+
+The DVC stage train@DATASET calls this after prepare@DATASET. Runs go through the task runner
+set by `train.runner` in params.yaml (process, dask or sequential); each returns its metrics
+(file paths and small dicts cross process boundaries, never tables). A run that fails for good
+fails the flow with its error, after the other runs' results are saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from prefect import flow, task
+
+from seqbench.compare import collect_runs, remove_stale_runs
+from seqbench.config import load_params
+from seqbench.orchestration import prefect_api, task_runner, threads_per_run
+from seqbench.train import train_run
+
+train_task = task(train_run, name="train", task_run_name="{name}-{cell}-seed{seed}", retry_delay_seconds=2)
+
+
+@flow(name="compare-lstm-gru")
+def compare(dataset: str, params_path: str = "params.yaml") -> dict:
+    """Train LSTM and GRU with every seed on one prepared dataset; write the summary."""
+    params = load_params(params_path)
+    train = params.train
+    threads = threads_per_run(1 if train.runner == "sequential" else train.workers)
+    remove_stale_runs(dataset, params, Path(params_path))
+    futures = {
+        (cell, seed): train_task.with_options(retries=train.retries).submit(dataset, cell, seed, params_path, threads)
+        for cell in train.cells
+        for seed in train.seeds
+    }
+    return collect_runs(dataset, futures, Path(params_path))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args(argv)
+    from seqbench.errors import SeqbenchError
+
+    try:
+        train = load_params(args.params).train
+        with prefect_api():
+            compare.with_options(task_runner=task_runner(train))(args.dataset, args.params)
+    except SeqbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

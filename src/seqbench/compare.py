@@ -1,0 +1,74 @@
+"""Collecting the comparison flow's runs: the per-dataset summary and learning curves.
+
+Writes reports/train/<dataset>.json (the summary; a DVC metrics file),
+reports/train/<dataset>/learning_curves.csv (every run, every epoch) and
+reports/train/<dataset>/curves/<cell>.csv (validation loss averaged over seeds; DVC plots).
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+from pathlib import Path
+
+from seqbench.errors import SeqbenchError
+from seqbench.io import atomic_path, write_json
+from seqbench.paths import Paths
+
+
+def remove_stale_runs(dataset: str, params, params_path: Path) -> None:
+    """Drop run folders of cells or seeds no longer in params.yaml (models/ persists across
+    runs so that an interrupted run can resume)."""
+    folder = Paths(params_path.resolve().parent).models(dataset)
+    wanted = {(c, f"seed{s}") for c in params.train.cells for s in params.train.seeds}
+    for run in folder.glob("*/seed*"):
+        if (run.parent.name, run.name) not in wanted:
+            shutil.rmtree(run, ignore_errors=True)
+
+
+def collect_runs(dataset: str, futures: dict, params_path: Path) -> dict:
+    """Wait for every run, save what succeeded, then fail with the errors of those that didn't."""
+    results, failures = [], {}
+    for (cell, seed), future in futures.items():
+        try:
+            results.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - reported below, with the run it belongs to
+            failures[f"{cell} seed{seed}"] = f"{type(exc).__name__}: {exc}"
+    summary = summarize(dataset, results, failures)
+    write_outputs(dataset, summary, results, Paths(params_path.resolve().parent))
+    if failures:
+        lines = "; ".join(f"{run}: {error}" for run, error in failures.items())
+        raise SeqbenchError(f"{len(failures)} of {len(futures)} training runs of '{dataset}' failed: {lines}")
+    return summary
+
+
+def summarize(dataset: str, results: list[dict], failures: dict) -> dict:
+    cells = {}
+    for cell in sorted({r["cell"] for r in results}):
+        runs = sorted((r for r in results if r["cell"] == cell), key=lambda r: r["seed"])
+        cells[cell] = {
+            "runs": len(runs),
+            "mean_best_val_loss": statistics.fmean(r["best_val_loss"] for r in runs),
+            "mean_epochs_run": statistics.fmean(r["epochs_run"] for r in runs),
+            "mean_train_seconds": statistics.fmean(r["train_seconds"] for r in runs),
+            "trainable_parameters": runs[0]["trainable_parameters"],
+            "per_seed": {str(r["seed"]): {k: v for k, v in r.items() if k != "curves"} for r in runs},
+        }
+    return {"dataset": dataset, "cells": cells, "failed_runs": failures}
+
+
+def write_outputs(dataset: str, summary: dict, results: list[dict], paths: Paths) -> None:
+    import pandas as pd
+
+    folder = paths.root / "reports" / "train" / dataset
+    write_json(summary, folder.parent / f"{dataset}.json")
+    rows = [{"cell": r["cell"], "seed": r["seed"], **epoch} for r in results for epoch in r.get("curves", [])]
+    curves = pd.DataFrame(rows, columns=["cell", "seed", "epoch", "train_loss", "val_loss", "seconds"])
+    with atomic_path(folder / "learning_curves.csv") as tmp:
+        curves.sort_values(["cell", "seed", "epoch"]).to_csv(tmp, index=False)
+    mean_dir = folder / "curves"
+    shutil.rmtree(mean_dir, ignore_errors=True)
+    for cell, part in curves.groupby("cell"):
+        mean = part.groupby("epoch")[["train_loss", "val_loss"]].mean().reset_index()
+        with atomic_path(mean_dir / f"{cell}.csv") as tmp:
+            mean.to_csv(tmp, index=False)

@@ -1,0 +1,66 @@
+"""Prefect plumbing shared by the flows: an API to talk to, and the task runner from params."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+
+@contextmanager
+def prefect_api(startup_timeout: int = 120):
+    """Use PREFECT_API_URL when set; otherwise one temporary local server for this process tree.
+
+    Prefect's own ephemeral mode would start a server in every process, so each worker of the
+    process runner would pay ~15 s and fight over the SQLite file. Starting one and exporting its
+    URL lets the workers share it.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        yield os.environ["PREFECT_API_URL"]
+        return
+    # The server would try to phone home; the machines this runs on reach no such host.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = SubprocessASGIServer()
+    server.start(timeout=startup_timeout)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield server.api_url
+    finally:
+        # Send the last logs while the server is still there to take them; otherwise the
+        # log worker retries against a closed port for over a minute at exit.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)
+        EventsWorker.drain_all(timeout=5)
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+def threads_per_run(workers: int) -> int:
+    """Torch threads for each of `workers` concurrent runs, so together they use the cores."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def task_runner(train):
+    """The Prefect task runner named by params.yaml's `train.runner`."""
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    if train.runner == "sequential":
+        return ThreadPoolTaskRunner(max_workers=1)
+    if train.runner == "process":
+        return ProcessPoolTaskRunner(max_workers=train.workers)
+    from prefect_dask import DaskTaskRunner
+
+    if train.dask_address:
+        return DaskTaskRunner(address=train.dask_address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        # Processes, one thread each: torch releases the GIL, but two runs in one process
+        # would share (and fight over) one torch thread pool.
+        cluster_kwargs={"n_workers": train.workers, "threads_per_worker": 1, "processes": True,
+                        "dashboard_address": None},
+    )

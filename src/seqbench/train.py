@@ -1,0 +1,215 @@
+"""One training run: a (dataset, cell, seed) with the dataset's budget, on the Lightning Trainer.
+
+A run writes models/<dataset>/<cell>/seed<k>/:
+
+- checkpoints/best.ckpt, last.ckpt — Lightning checkpoints, written atomically; a killed run
+  resumes from last.ckpt when started again;
+- dvclive/ — per-epoch train_loss and val_loss (DVCLive's Lightning logger);
+- model.pt — the best weights as a plain state dict, loadable with torch.load(weights_only=True);
+- config.json — what is needed to rebuild the model and transform new data;
+- metrics.json — written last: its presence marks the run complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.plugins import TorchCheckpointIO
+
+from seqbench.config import load_params
+from seqbench.data import datasets_for, loader
+from seqbench.io import atomic_path, sha256_file, write_json
+from seqbench.models import build_model
+from seqbench.paths import Paths
+from seqbench.prepare import load_prepared
+
+EVAL_BATCH = 512
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """A checkpoint file is either complete or absent: written aside, then renamed."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class EpochLine(Callback):
+    """One line per epoch: the run, the epoch, train and validation loss. Also keeps the
+    epoch timings (saved in checkpoints, so they survive a resume)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.epoch_seconds: list[float] = []
+        self.train_losses: list[float] = []
+        self.val_losses: list[float] = []
+        self._started = 0.0
+
+    def on_train_epoch_start(self, trainer, module):
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module):
+        # Lightning 2 runs the epoch's validation before this hook, so both losses are in.
+        seconds = time.perf_counter() - self._started
+        metrics = trainer.callback_metrics
+        train_loss = float(metrics.get("train_loss", float("nan")))
+        val_loss = float(metrics["val_loss"])
+        self.epoch_seconds.append(seconds)
+        self.train_losses.append(train_loss)
+        self.val_losses.append(val_loss)
+        print(
+            f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: "
+            f"train {train_loss:.4f}  val {val_loss:.4f}  ({seconds:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def state_dict(self):
+        return {"epoch_seconds": self.epoch_seconds, "train_losses": self.train_losses,
+                "val_losses": self.val_losses}
+
+    def load_state_dict(self, state):
+        self.epoch_seconds = list(state["epoch_seconds"])
+        self.train_losses = list(state["train_losses"])
+        self.val_losses = list(state["val_losses"])
+
+    def curves(self) -> list[dict]:
+        return [
+            {"epoch": i + 1, "train_loss": t, "val_loss": v, "seconds": s}
+            for i, (t, v, s) in enumerate(zip(self.train_losses, self.val_losses, self.epoch_seconds))
+        ]
+
+
+def run_config(name: str, cell: str, seed: int, budget, meta: dict, model, data_sha256: str) -> dict:
+    return {
+        "dataset": name,
+        "data_sha256": data_sha256,
+        "kind": meta["kind"],
+        "cell": cell,
+        "seed": seed,
+        "budget": budget.model_dump(),
+        "model": {"class": type(model).__name__, "hparams": dict(model.hparams)},
+        "preprocessing": meta,
+    }
+
+
+def quiet_lightning() -> None:
+    """Keep the per-epoch line the only output: no banners about TPUs or model summaries."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # a Lightning-internal deprecation
+    for logger in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(logger).setLevel(logging.ERROR)
+
+
+def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml",
+              threads: int | None = None) -> dict:
+    """Train one run (or finish an interrupted one); return its metrics."""
+    params_path = Path(params_path)
+    params = load_params(params_path)
+    budget = params.budget(name)
+    paths = Paths(params_path.resolve().parent)
+    run_dir = paths.run_dir(name, cell, seed)
+    arrays, meta = load_prepared(paths.prepared(name))
+    if threads:
+        torch.set_num_threads(threads)
+
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(meta, cell, budget)
+    data_hash = sha256_file(paths.prepared(name) / "arrays.npz")
+    config = run_config(name, cell, seed, budget, meta, model, data_hash)
+    if not same_run(run_dir, config):
+        shutil.rmtree(run_dir, ignore_errors=True)  # other settings or data: start over
+    elif (run_dir / "metrics.json").exists():
+        return json.loads((run_dir / "metrics.json").read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(config, run_dir / "config.json")
+
+    sets = datasets_for(arrays, meta)
+    train_loader = loader(sets["train"], meta, budget.batch_size, shuffle=True, seed=seed)
+    val_loader = loader(sets["val"], meta, EVAL_BATCH, shuffle=False)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss",
+                                 mode="min", save_top_k=1, save_last=True)
+    progress = EpochLine(f"{name} {cell} seed{seed}")
+    trainer = make_trainer(budget, run_dir, [checkpoint, progress,
+                                             EarlyStopping(monitor="val_loss", patience=budget.patience)])
+    last = run_dir / "checkpoints" / "last.ckpt"
+    started = time.perf_counter()
+    trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None)
+    fit_seconds = time.perf_counter() - started
+
+    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    weights = run_dir / "model.pt"
+    with atomic_path(weights) as tmp:
+        torch.save(best["state_dict"], tmp)
+    metrics = run_metrics(config, progress, trainer, model, len(sets["train"]), fit_seconds, weights)
+    metrics["curves"] = progress.curves()
+    write_json(metrics, run_dir / "metrics.json")
+    return metrics
+
+
+def make_trainer(budget, run_dir: Path, callbacks):
+    from dvclive.lightning import DVCLiveLogger
+
+    quiet_lightning()
+    # cuDNN's RNNs are deterministic only with this cuBLAS workspace setting.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    logger = DVCLiveLogger(
+        dir=str(run_dir / "dvclive"),
+        dvcyaml=False,  # runs write in parallel; dvc.yaml declares their plots itself
+        save_dvc_exp=False,
+        resume=(run_dir / "checkpoints" / "last.ckpt").exists(),
+    )
+    return pl.Trainer(
+        max_epochs=budget.max_epochs,
+        accelerator="auto",
+        devices=1,
+        deterministic="warn",  # deterministic where torch supports it; a warning where not
+        gradient_clip_val=budget.gradient_clip or None,
+        callbacks=callbacks,
+        logger=logger,
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,  # only epoch-level values are logged; this silences a warning
+        default_root_dir=str(run_dir),
+    )
+
+
+def same_run(run_dir: Path, config: dict) -> bool:
+    """Was run_dir made by a run with exactly this config (budget, seed, data)?"""
+    try:
+        return json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(config))
+    except (OSError, ValueError):
+        return False
+
+
+def run_metrics(config, progress: EpochLine, trainer, model, train_samples: int, fit_seconds: float,
+                weights: Path) -> dict:
+    best_epoch = min(range(len(progress.val_losses)), key=progress.val_losses.__getitem__)
+    epochs = len(progress.epoch_seconds)
+    train_seconds = sum(progress.epoch_seconds)
+    return {
+        "dataset": config["dataset"],
+        "cell": config["cell"],
+        "seed": config["seed"],
+        "best_val_loss": progress.val_losses[best_epoch],
+        "best_epoch": best_epoch + 1,
+        "epochs_run": epochs,
+        "train_seconds": round(train_seconds, 3),
+        "seconds_to_best": round(sum(progress.epoch_seconds[: best_epoch + 1]), 3),
+        "train_samples_per_second": round(train_samples * epochs / train_seconds, 1) if train_seconds else None,
+        "trainable_parameters": model.trainable_parameters(),
+        "checkpoint_bytes": weights.stat().st_size,
+        "device": str(trainer.strategy.root_device),
+        "last_fit_seconds": round(fit_seconds, 3),
+    }
