@@ -114,6 +114,21 @@ def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")
 
 @app.command()
 @user_errors
+def predict(
+    model: Annotated[str, typer.Argument(help="A run folder (models/DATASET/CELL/seedK), its model.pt, or a dataset name for its best run.")],
+    input: Annotated[str, typer.Argument(help="A file in the dataset's canonical schema (CSV, Parquet, JSON lines).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions: .csv or .parquet.")] = Path("predictions.csv"),
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Predict with a trained model on new data in the canonical schema of its kind."""
+    from seqbench.predict import predict_file
+
+    run_dir, rows = predict_file(model, input, str(output), params.resolve().parent)
+    _stderr().print(f"predict: {rows:,} predictions from {run_dir} → {output}")
+
+
+@app.command()
+@user_errors
 def datasets(params: ParamsOption = Path("params.yaml")):
     """List the datasets declared in params.yaml and how far each has got."""
     from rich.console import Console

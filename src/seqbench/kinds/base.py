@@ -140,3 +140,10 @@ def labels_as_strings(series):
         if (as_int == as_int.round()).all():
             return series.astype("Int64").astype("string")
     return series.astype("string")
+
+
+def classification_output(rows, probabilities, labels: list[str]):
+    """The predicted label and one probability column per label."""
+    columns = {f"p_{label}": probabilities[:, i] for i, label in enumerate(labels)}
+    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    return rows.assign(predicted_label=predicted, **columns)

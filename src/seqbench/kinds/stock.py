@@ -145,6 +145,19 @@ def target(df, horizon: int):
     return log_close.groupby(df["symbol"], sort=False).shift(-horizon) - log_close
 
 
+# Scaled features are clipped to this many standard deviations: a crash day stays an extreme
+# input without saturating every gate of the RNN.
+FEATURE_CLIP = 5.0
+
+
+def scale_features(features, mean, scale):
+    """Standardise with the training statistics, clip, and put missing values at the mean (0)."""
+    import numpy as np
+
+    scaled = (features.to_numpy("float64") - mean) / scale
+    return np.clip(np.nan_to_num(scaled, nan=0.0), -FEATURE_CLIP, FEATURE_CLIP).astype("float32")
+
+
 def window_ends(df, lookback: int, has_target):
     """Rows that can end a window: `lookback` rows of features behind them, all in one symbol."""
     import numpy as np
@@ -187,13 +200,13 @@ def prepare(df, cfg):
 
     # Scalers see only rows of the training period.
     in_train = (df["date"] <= train_end).to_numpy()
-    x_scaler = StandardScaler().fit(features[in_train].dropna())
-    scaled = np.nan_to_num(x_scaler.transform(features), nan=0.0)  # missing -> the train mean
+    x_scaler = StandardScaler().fit(features[in_train])  # NaNs are skipped per column
+    scaled = scale_features(features, x_scaler.mean_, x_scaler.scale_)
     y_train = y[split_ends["train"]]
     y_mean, y_std = float(y_train.mean()), float(y_train.std() or 1.0)
 
     arrays = {
-        "features": scaled.astype("float32"),
+        "features": scaled,
         "target": ((y - y_mean) / y_std).astype("float32"),
         "close": df["close"].to_numpy("float64"),
         "date": df["date"].to_numpy("datetime64[ns]").astype("int64"),
@@ -216,3 +229,39 @@ def prepare(df, cfg):
         "input_size": int(scaled.shape[1]),
     }
     return arrays, meta
+
+
+# ---- prediction on new data -------------------------------------------------------------------
+
+
+def predict_inputs(df, meta: dict):
+    """(Dataset of every window in `df`, the rows they end at) for a canonical stock table."""
+    import numpy as np
+    import pandas as pd
+
+    from seqbench.config import StockDataset
+    from seqbench.data import WindowDataset
+
+    cfg = StockDataset(kind="stock", source="input")
+    df = canonicalize({None: df}, cfg)
+    features = raw_features(df).reindex(columns=meta["features"])
+    scaled = scale_features(features, np.array(meta["feature_mean"]), np.array(meta["feature_scale"]))
+    ends = window_ends(df, meta["lookback"], np.ones(len(df), dtype=bool))
+    if len(ends) == 0:
+        from seqbench.errors import SeqbenchError
+
+        raise SeqbenchError(f"input: every symbol needs more than {meta['lookback']} rows for one window")
+    rows = df.iloc[ends][["symbol", "date", "close"]].reset_index(drop=True)
+    return WindowDataset(scaled, np.zeros(len(df), "float32"), ends, meta["lookback"]), rows
+
+
+def format_predictions(rows, outputs, meta: dict):
+    """Predicted log return over the horizon, and the close it implies."""
+    import numpy as np
+
+    log_return = outputs * meta["target_std"] + meta["target_mean"]
+    return rows.assign(
+        horizon_days=meta["horizon"],
+        predicted_log_return=log_return,
+        predicted_close=rows["close"] * np.exp(log_return),
+    )

@@ -130,3 +130,28 @@ def prepare(df, cfg):
         "sizes": {s: int(len(i)) for s, i in splits.items()},
     }
     return arrays, meta
+
+
+# ---- prediction on new data -------------------------------------------------------------------
+
+
+def predict_inputs(df, meta: dict):
+    import numpy as np
+    import pandas as pd
+
+    from seqbench.data import RaggedDataset
+    from seqbench.kinds.base import require_columns
+    from seqbench.prepare import ragged
+
+    require_columns(df, ["text"], "input")
+    texts = df["text"].astype("string").fillna("").tolist()
+    values, offsets = ragged(encode(texts, meta["vocabulary"], meta["max_tokens"]), "int32")
+    n = len(texts)
+    dataset = RaggedDataset(values, offsets, np.zeros(n, "int64"), np.arange(n))
+    return dataset, pd.DataFrame({"text": texts})
+
+
+def format_predictions(rows, outputs, meta: dict):
+    from seqbench.kinds.base import classification_output
+
+    return classification_output(rows, outputs, meta["labels"])

@@ -174,3 +174,33 @@ def prepare(df, cfg):
         "sizes": {s: int(len(i)) for s, i in splits.items()},
     }
     return arrays, meta
+
+
+# ---- prediction on new data -------------------------------------------------------------------
+
+
+def predict_inputs(df, meta: dict):
+    import numpy as np
+    import pandas as pd
+
+    from seqbench.data import RaggedDataset
+    from seqbench.kinds.base import require_columns
+    from seqbench.prepare import ragged
+
+    require_columns(df, ["clip_id", "frame", *meta["features"]], "input")
+    df = df.sort_values(["clip_id", "frame"], kind="stable")
+    groups = df.groupby("clip_id", sort=False)
+    mean, std = np.array(meta["feature_mean"]), np.array(meta["feature_std"])
+    ids, clips = [], []
+    for clip_id, frames in groups:
+        ids.append(clip_id)
+        clips.append((frames[meta["features"]].to_numpy("float64") - mean) / std)
+    values, offsets = ragged(clips, "float32")
+    dataset = RaggedDataset(values, offsets, np.zeros(len(ids), "int64"), np.arange(len(ids)))
+    return dataset, pd.DataFrame({"clip_id": ids})
+
+
+def format_predictions(rows, outputs, meta: dict):
+    from seqbench.kinds.base import classification_output
+
+    return classification_output(rows, outputs, meta["labels"])
