@@ -118,3 +118,34 @@ def assert_clean_failure(result, *fragments: str) -> None:
     assert "error:" in output
     for fragment in fragments:
         assert fragment in output, f"{fragment!r} not in {output!r}"
+
+
+TINY_TRAIN = {"seeds": [0, 1], "max_epochs": 3, "patience": 3, "batch_size": 16, "hidden_size": 4,
+              "runner": "sequential", "workers": 2, "retries": 0}
+
+
+def random_walk_prices(days: int = 160, seed: int = 0) -> pd.DataFrame:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frame = stock_frame(days)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, days)))
+    frame["close"] = close
+    frame["open"] = close * (1 + rng.normal(0, 0.002, days))
+    frame["high"] = np.maximum(frame["open"], close) * 1.005
+    frame["low"] = np.minimum(frame["open"], close) * 0.995
+    return frame
+
+
+@pytest.fixture
+def prepared_stock(project) -> Project:
+    """A project with a small stock dataset ingested, validated and prepared."""
+    project.write("prices.csv", random_walk_prices())
+    project.params({"toy": {**STOCK, "lookback": 5}})
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["train"] = dict(TINY_TRAIN)
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    for step in ("ingest", "validate", "prepare"):
+        result = project.run(step, "toy")
+        assert result.exit_code == 0, result.output
+    return project

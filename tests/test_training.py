@@ -1,0 +1,121 @@
+"""Training runs: determinism, resume after a kill, atomic checkpoints, and predict."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from seqbench.train import AtomicCheckpointIO, train_run
+
+from conftest import assert_clean_failure, random_walk_prices
+
+
+def params_of(project):
+    return project.root / "params.yaml"
+
+
+def test_same_seed_same_metrics(prepared_stock, tmp_path):
+    first = train_run("toy", "gru", 0, params_of(prepared_stock))
+    run_dir = prepared_stock.root / "models/toy/gru/seed0"
+    os.rename(run_dir, tmp_path / "first")
+    second = train_run("toy", "gru", 0, params_of(prepared_stock))
+    assert first["curves"] and len(first["curves"]) == 3
+    for a, b in zip(first["curves"], second["curves"]):
+        assert (a["train_loss"], a["val_loss"]) == (b["train_loss"], b["val_loss"])
+    assert first["best_val_loss"] == second["best_val_loss"]
+    other_seed = train_run("toy", "gru", 1, params_of(prepared_stock))
+    assert other_seed["best_val_loss"] != first["best_val_loss"]
+
+
+def test_a_finished_run_is_reused_and_a_changed_budget_retrains(prepared_stock):
+    first = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    again = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    assert again == first  # read back from metrics.json, not retrained
+    text = params_of(prepared_stock).read_text().replace("max_epochs: 3", "max_epochs: 2")
+    params_of(prepared_stock).write_text(text)
+    changed = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    assert changed["epochs_run"] == 2
+
+
+def test_run_outputs_are_on_disk_and_weights_load_safely(prepared_stock):
+    train_run("toy", "gru", 0, params_of(prepared_stock))
+    run_dir = prepared_stock.root / "models/toy/gru/seed0"
+    for name in ("model.pt", "config.json", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run_dir / name).exists(), name
+    state = torch.load(run_dir / "model.pt", weights_only=True)
+    assert any(k.startswith("rnn.") for k in state)
+    logged = list((run_dir / "dvclive").rglob("*.tsv"))
+    assert logged, "dvclive logged the losses"
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(prepared_stock):
+    text = params_of(prepared_stock).read_text().replace("max_epochs: 3", "max_epochs: 40").replace("patience: 3", "patience: 40")
+    params_of(prepared_stock).write_text(text)
+    code = (
+        "import sys; from seqbench.train import train_run; "
+        f"train_run('toy', 'lstm', 0, {str(params_of(prepared_stock))!r})"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    last = prepared_stock.root / "models/toy/lstm/seed0/checkpoints/last.ckpt"
+    seen = []
+    for line in process.stderr:  # wait for a few epochs, then kill it hard
+        seen.append(line)
+        if "epoch 3/40" in line and last.exists():
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not (prepared_stock.root / "models/toy/lstm/seed0/metrics.json").exists()
+    finished = torch.load(last, weights_only=False)["epoch"] + 1  # the checkpoint counts from 0
+
+    resumed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    first_line = next(line for line in resumed.stderr.splitlines() if "epoch" in line)
+    assert f"epoch {finished + 1}/40" in first_line, first_line
+    metrics = json.loads((prepared_stock.root / "models/toy/lstm/seed0/metrics.json").read_text())
+    assert [c["epoch"] for c in metrics["curves"]] == list(range(1, metrics["epochs_run"] + 1))
+
+
+def test_a_checkpoint_is_never_half_written(tmp_path, monkeypatch):
+    target = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"step": 1}, target)
+    before = target.read_bytes()
+
+    def crash_midway(self, checkpoint, path, storage_options=None):
+        with open(path, "wb") as out:  # the process dies with half a file written
+            out.write(b"partial")
+        raise OSError("disk full")
+
+    from pytorch_lightning.plugins import TorchCheckpointIO
+
+    monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", crash_midway)
+    with pytest.raises(OSError):
+        AtomicCheckpointIO().save_checkpoint({"step": 2}, target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_predict_writes_forecasts_for_new_data(prepared_stock):
+    train_run("toy", "gru", 0, params_of(prepared_stock))
+    prepared_stock.write("new.csv", random_walk_prices(days=20, seed=5))
+    result = prepared_stock.run("predict", "toy", "new.csv", "--output", str(prepared_stock.root / "out.parquet"))
+    assert result.exit_code == 0, result.output
+    out = pd.read_parquet(prepared_stock.root / "out.parquet")
+    assert len(out) == 20 - 5  # one forecast per full window of lookback 5 after the first return
+    assert {"date", "predicted_log_return", "predicted_close"} <= set(out.columns)
+    assert out["predicted_close"].notna().all()
+
+
+def test_predict_refuses_a_model_of_another_kind_and_malformed_input(prepared_stock):
+    train_run("toy", "gru", 0, params_of(prepared_stock))
+    prepared_stock.write("reviews.csv", "text,label\nnice,great\n")
+    wrong = prepared_stock.run("predict", "models/toy/gru/seed0", "reviews.csv")
+    assert_clean_failure(wrong, "does not fit this stock model", "missing column(s) date")
+    prepared_stock.write("broken.parquet", b"PAR1 not really")
+    assert_clean_failure(prepared_stock.run("predict", "toy", "broken.parquet"), "not a readable parquet file")
+    assert_clean_failure(prepared_stock.run("predict", "nothing-here", "broken.parquet"), "neither a training run")
