@@ -24,54 +24,72 @@ def run(cmd, cwd, env):
 
 
 @pytest.fixture
-def repo(tmp_path):
+def repo(tmp_path, prefect_server):
     """A git + DVC repo holding this project's pipeline, code and a small params file."""
     root = tmp_path / "repo"
     root.mkdir()
     shutil.copy(REPO / "dvc.yaml", root)
-    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for folder in ("src", "flows"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     stock_frame(40).to_csv(root / "prices.csv", index=False)
     text_frame(30).to_csv(root / "train.csv", index=False)
     text_frame(10).to_csv(root / "test.csv", index=False)
     params = {
+        "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "workers": 2},
         "datasets": {
-            "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY"},
+            "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5},
             "reviews": {
                 "kind": "text",
                 "source": {"train": "train.csv", "test": "test.csv"},
                 "columns": {"text": "review", "label": "score"},
                 "labels": ["great", "other"],
             },
-            "gunpoint": {"kind": "video", "source": "aeon:GunPoint", "labels": ["1", "2"]},
+            "gunpoint": {"kind": "video", "source": "aeon:GunPoint", "labels": ["1", "2"], "min_frames": 10},
         }
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, **prefect_server,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     run(["git", "init", "-q"], root, env)
     run(["dvc", "init", "-q"], root, env)
     run(["dvc", "config", "core.analytics", "false"], root, env)
+    # A project is a clone with history; DVCLive refuses a git repository without commits.
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@t"}
+    env.update(identity)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "project"], root, env)
     return root, env
 
 
-def test_dvc_repro_ingests_and_validates_every_dataset(repo):
+def test_dvc_repro_runs_the_pipeline_through_training(repo):
     root, env = repo
     output = run(["dvc", "repro"], root, env)
     for name, rows in (("prices", 40), ("reviews", 40), ("gunpoint", 200 * 150)):
-        assert f"Running stage 'validate@{name}'" in output
+        assert f"Running stage 'train@{name}'" in output
         manifest = json.loads((root / f"data/raw/{name}.manifest.json").read_text())
         assert manifest["rows"] == rows and len(manifest["sha256"]) == 64
         report = json.loads((root / f"reports/validation/{name}.json").read_text())
         assert report["success"] and report["rows_validated"] == rows
         assert (root / f"data/validated/{name}.parquet").exists()
         assert (root / f"reports/validation/{name}/index.html").exists()
+        for cell in ("lstm", "gru"):
+            assert (root / f"models/{name}/{cell}/seed0/model.pt").exists()
+        summary = json.loads((root / f"reports/train/{name}.json").read_text())
+        assert set(summary["cells"]) == {"lstm", "gru"}
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert {"ingest@prices", "validate@gunpoint"} <= set(lock["stages"])
+    assert {"ingest@prices", "validate@gunpoint", "prepare@reviews", "train@gunpoint"} <= set(lock["stages"])
+    metrics = run(["dvc", "metrics", "show"], root, env)
+    assert "reports/train/prices.json" in metrics and "cells.gru.mean_best_val_loss" in metrics
+    plots = run(["dvc", "plots", "show", "-o", str(root / "plots")], root, env)
+    assert (root / "plots" / "index.html").exists(), plots
 
     # Sources unchanged: ingest reruns (it cannot see them) but writes the same bytes, so
     # validation is skipped.
     again = run(["dvc", "repro"], root, env)
     assert "Stage 'validate@prices' didn't change, skipping" in again
     assert "Running stage 'validate@prices'" not in again
+    assert "Running stage 'train@prices'" not in again
 
     # A changed source flows through to validation.
     stock_frame(41).to_csv(root / "prices.csv", index=False)
