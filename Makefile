@@ -6,6 +6,9 @@ BIN    := $(VENV)/bin
 TORCH  := torch==2.13.0
 # Put the venv first on PATH so the DVC stages find the `seqbench` command.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Prefect keeps its database and settings inside the project (git-ignored).
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: install run test bench lock clean
 
@@ -26,6 +29,7 @@ test: install  ## the test suite
 
 bench: install  ## benchmarks; they print ratios against a plain baseline
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/train.py
 
 # Refresh constraints.txt: resolve the newest allowed versions in a scratch venv and pin them.
 lock:

@@ -20,6 +20,14 @@ def params_of(project):
     return project.root / "params.yaml"
 
 
+def set_train(project, **budget):
+    import yaml
+
+    params = yaml.safe_load(params_of(project).read_text())
+    params["train"].update(budget)
+    params_of(project).write_text(yaml.safe_dump(params))
+
+
 def test_same_seed_same_metrics(prepared_stock, tmp_path):
     first = train_run("toy", "gru", 0, params_of(prepared_stock))
     run_dir = prepared_stock.root / "models/toy/gru/seed0"
@@ -37,8 +45,7 @@ def test_a_finished_run_is_reused_and_a_changed_budget_retrains(prepared_stock):
     first = train_run("toy", "lstm", 0, params_of(prepared_stock))
     again = train_run("toy", "lstm", 0, params_of(prepared_stock))
     assert again == first  # read back from metrics.json, not retrained
-    text = params_of(prepared_stock).read_text().replace("max_epochs: 3", "max_epochs: 2")
-    params_of(prepared_stock).write_text(text)
+    set_train(prepared_stock, max_epochs=2)
     changed = train_run("toy", "lstm", 0, params_of(prepared_stock))
     assert changed["epochs_run"] == 2
 
@@ -55,8 +62,7 @@ def test_run_outputs_are_on_disk_and_weights_load_safely(prepared_stock):
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(prepared_stock):
-    text = params_of(prepared_stock).read_text().replace("max_epochs: 3", "max_epochs: 40").replace("patience: 3", "patience: 40")
-    params_of(prepared_stock).write_text(text)
+    set_train(prepared_stock, max_epochs=40, patience=40)
     code = (
         "import sys; from seqbench.train import train_run; "
         f"train_run('toy', 'lstm', 0, {str(params_of(prepared_stock))!r})"
@@ -119,3 +125,36 @@ def test_predict_refuses_a_model_of_another_kind_and_malformed_input(prepared_st
     prepared_stock.write("broken.parquet", b"PAR1 not really")
     assert_clean_failure(prepared_stock.run("predict", "toy", "broken.parquet"), "not a readable parquet file")
     assert_clean_failure(prepared_stock.run("predict", "nothing-here", "broken.parquet"), "neither a training run")
+
+
+def test_classifier_predictions_for_text(project):
+    import yaml
+
+    from conftest import TEXT, TINY_TRAIN, text_frame
+
+    project.write("reviews.csv", text_frame(40))
+    project.params({"rev": {**TEXT, "min_freq": 1}})
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["train"] = {**TINY_TRAIN, "seeds": [0]}
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    for step in ("ingest", "validate", "prepare"):
+        assert project.run(step, "rev").exit_code == 0
+    train_run("rev", "lstm", 0, project.root / "params.yaml")
+    project.write("new.csv", "text\nthis was great\n<script>alert(1)</script>\n")
+    result = project.run("predict", "rev", "new.csv", "-o", str(project.root / "labels.csv"))
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(project.root / "labels.csv")
+    assert list(out.columns) == ["text", "predicted_label", "p_great", "p_other"]
+    assert set(out["predicted_label"]) <= {"great", "other"}
+    assert (out["p_great"] + out["p_other"]).round(5).eq(1).all()
+
+
+def test_the_untrained_model_counts_as_epoch_zero(prepared_stock):
+    set_train(prepared_stock, learning_rate=50.0)  # a step size that can only make things worse
+    metrics = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    run_dir = prepared_stock.root / "models/toy/lstm/seed0"
+    assert metrics["best_val_loss"] == metrics["untrained_val_loss"] < min(c["val_loss"] for c in metrics["curves"])
+    assert metrics["best_epoch"] == 0 and metrics["seconds_to_best"] == 0
+    kept = torch.load(run_dir / "model.pt", weights_only=True)
+    untrained = torch.load(run_dir / "untrained.pt", weights_only=True)
+    assert all(torch.equal(kept[k], untrained[k]) for k in kept)

@@ -5,6 +5,8 @@ A run writes models/<dataset>/<cell>/seed<k>/:
 - checkpoints/best.ckpt, last.ckpt — Lightning checkpoints, written atomically; a killed run
   resumes from last.ckpt when started again;
 - dvclive/ — per-epoch train_loss and val_loss (DVCLive's Lightning logger);
+- untrained.pt, untrained.json — the model before training and its validation loss: early
+  stopping counts it as epoch 0;
 - model.pt — the best weights as a plain state dict, loadable with torch.load(weights_only=True);
 - config.json — what is needed to rebuild the model and transform new data;
 - metrics.json — written last: its presence marks the run complete.
@@ -143,18 +145,50 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     trainer = make_trainer(budget, run_dir, [checkpoint, progress,
                                              EarlyStopping(monitor="val_loss", patience=budget.patience)])
     last = run_dir / "checkpoints" / "last.ckpt"
+    untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
     started = time.perf_counter()
     trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None)
     fit_seconds = time.perf_counter() - started
 
-    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+    # Early stopping counts the untrained model as epoch 0: if no epoch beat it on validation,
+    # it is the model kept. (The forecaster starts as the constant training-mean forecast.)
+    if untrained_loss <= min(progress.val_losses):
+        state = torch.load(run_dir / "untrained.pt", map_location="cpu", weights_only=True)
+    else:
+        # This run's own Lightning checkpoint, just written (it holds more than tensors).
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
     weights = run_dir / "model.pt"
     with atomic_path(weights) as tmp:
-        torch.save(best["state_dict"], tmp)
-    metrics = run_metrics(config, progress, trainer, model, len(sets["train"]), fit_seconds, weights)
+        torch.save(state, tmp)
+    metrics = run_metrics(config, progress, untrained_loss, trainer, model, len(sets["train"]), fit_seconds, weights)
     metrics["curves"] = progress.curves()
     write_json(metrics, run_dir / "metrics.json")
     return metrics
+
+
+def validation_loss(model, val_loader) -> float:
+    """The epoch-level validation loss as Lightning logs it: the batch-size-weighted mean."""
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in val_loader:
+            loss, size = model.loss(batch)
+            total, count = total + float(loss) * size, count + size
+    model.train()
+    return total / count
+
+
+def untrained_baseline(model, val_loader, run_dir: Path, label: str, resuming: bool) -> float:
+    """Validation loss and weights of the model before training (kept for a resumed run)."""
+    record = run_dir / "untrained.json"
+    if resuming and record.exists():
+        return json.loads(record.read_text())["val_loss"]
+    loss = validation_loss(model, val_loader)
+    with atomic_path(run_dir / "untrained.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    write_json({"val_loss": loss}, record)
+    print(f"{label} untrained: val {loss:.4f}", file=sys.stderr, flush=True)
+    return loss
 
 
 def make_trainer(budget, run_dir: Path, callbacks):
@@ -193,20 +227,22 @@ def same_run(run_dir: Path, config: dict) -> bool:
         return False
 
 
-def run_metrics(config, progress: EpochLine, trainer, model, train_samples: int, fit_seconds: float,
-                weights: Path) -> dict:
-    best_epoch = min(range(len(progress.val_losses)), key=progress.val_losses.__getitem__)
+def run_metrics(config, progress: EpochLine, untrained_loss: float, trainer, model, train_samples: int,
+                fit_seconds: float, weights: Path) -> dict:
+    losses = [untrained_loss, *progress.val_losses]  # index = epoch; 0 is the untrained model
+    best_epoch = min(range(len(losses)), key=losses.__getitem__)
     epochs = len(progress.epoch_seconds)
     train_seconds = sum(progress.epoch_seconds)
     return {
         "dataset": config["dataset"],
         "cell": config["cell"],
         "seed": config["seed"],
-        "best_val_loss": progress.val_losses[best_epoch],
-        "best_epoch": best_epoch + 1,
+        "best_val_loss": losses[best_epoch],
+        "untrained_val_loss": untrained_loss,
+        "best_epoch": best_epoch,
         "epochs_run": epochs,
         "train_seconds": round(train_seconds, 3),
-        "seconds_to_best": round(sum(progress.epoch_seconds[: best_epoch + 1]), 3),
+        "seconds_to_best": round(sum(progress.epoch_seconds[:best_epoch]), 3),
         "train_samples_per_second": round(train_samples * epochs / train_seconds, 1) if train_seconds else None,
         "trainable_parameters": model.trainable_parameters(),
         "checkpoint_bytes": weights.stat().st_size,
