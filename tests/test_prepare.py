@@ -154,3 +154,17 @@ def test_torch_tensors_not_numpy_reach_the_model():
     features = np.zeros((12, 2), "float32")
     x, y = WindowDataset(features, np.zeros(12, "float32"), np.array([11]), 3)[0]
     assert isinstance(x, torch.Tensor) and x.shape == (3, 2)
+
+
+def test_bucket_batches_cover_every_item_once_and_group_similar_lengths():
+    from seqbench.data import BucketBatchSampler
+
+    lengths = np.random.default_rng(0).integers(1, 300, size=1000)
+    sampler = BucketBatchSampler(lengths, batch_size=32, seed=0, pool=10)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    padded = sum(len(b) * lengths[b].max() for b in batches)
+    random_padded = sum(32 * lengths[i : i + 32].max() for i in range(0, 1000, 32))
+    assert padded < 0.6 * random_padded, "bucketing should cut padding well below random batches"
+    assert list(BucketBatchSampler(lengths, 32, seed=0, pool=10)) == batches  # seeded

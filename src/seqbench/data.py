@@ -53,6 +53,33 @@ def collate_ragged(batch):
     return pad_sequence(sequences, batch_first=True), lengths, torch.stack(labels)
 
 
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Shuffled batches of similar-length sequences, so a batch is not padded to one outlier.
+
+    Each epoch: shuffle, cut into pools of `pool` batches, sort each pool by length, cut it
+    into batches, shuffle the batches. Seeded, so runs are repeatable.
+    """
+
+    def __init__(self, lengths, batch_size: int, seed: int = 0, pool: int = 50):
+        self.lengths = np.asarray(lengths)
+        self.batch_size = batch_size
+        self.pool = pool * batch_size
+        self.rng = np.random.default_rng(seed)
+
+    def __iter__(self):
+        order = self.rng.permutation(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.pool):
+            chunk = order[start : start + self.pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
+        for i in self.rng.permutation(len(batches)):
+            yield batches[i].tolist()
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+
 def datasets_for(arrays: dict, meta: dict) -> dict:
     """Split name -> Dataset for a prepared dataset."""
     if meta["task"] == "forecast":
@@ -67,9 +94,15 @@ def datasets_for(arrays: dict, meta: dict) -> dict:
 
 
 def loader(dataset: Dataset, meta: dict, batch_size: int, shuffle: bool, seed: int = 0):
+    """Batches for training (shuffled) or evaluation. No worker processes: the runs themselves
+    are already spread over the cores."""
     from torch.utils.data import DataLoader
 
-    generator = torch.Generator().manual_seed(seed)
-    collate = None if meta["task"] == "forecast" else collate_ragged
-    # No worker processes: the runs themselves are already spread over the cores.
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, generator=generator)
+    if meta["task"] == "forecast":
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+    if shuffle:
+        lengths = np.diff(dataset.offsets)[dataset.index]
+        sampler = BucketBatchSampler(lengths, batch_size, seed)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_ragged)
+    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate_ragged)
