@@ -158,3 +158,14 @@ def test_the_untrained_model_counts_as_epoch_zero(prepared_stock):
     kept = torch.load(run_dir / "model.pt", weights_only=True)
     untrained = torch.load(run_dir / "untrained.pt", weights_only=True)
     assert all(torch.equal(kept[k], untrained[k]) for k in kept)
+
+
+def test_changed_training_code_retrains_a_finished_run(prepared_stock, monkeypatch):
+    import seqbench.train as train_module
+
+    first = train_run("toy", "gru", 0, params_of(prepared_stock))
+    monkeypatch.setattr(train_module, "code_sha256", lambda: "other code")
+    marker = prepared_stock.root / "models/toy/gru/seed0/metrics.json"
+    marker.write_text(json.dumps({**first, "best_val_loss": -1.0}))  # what reuse would return
+    again = train_run("toy", "gru", 0, params_of(prepared_stock))
+    assert again["best_val_loss"] == first["best_val_loss"]
