@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install run test bench lock clean
+.PHONY: install run test bench bench-neuralforecast lock clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ test: install  ## the test suite
 bench: install  ## benchmarks; they print ratios against a plain baseline
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
+
+bench-neuralforecast: install  ## our forecaster against NeuralForecast's LSTM (installs the bench extra)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python bench/forecaster_vs_neuralforecast.py
 
 # Refresh constraints.txt: resolve the newest allowed versions in a scratch venv and pin them.
 lock:
