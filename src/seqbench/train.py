@@ -62,9 +62,9 @@ class EpochLine(Callback):
     def on_train_epoch_end(self, trainer, module):
         # Lightning 2 runs the epoch's validation before this hook, so both losses are in.
         seconds = time.perf_counter() - self._started
-        metrics = trainer.callback_metrics
-        train_loss = float(metrics.get("train_loss", float("nan")))
-        val_loss = float(metrics["val_loss"])
+        # The module's own epoch mean: its train_loss is logged after callbacks run.
+        train_loss = module.epoch_train_loss()
+        val_loss = float(trainer.callback_metrics["val_loss"])
         self.epoch_seconds.append(seconds)
         self.train_losses.append(train_loss)
         self.val_losses.append(val_loss)

@@ -38,10 +38,29 @@ class RNNModule(pl.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
 
+    def on_train_epoch_start(self):
+        self._train_loss_sum = torch.zeros(())
+        self._train_count = 0
+
     def training_step(self, batch, batch_idx):
         loss, size = self.loss(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=size)
+        # Summed here and logged once per epoch: self.log on every step costs Lightning's
+        # bookkeeping on every step, and only the epoch mean is ever looked at.
+        self._train_loss_sum = self._train_loss_sum.to(loss.device) + loss.detach() * size
+        self._train_count += size
         return loss
+
+    def epoch_train_loss(self) -> float:
+        return float(self._train_loss_sum / max(self._train_count, 1))
+
+    def on_train_epoch_end(self):
+        self.log("train_loss", self.epoch_train_loss())
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        # Batches are built on the CPU: there, skip Lightning's generic walk over the batch.
+        if device.type == "cpu":
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def validation_step(self, batch, batch_idx):
         loss, size = self.loss(batch)
