@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import STOCK, TEXT, VIDEO, assert_clean_failure, sha256, stock_frame, text_frame, video_frame

@@ -35,7 +35,6 @@ class CheckResult:
 
 def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
     """Validate data/raw/<name>.parquet; return the machine-readable result."""
-    import pandas as pd
 
     params_path = Path(params_path)
     cfg = load_params(params_path).dataset(name)

@@ -210,10 +210,9 @@ def prepare(df, cfg):
         "target": ((y - y_mean) / y_std).astype("float32"),
         "close": df["close"].to_numpy("float64"),
         "date": df["date"].to_numpy("datetime64[ns]").astype("int64"),
-        "symbol": df["symbol"].astype(str).to_numpy(),
+        "symbol": df["symbol"].to_numpy(dtype=str),  # fixed-width unicode: npz needs no pickle
         **{f"ends_{s}": e.astype("int64") for s, e in split_ends.items()},
     }
-    arrays["symbol"] = arrays["symbol"].astype("U")
     meta = {
         "task": TASK,
         "features": list(features.columns),
@@ -237,7 +236,6 @@ def prepare(df, cfg):
 def predict_inputs(df, meta: dict):
     """(Dataset of every window in `df`, the rows they end at) for a canonical stock table."""
     import numpy as np
-    import pandas as pd
 
     from seqbench.config import StockDataset
     from seqbench.data import WindowDataset
