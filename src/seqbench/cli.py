@@ -129,6 +129,41 @@ def predict(
 
 @app.command()
 @user_errors
+def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
+    """Score every trained run of DATASET and its baselines on the test split; run the paired tests.
+
+    Writes reports/eval/DATASET.json (detail), reports/eval/DATASET/predictions.csv and
+    reports/metrics/DATASET.json (headline numbers for `dvc metrics show`).
+    """
+    from seqbench.evaluate import evaluate as run_evaluate
+
+    started = time.perf_counter()
+    _stderr().print(f"evaluate {dataset}: scoring models and baselines on the test split …")
+    result = run_evaluate(dataset, params)
+    for comparison in result["comparisons"]:
+        verdict = comparison["verdict"]
+        _stderr().print(
+            f"evaluate {dataset}: {comparison['a']} vs {comparison['b']}: {verdict['text']} "
+            f"({comparison['test']['test']}, p = {verdict['p_value']:.3g})"
+        )
+    _stderr().print(f"evaluate {dataset}: done ({time.perf_counter() - started:.1f}s)")
+
+
+@app.command()
+@user_errors
+def report(
+    params: ParamsOption = Path("params.yaml"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("reports/index.html"),
+):
+    """Render the HTML comparison report from every dataset's evaluation (opens offline)."""
+    from seqbench.report import render_report
+
+    path = render_report(params, output)
+    _stderr().print(f"report: {path}")
+
+
+@app.command()
+@user_errors
 def datasets(params: ParamsOption = Path("params.yaml")):
     """List the datasets declared in params.yaml and how far each has got."""
     from rich.console import Console

@@ -19,6 +19,7 @@ def atomic_path(path: Path | str):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    tmp.chmod(0o644)  # mkstemp makes it private; outputs should read like any other file
     try:
         yield tmp
         os.replace(tmp, path)

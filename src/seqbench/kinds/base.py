@@ -147,3 +147,12 @@ def classification_output(rows, probabilities, labels: list[str]):
     columns = {f"p_{label}": probabilities[:, i] for i, label in enumerate(labels)}
     predicted = [labels[i] for i in probabilities.argmax(axis=1)]
     return rows.assign(predicted_label=predicted, **columns)
+
+
+def majority_probabilities(train_labels, n_rows: int, n_classes: int):
+    """The majority-class baseline: the training class frequencies, the same for every row
+    (its predicted class is the most frequent one; its ROC-AUC is 0.5 by construction)."""
+    import numpy as np
+
+    frequencies = np.bincount(np.asarray(train_labels), minlength=n_classes) / len(train_labels)
+    return np.tile(frequencies, (n_rows, 1))

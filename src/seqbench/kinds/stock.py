@@ -263,3 +263,55 @@ def format_predictions(rows, outputs, meta: dict):
         predicted_log_return=log_return,
         predicted_close=rows["close"] * np.exp(log_return),
     )
+
+
+# ---- baselines (evaluate stage) ----------------------------------------------------------------
+
+
+def baselines(arrays: dict, meta: dict, validated_path) -> dict:
+    """Test-split forecasts (in the model's scaled target units) of the two baselines.
+
+    random_walk: tomorrow's close is today's, a zero log return.
+    ridge_ar: a ridge regression on the same lookback window of features the RNNs see, fit on
+    the training and validation periods, its penalty chosen by leave-one-out on them.
+    """
+    import numpy as np
+    from numpy.lib.stride_tricks import sliding_window_view
+    from sklearn.linear_model import RidgeCV
+
+    lookback = meta["lookback"]
+    # windows[i] holds rows i .. i+lookback-1, so the window ending at row e is windows[e-lookback+1].
+    windows = sliding_window_view(arrays["features"], lookback, axis=0)
+
+    def flat(ends):
+        return windows[ends - lookback + 1].reshape(len(ends), -1)
+
+    fit_ends = np.concatenate([arrays["ends_train"], arrays["ends_val"]])
+    ridge = RidgeCV(alphas=np.logspace(-2, 4, 13)).fit(flat(fit_ends), arrays["target"][fit_ends])
+    test_ends = arrays["ends_test"]
+    zero_return = (0.0 - meta["target_mean"]) / meta["target_std"]
+    return {
+        "random_walk": np.full(len(test_ends), zero_return, dtype="float64"),
+        "ridge_ar": ridge.predict(flat(test_ends)).astype("float64"),
+    }
+
+
+def forecast_truth(arrays: dict, meta: dict) -> dict:
+    """What the test forecasts are scored against, and MASE's in-sample scale.
+
+    The scale is the mean absolute h-day price change over the training windows: the
+    random walk's in-sample MAE.
+    """
+    import numpy as np
+
+    horizon = meta["horizon"]
+    close = arrays["close"]
+    test, train = arrays["ends_test"], arrays["ends_train"]
+    return {
+        "actual_return": arrays["target"][test] * meta["target_std"] + meta["target_mean"],
+        "last_close": close[test],
+        "actual_close": close[test + horizon],
+        "date": arrays["date"][test + horizon].astype("datetime64[ns]"),
+        "symbol": arrays["symbol"][test],
+        "naive_scale": float(np.mean(np.abs(close[train + horizon] - close[train]))),
+    }

@@ -155,3 +155,45 @@ def format_predictions(rows, outputs, meta: dict):
     from seqbench.kinds.base import classification_output
 
     return classification_output(rows, outputs, meta["labels"])
+
+
+# ---- baselines (evaluate stage) ----------------------------------------------------------------
+
+
+def baselines(arrays: dict, meta: dict, validated_path) -> dict:
+    """Test-split class probabilities of the baselines, fit on the training and validation
+    reviews (the RNNs train on the first and stop early on the second).
+
+    tfidf_logreg: word uni- and bigrams, sublinear TF-IDF, logistic regression, on the raw text.
+    majority: the training class frequencies.
+    """
+    import numpy as np
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    texts = pd.read_parquet(validated_path, columns=["text"])["text"].to_numpy(dtype=object)
+    labels = arrays["labels"]
+    fit = np.concatenate([arrays["idx_train"], arrays["idx_val"]])
+    test = arrays["idx_test"]
+    model = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+        LogisticRegression(max_iter=2000),
+    ).fit(texts[fit], labels[fit])
+    probabilities = np.zeros((len(test), len(meta["labels"])))
+    probabilities[:, model.classes_] = model.predict_proba(texts[test])
+    from seqbench.kinds.base import majority_probabilities
+
+    return {
+        "tfidf_logreg": probabilities,
+        "majority": majority_probabilities(labels[fit], len(test), len(meta["labels"])),
+    }
+
+
+def describe_test(arrays: dict, validated_path):
+    """A short text per test example, for the report's table of disagreements."""
+    import pandas as pd
+
+    texts = pd.read_parquet(validated_path, columns=["text"])["text"]
+    return texts.iloc[arrays["idx_test"]].str.slice(0, 300).reset_index(drop=True)

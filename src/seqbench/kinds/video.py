@@ -204,3 +204,44 @@ def format_predictions(rows, outputs, meta: dict):
     from seqbench.kinds.base import classification_output
 
     return classification_output(rows, outputs, meta["labels"])
+
+
+# ---- baselines (evaluate stage) ----------------------------------------------------------------
+
+
+def baselines(arrays: dict, meta: dict, validated_path) -> dict:
+    """Test-split class probabilities of the baselines, fit on the training and validation clips.
+
+    nn_dtw: aeon's 1-nearest-neighbour with dynamic time warping (full window), on the
+    standardised clips, which may differ in length. majority: the training class frequencies.
+    """
+    import warnings
+
+    import numpy as np
+    from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
+
+    from seqbench.kinds.base import majority_probabilities
+
+    values, offsets, labels = arrays["values"], arrays["offsets"], arrays["labels"]
+
+    def clips(index):  # aeon's layout for unequal lengths: a list of [dims, frames] arrays
+        return [np.ascontiguousarray(values[offsets[i] : offsets[i + 1]].T, dtype="float64") for i in index]
+
+    fit = np.concatenate([arrays["idx_train"], arrays["idx_val"]])
+    test = arrays["idx_test"]
+    n_classes = len(meta["labels"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's type-safety chatter
+        knn = KNeighborsTimeSeriesClassifier(distance="dtw", n_neighbors=1).fit(clips(fit), labels[fit])
+        predicted = knn.predict(clips(test))
+    return {
+        "nn_dtw": np.eye(n_classes)[predicted],
+        "majority": majority_probabilities(labels[fit], len(test), n_classes),
+    }
+
+
+def describe_test(arrays: dict, validated_path):
+    """The clip id of each test example, for the report's table of disagreements."""
+    import pandas as pd
+
+    return pd.Series(arrays["clip_ids"][arrays["idx_test"]], dtype="string")
