@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install run test bench bench-neuralforecast lock clean
+.PHONY: install browser run test bench bench-neuralforecast lock clean
 
 install: $(VENV)/.installed
 
@@ -21,10 +21,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
-run: install  ## ingest and validate the bundled datasets
+run: install  ## the whole pipeline on the bundled data; the report lands in reports/index.html
 	$(BIN)/dvc repro
 
-test: install  ## the test suite
+# The report tests open the page in a real headless Chromium: Debian's chromium and chromedriver.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "install the Debian packages chromium and chromium-driver for the report tests" >&2; exit 1; fi
+
+test: install browser  ## the test suite
 	$(BIN)/python -m pytest
 
 bench: install  ## benchmarks; they print ratios against a plain baseline

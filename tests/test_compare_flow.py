@@ -56,3 +56,27 @@ def test_a_run_that_fails_for_good_fails_the_flow_and_keeps_the_others(prepared_
     summary = summary_of(prepared_stock)
     assert summary["cells"]["lstm"]["runs"] == 2 and summary["cells"]["gru"]["runs"] == 1
     assert "gru seed1" in summary["failed_runs"]
+
+
+def test_evaluate_scores_the_runs_and_baselines_on_the_test_split(prepared_stock, prefect_server):
+    assert run_flow(prepared_stock, prefect_server, runner="sequential").returncode == 0
+    result = prepared_stock.run("evaluate", "toy")
+    assert result.exit_code == 0, result.output
+    assert "lstm vs gru" in result.output and "Diebold-Mariano" in result.output
+    metrics = json.loads((prepared_stock.root / "reports/metrics/toy.json").read_text())
+    assert {"lstm", "gru", "random_walk", "ridge_ar", "lstm_vs_gru"} <= set(metrics)
+    assert metrics["random_walk"]["theils_u"] == 1.0  # the random walk against itself
+    detail = json.loads((prepared_stock.root / "reports/eval/toy.json").read_text())
+    assert [(c["a"], c["b"]) for c in detail["comparisons"]][0] == ("lstm", "gru")
+    assert len(detail["models"]["lstm"]["per_seed"]) == 2
+    cost = detail["cost"]["gru"]
+    assert cost["trainable_parameters"] > 0 and cost["latency"]["batch_1"]["seconds_per_sample"] > 0
+    assert cost["peak_memory"]["peak_bytes"] is None or cost["peak_memory"]["peak_bytes"] >= 0
+    predictions = (prepared_stock.root / "reports/eval/toy/predictions.csv").read_text().splitlines()
+    assert len(predictions) - 1 == detail["sizes"]["test"]
+
+
+def test_evaluate_without_trained_runs_says_what_to_run(prepared_stock):
+    from conftest import assert_clean_failure
+
+    assert_clean_failure(prepared_stock.run("evaluate", "toy"), "models/toy/lstm/seed0", "dvc repro train@toy")

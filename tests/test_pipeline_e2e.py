@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import stock_frame, text_frame
+from test_report import browser, check_in_browser  # noqa: F401 - browser is a fixture
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,7 +63,7 @@ def repo(tmp_path, prefect_server):
     return root, env
 
 
-def test_dvc_repro_runs_the_pipeline_through_training(repo):
+def test_dvc_repro_runs_the_pipeline_through_the_report(repo, browser):
     root, env = repo
     output = run(["dvc", "repro"], root, env)
     for name, rows in (("prices", 40), ("reviews", 40), ("gunpoint", 200 * 150)):
@@ -77,10 +78,18 @@ def test_dvc_repro_runs_the_pipeline_through_training(repo):
             assert (root / f"models/{name}/{cell}/seed0/model.pt").exists()
         summary = json.loads((root / f"reports/train/{name}.json").read_text())
         assert set(summary["cells"]) == {"lstm", "gru"}
+        evaluation = json.loads((root / f"reports/eval/{name}.json").read_text())
+        assert {"lstm", "gru"} <= set(evaluation["models"]) and evaluation["baselines"]
+        assert all(0 <= c["test"]["p_value"] <= 1 for c in evaluation["comparisons"])
+    assert "Running stage 'report'" in output
+    check_in_browser(browser, root / "reports/index.html", ["prices", "reviews", "gunpoint"], "e2e-report.png")
+    assert (root / "reports/plots/confusion/gunpoint/nn_dtw.csv").exists()
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert {"ingest@prices", "validate@gunpoint", "prepare@reviews", "train@gunpoint"} <= set(lock["stages"])
+    assert {"ingest@prices", "validate@gunpoint", "prepare@reviews", "train@gunpoint", "evaluate@reviews",
+            "report"} <= set(lock["stages"])
     metrics = run(["dvc", "metrics", "show"], root, env)
     assert "reports/train/prices.json" in metrics and "cells.gru.mean_best_val_loss" in metrics
+    assert "reports/metrics/reviews.json" in metrics and "lstm_vs_gru.p_value" in metrics
     plots = run(["dvc", "plots", "show", "-o", str(root / "plots")], root, env)
     assert (root / "plots" / "index.html").exists(), plots
 
@@ -90,6 +99,7 @@ def test_dvc_repro_runs_the_pipeline_through_training(repo):
     assert "Stage 'validate@prices' didn't change, skipping" in again
     assert "Running stage 'validate@prices'" not in again
     assert "Running stage 'train@prices'" not in again
+    assert "Running stage 'evaluate@prices'" not in again
 
     # A changed source flows through to validation.
     stock_frame(41).to_csv(root / "prices.csv", index=False)

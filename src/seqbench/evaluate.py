@@ -36,19 +36,23 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     kind = get_kind(cfg.kind)
     baselines = kind.baselines(arrays, meta, paths.validated(name))
     scorer = ForecastScorer(arrays, meta) if meta["task"] == "forecast" else ClassifierScorer(arrays, meta)
-    ensembles = {cell: combine_seeds([outputs[(cell, s)] for s in seeds]) for cell in cells}
+    result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds)
+    if hasattr(kind, "describe_test"):
+        predictions.insert(0, "example", kind.describe_test(arrays, paths.validated(name)))
+    result["cost"] = costs(runs, arrays, meta, paths.prepared(name), params.budget(name).batch_size, cells, seeds)
+    write_outputs(paths, name, result, predictions)
+    return result
 
-    result = {"dataset": name, "kind": cfg.kind, "task": meta["task"], "sizes": meta["sizes"],
+
+def assemble(name: str, kind: str, meta: dict, scorer, outputs: dict, baselines: dict, cells: list, seeds: list):
+    """(result, predictions table) from every run's and baseline's test outputs."""
+    ensembles = {cell: combine_seeds([outputs[(cell, s)] for s in seeds]) for cell in cells}
+    result = {"dataset": name, "kind": kind, "task": meta["task"], "sizes": meta["sizes"],
               "cells": cells, "seeds": seeds, "baselines": list(baselines), "labels": meta.get("labels")}
     result["models"] = score_models(scorer, outputs, ensembles, baselines, cells, seeds)
     result["comparisons"] = comparisons(scorer, result["models"], ensembles, baselines, cells)
     result["curves"] = {model: scorer.curves(out) for model, out in {**ensembles, **baselines}.items()}
-    result["cost"] = costs(runs, arrays, meta, paths.prepared(name), params.budget(name).batch_size, cells, seeds)
-    predictions = scorer.predictions_table({**ensembles, **baselines})
-    if hasattr(kind, "describe_test"):
-        predictions.insert(0, "example", kind.describe_test(arrays, paths.validated(name)))
-    write_outputs(paths, name, result, predictions)
-    return result
+    return result, scorer.predictions_table({**ensembles, **baselines})
 
 
 def trained_runs(paths: Paths, name: str, cells: list, seeds: list) -> dict:
