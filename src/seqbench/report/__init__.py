@@ -78,10 +78,8 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
         plots["residuals"] = figures.residuals(predictions, models, result["baselines"])
     else:
         labels = result["labels"]
-        plots["confusion"] = [
-            figures.confusion_matrix(model_scores(result, m)["confusion_matrix"], labels, title_of(result, m))
-            for m in models
-        ]
+        matrices = {title_of(result, m): model_scores(result, m)["confusion_matrix"] for m in models}
+        plots["confusion"] = figures.confusion_matrices(matrices, labels)
         plots["roc"] = figures.roc_curves(result["curves"], labels, result["baselines"])
     docs = paths.data_docs(name) / "index.html"
     return {

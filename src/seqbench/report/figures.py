@@ -21,7 +21,7 @@ def colour(model: str, baselines: list[str]) -> str:
 
 
 def fragment(fig, height: int = 360) -> str:
-    fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 40, "b": 40},
+    fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 60, "b": 40},
                       legend={"orientation": "h", "y": -0.2}, template="plotly_white")
     return fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)
 
@@ -75,15 +75,26 @@ def residuals(predictions, models: list[str], baselines: list[str]) -> str:
     return fragment(fig)
 
 
-def confusion_matrix(matrix, labels: list[str], title: str) -> str:
+def confusion_matrices(matrices: dict, labels: list[str]) -> str:
+    """One heatmap per model (title -> matrix), two to a row, in one figure."""
+    import math
+
     import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
 
     names = [escape(str(label)) for label in labels]
-    fig = go.Figure(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", showscale=False,
-                               text=matrix, texttemplate="%{text}"))
-    fig.update_layout(title=escape(title), xaxis_title="predicted", yaxis_title="actual",
-                      yaxis={"autorange": "reversed"})
-    return fragment(fig, 320)
+    cols = min(len(matrices), 2)
+    rows = math.ceil(len(matrices) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[escape(t) for t in matrices],
+                        horizontal_spacing=0.15, vertical_spacing=0.25 / rows)
+    for i, matrix in enumerate(matrices.values()):
+        row, col = i // cols + 1, i % cols + 1
+        fig.add_trace(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", showscale=False,
+                                 text=matrix, texttemplate="%{text}"), row=row, col=col)
+        fig.update_xaxes(title_text="predicted", type="category", row=row, col=col)
+        fig.update_yaxes(title_text="actual", type="category", autorange="reversed", row=row, col=col)
+    fig.update_layout(title="Confusion matrices, test split")
+    return fragment(fig, 300 * rows + 60)
 
 
 def roc_curves(curves: dict, labels: list[str], baselines: list[str]) -> str:
