@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install browser run test bench bench-neuralforecast lock clean
+.PHONY: install browser run test server deploy worker serve bench bench-neuralforecast lock clean
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 run: install  ## the whole pipeline on the bundled data; the report lands in reports/index.html
-	$(BIN)/dvc repro
+	$(BIN)/python flows/pipeline.py
 
 # The report tests open the page in a real headless Chromium: Debian's chromium and chromedriver.
 browser:
@@ -33,6 +33,25 @@ browser:
 
 test: install browser  ## the test suite
 	$(BIN)/python -m pytest
+
+# The scheduled pipeline. `make server` in one terminal, then `make serve` (or `make deploy` and
+# `make worker`) in another. The server binds to 127.0.0.1 and keeps its SQLite database in
+# $(PREFECT_HOME); point PREFECT_API_URL elsewhere to use another server.
+PREFECT_PORT ?= 4200
+SERVER_API   := http://127.0.0.1:$(PREFECT_PORT)/api
+WITH_SERVER  := PREFECT_API_URL=$${PREFECT_API_URL:-$(SERVER_API)}
+
+server: install  ## a local Prefect server with its UI on http://127.0.0.1:4200
+	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+serve: install  ## register the scheduled deployment and run its flow runs in this process
+	$(WITH_SERVER) $(BIN)/python flows/serve.py $(ARGS)
+
+deploy: install  ## register the scheduled deployment on the process work pool `seqbench`
+	$(WITH_SERVER) $(BIN)/python flows/deploy.py $(ARGS)
+
+worker: install  ## a process worker that runs the deployment's flow runs
+	$(WITH_SERVER) $(BIN)/prefect worker start --pool seqbench
 
 bench: install  ## benchmarks; they print ratios against a plain baseline
 	$(BIN)/python bench/ingest.py

@@ -180,6 +180,10 @@ def prefect_server(tmp_path_factory):
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "false",
+        # A run waiting for its deployment's concurrency slot asks again after this many seconds
+        # (default 30), and new deployments are scheduled within 2 s: keeps the tests short.
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "5",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "2",
     }
     env.pop("PREFECT_API_URL", None)
     prefect = shutil.which("prefect", path=os.path.dirname(sys.executable)) or "prefect"
@@ -210,3 +214,39 @@ def prefect_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+
+
+REPO = Path(__file__).resolve().parents[1]
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def run_command(cmd, cwd, env, timeout=600) -> str:
+    import subprocess
+
+    process = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert process.returncode == 0, f"{cmd} failed:\n{process.stdout[-5000:]}\n{process.stderr[-5000:]}"
+    return process.stdout + process.stderr
+
+
+def dvc_project(root: Path, params: dict, files: dict) -> dict:
+    """A git + DVC repository holding this project's pipeline and code, `params` as its
+    params.yaml and `files` (name -> DataFrame) as sources, committed once (DVCLive refuses a
+    repository without commits). Returns the environment to run it with (no Prefect API set)."""
+    import os
+    import shutil
+    import sys
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "dvc.yaml", root)
+    for folder in ("src", "flows"):
+        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name, frame in files.items():
+        frame.to_csv(root / name, index=False)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, **GIT_IDENTITY, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("PREFECT_API_URL", None)
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"],
+                ["git", "add", "-A"], ["git", "commit", "-qm", "project"]):
+        run_command(cmd, root, env)
+    return env

@@ -1,40 +1,22 @@
 """The real pipeline: `dvc repro` in a temporary git repository on a small params file."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import stock_frame, text_frame
+from conftest import dvc_project, run_command, stock_frame, text_frame
 from test_report import browser, check_in_browser  # noqa: F401 - browser is a fixture
 
-REPO = Path(__file__).resolve().parents[1]
-
-pytestmark = pytest.mark.e2e
-
-
 def run(cmd, cwd, env):
-    process = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert process.returncode == 0, f"{cmd} failed:\n{process.stdout}\n{process.stderr}"
-    return process.stdout + process.stderr
+    return run_command(cmd, cwd, env)
 
 
 @pytest.fixture
 def repo(tmp_path, prefect_server):
     """A git + DVC repo holding this project's pipeline, code and a small params file."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    shutil.copy(REPO / "dvc.yaml", root)
-    for folder in ("src", "flows"):
-        shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    stock_frame(40).to_csv(root / "prices.csv", index=False)
-    text_frame(30).to_csv(root / "train.csv", index=False)
-    text_frame(10).to_csv(root / "test.csv", index=False)
     params = {
         "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "workers": 2},
         "datasets": {
@@ -48,24 +30,20 @@ def repo(tmp_path, prefect_server):
             "gunpoint": {"kind": "video", "source": "aeon:GunPoint", "labels": ["1", "2"], "min_frames": 10},
         }
     }
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, **prefect_server,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    run(["git", "init", "-q"], root, env)
-    run(["dvc", "init", "-q"], root, env)
-    run(["dvc", "config", "core.analytics", "false"], root, env)
-    # A project is a clone with history; DVCLive refuses a git repository without commits.
-    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                "GIT_COMMITTER_EMAIL": "t@t"}
-    env.update(identity)
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-qm", "project"], root, env)
-    return root, env
+    files = {"prices.csv": stock_frame(40), "train.csv": text_frame(30), "test.csv": text_frame(10)}
+    root = tmp_path / "repo"
+    env = dvc_project(root, params, files)
+    return root, {**env, **prefect_server}
 
 
-def test_dvc_repro_runs_the_pipeline_through_the_report(repo, browser):
+def test_the_pipeline_flow_runs_everything_through_the_report(repo, browser):
+    """`make run`'s command, without a Prefect server: one temporary server serves the flow and
+    every training stage."""
     root, env = repo
-    output = run(["dvc", "repro"], root, env)
+    local = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+    local["PREFECT_HOME"] = str(root.parent / "prefect-home")  # not the session server's database
+    output = run([sys.executable, "flows/pipeline.py"], root, local)
+    assert output.count("Stopping temporary server") == 1, output[-3000:]
     for name, rows in (("prices", 40), ("reviews", 40), ("gunpoint", 200 * 150)):
         assert f"Running stage 'train@{name}'" in output
         manifest = json.loads((root / f"data/raw/{name}.manifest.json").read_text())

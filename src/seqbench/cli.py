@@ -33,7 +33,7 @@ DatasetArgument = Annotated[str, typer.Argument(help="A dataset name declared in
 def _stderr():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def user_errors(command):

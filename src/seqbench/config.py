@@ -94,6 +94,34 @@ class Training(Budget):
         return value
 
 
+class Schedule(Strict):
+    """When and how the scheduled pipeline runs (flows/serve.py and flows/deploy.py)."""
+
+    cron: str = "0 2 * * *"  # minute hour day-of-month month day-of-week
+    timezone: str = "UTC"  # an IANA name, e.g. Europe/Berlin
+    pull: bool = False  # `dvc pull` first, when a DVC remote is configured
+    push: bool = False  # `dvc push` afterwards, when a DVC remote is configured
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value):
+        # The full syntax is checked by Prefect when the deployment is made.
+        if len(value.split()) != 5:
+            raise ValueError("must have 5 fields: minute hour day-of-month month day-of-week, e.g. '0 2 * * *'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'; use an IANA name such as UTC or Europe/Berlin") from None
+        return value
+
+
 class DatasetBase(Strict):
     # `source` is one source, or a mapping from split name (train, test, ...) to a source.
     source: Union[str, dict[str, str]]
@@ -192,6 +220,7 @@ Dataset = Annotated[Union[StockDataset, TextDataset, VideoDataset], Field(discri
 class Params(Strict):
     datasets: dict[str, Dataset] = Field(min_length=1)
     train: Training = Field(default_factory=Training)
+    schedule: Schedule = Field(default_factory=Schedule)
 
     @field_validator("datasets")
     @classmethod

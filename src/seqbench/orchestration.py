@@ -64,3 +64,46 @@ def task_runner(train):
         cluster_kwargs={"n_workers": train.workers, "threads_per_worker": 1, "processes": True,
                         "dashboard_address": None},
     )
+
+
+# ---- the scheduled pipeline (flows/serve.py, flows/deploy.py) ---------------------------------
+
+DEPLOYMENT = "nightly"
+
+
+def require_server() -> str:
+    """The Prefect API URL of a real server: schedules don't run without one."""
+    from seqbench.errors import SeqbenchError
+
+    url = os.environ.get("PREFECT_API_URL")
+    if not url:
+        raise SeqbenchError(
+            "schedules need a Prefect server: start one with `make server`, then set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api (the make targets set it for you)"
+        )
+    return url
+
+
+def pipeline_schedule(schedule, cron: str | None = None, timezone: str | None = None, interval: float | None = None):
+    """A Prefect schedule from params.yaml's `schedule:`, or the command line's override."""
+    from prefect.schedules import Cron, Interval
+
+    from seqbench.errors import ConfigError
+
+    if interval is not None:
+        if interval <= 0:
+            raise ConfigError("--interval: must be > 0 seconds")
+        return Interval(interval, timezone=timezone or schedule.timezone)
+    try:
+        return Cron(cron or schedule.cron, timezone=timezone or schedule.timezone)
+    except ValueError as exc:
+        where = "--cron/--timezone" if cron or timezone else "params.yaml: schedule"
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def one_run_at_a_time():
+    """The deployment's concurrency limit: a second run waits (AwaitingConcurrencySlot) until the
+    first has finished, so two runs never work in the same DVC workspace at once."""
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+
+    return ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)

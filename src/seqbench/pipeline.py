@@ -1,0 +1,96 @@
+"""The whole pipeline as DVC commands: what the scheduled Prefect flow (flows/pipeline.py) runs.
+
+DVC stays in charge of what is up to date; this module runs `dvc pull / repro / push` in the
+project, streams their output, tells which stages ran and which were skipped, and turns the
+evaluations into the markdown table of verdicts that the flow publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+from seqbench.errors import SeqbenchError
+
+RAN = re.compile(r"Running stage '([^']+)'")
+SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
+LOCKED = "Unable to acquire lock"
+
+
+class DvcLockedError(SeqbenchError):
+    """Another DVC command holds the workspace's lock."""
+
+
+def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print) -> str:
+    """Run `dvc ARGS` in `root`, passing each output line to `on_line`; return the output.
+
+    A failure raises SeqbenchError with DVC's own error lines; a held lock says so plainly.
+    """
+    env = dict(os.environ)
+    # The stages call `seqbench` and `python`: the ones of this environment.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    command = [sys.executable, "-m", "dvc", *args]
+    lines = []
+    with subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as process:
+        for line in process.stdout:
+            line = line.rstrip("\n")
+            lines.append(line)
+            if line.strip():
+                on_line(line)
+    output = "\n".join(lines)
+    if process.returncode != 0:
+        raise dvc_error(args, output, root)
+    return output
+
+
+def dvc_error(args: list[str], output: str, root: Path) -> SeqbenchError:
+    errors = [line for line in output.splitlines() if line.startswith("ERROR")] or output.splitlines()[-5:]
+    if LOCKED in output:
+        return DvcLockedError(
+            f"another DVC command is working in {root} (DVC's lock is held); this run did not start "
+            f"`dvc {' '.join(args)}`. Wait for the other run to finish. If none is running, a killed run "
+            f"left its lock behind: see {errors[0] if errors else 'DVC’s message'}"
+        )
+    return SeqbenchError(f"`dvc {' '.join(args)}` failed in {root}: " + " ".join(errors))
+
+
+def stage_outcomes(output: str) -> dict:
+    """Which stages `dvc repro` ran and which it skipped as unchanged, in order."""
+    return {"ran": RAN.findall(output), "skipped": SKIPPED.findall(output)}
+
+
+def remote_configured(root: Path) -> bool:
+    return bool(run_dvc(["remote", "list"], root, on_line=lambda line: None).strip())
+
+
+def repro_commands(chosen: list[str], declared: list[str]) -> list[list[str]]:
+    """`dvc repro` argument lists: the whole pipeline, or the chosen datasets and then the report."""
+    if set(chosen) == set(declared):
+        return [["repro"]]
+    return [["repro", *(f"evaluate@{name}" for name in chosen)], ["repro", "--single-item", "report"]]
+
+
+def verdict_table(root: Path, datasets: list[str]) -> str:
+    """The markdown table of verdicts, one row per dataset, with a link to the report."""
+    rows = ["| dataset | metric | LSTM vs GRU | p | effect (b − a) | best baseline |", "|---|---|---|---|---|---|"]
+    for name in datasets:
+        path = root / "reports" / "eval" / f"{name}.json"
+        if not path.exists():
+            rows.append(f"| {name} | — | not evaluated | — | — | — |")
+            continue
+        result = json.loads(path.read_text(encoding="utf-8"))
+        head = result["comparisons"][0]
+        baseline = next((c["b"] for c in result["comparisons"] if c["b"] in result["baselines"]), "—")
+        rows.append(
+            f"| {name} | {head['metric']} | {head['a']} vs {head['b']}: {head['verdict']['text']} "
+            f"| {head['test']['p_value']:.3g} | {head['effect']['difference']:+.4g} | {baseline} |"
+        )
+    report = (root / "reports" / "index.html").resolve()
+    link = f"[the full report]({report.as_uri()})" if report.exists() else "no report rendered yet"
+    return "# LSTM vs GRU: verdicts\n\n" + "\n".join(rows) + f"\n\nDetails, plots and costs: {link}\n"
