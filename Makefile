@@ -56,6 +56,7 @@ worker: install  ## a process worker that runs the deployment's flow runs
 bench: install  ## benchmarks; they print ratios against a plain baseline
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/prefect_overhead.py
 
 bench-neuralforecast: install  ## our forecaster against NeuralForecast's LSTM (installs the bench extra)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'

@@ -56,6 +56,9 @@ class EpochLine(Callback):
         self.val_losses: list[float] = []
         self._started = 0.0
 
+    def on_train_start(self, trainer, module):
+        print(f"{self.label}: training started", file=sys.stderr, flush=True)
+
     def on_train_epoch_start(self, trainer, module):
         self._started = time.perf_counter()
 
