@@ -18,7 +18,7 @@ from prefect import flow, task
 
 from seqbench.compare import collect_runs, remove_stale_runs
 from seqbench.config import load_params
-from seqbench.orchestration import prefect_api, task_runner, threads_per_run
+from seqbench.orchestration import prefect_api, quiet_user_errors, task_runner, threads_per_run
 from seqbench.train import train_run
 
 train_task = task(train_run, name="train", task_run_name="{name}-{cell}-seed{seed}", retry_delay_seconds=2)
@@ -27,6 +27,7 @@ train_task = task(train_run, name="train", task_run_name="{name}-{cell}-seed{see
 @flow(name="compare-lstm-gru")
 def compare(dataset: str, params_path: str = "params.yaml") -> dict:
     """Train LSTM and GRU with every seed on one prepared dataset; write the summary."""
+    quiet_user_errors()
     params = load_params(params_path)
     train = params.train
     threads = threads_per_run(1 if train.runner == "sequential" else train.workers)

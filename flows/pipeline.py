@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from seqbench import pipeline as steps
 from seqbench.config import load_params
 from seqbench.errors import ConfigError, SeqbenchError
+from seqbench.orchestration import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
 
@@ -59,10 +60,10 @@ def dvc_push(root: Path) -> bool:
 
 
 @task(name="publish-report")
-def publish_report(root: Path, chosen: list[str]) -> str:
+def publish_report(root: Path, chosen: list[str], outcomes: dict) -> str:
     from prefect.artifacts import create_markdown_artifact
 
-    table = steps.verdict_table(root, chosen)
+    table = steps.verdict_table(root, chosen, outcomes)
     create_markdown_artifact(markdown=table, key=ARTIFACT_KEY, description="LSTM vs GRU verdicts per dataset")
     get_run_logger().info(table)
     return table
@@ -76,6 +77,7 @@ def pipeline(datasets: list[str] | None = None, pull: bool | None = None, push: 
     datasets: a subset of params.yaml's datasets (default: all); pull/push default to
     params.yaml's `schedule:` settings.
     """
+    quiet_user_errors()
     params_file = Path(params_path).resolve()
     params = load_params(params_file)
     root = params_file.parent
@@ -89,7 +91,7 @@ def pipeline(datasets: list[str] | None = None, pull: bool | None = None, push: 
     outcomes = dvc_repro(root, chosen, declared)
     if params.schedule.push if push is None else push:
         dvc_push(root)
-    publish_report(root, chosen)
+    publish_report(root, chosen, outcomes)
     return outcomes
 
 

@@ -42,8 +42,9 @@ def test_a_subset_of_datasets_reproduces_their_stages_then_the_report():
 
 
 def test_verdict_table_without_evaluations_says_so(tmp_path):
-    table = verdict_table(tmp_path, ["prices"])
+    table = verdict_table(tmp_path, ["prices"], {"ran": ["ingest@prices"], "skipped": []})
     assert "| prices | — | not evaluated |" in table and "no report rendered yet" in table
+    assert "Stages run: ingest@prices. Skipped as unchanged: none." in table
 
 
 def test_a_held_dvc_lock_gives_a_clear_message(tiny_project):
@@ -68,6 +69,17 @@ def test_a_failing_stage_fails_with_dvcs_error(tiny_project):
     (root / "prices.csv").write_text("not,a,price,file\n1,2,3,4\n")
     with pytest.raises(SeqbenchError, match="failed to reproduce 'ingest@prices'"):
         run_dvc(["repro"], root, on_line=lambda line: None)
+
+
+def test_the_pipeline_flow_fails_with_the_stage_error_and_no_traceback(tiny_project):
+    root, env = tiny_project
+    (root / "prices.csv").write_text("when,price\n2020-01-01,1\n")
+    process = subprocess.run([sys.executable, "flows/pipeline.py"], cwd=root, env=env, capture_output=True,
+                             text=True, timeout=300)
+    output = process.stdout + process.stderr
+    assert process.returncode == 1
+    assert "Traceback" not in output
+    assert "error: `dvc repro` failed" in output and "missing column(s) date" in output
 
 
 # ---- the deployment on a real server --------------------------------------------------------
@@ -149,6 +161,7 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
     assert (root / "reports/index.html").exists()
     artifact = Artifact.get("seqbench-verdicts")
     assert artifact is not None and "| prices | rmse |" in artifact.data
+    assert "Skipped as unchanged: validate@prices" in artifact.data  # the last run: all up to date
     assert (root / "reports/index.html").resolve().as_uri() in artifact.data
     # The second run found everything up to date and left a consistent workspace.
     status = run_command(["dvc", "status"], root, env)

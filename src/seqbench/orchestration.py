@@ -40,6 +40,29 @@ def prefect_api(startup_timeout: int = 120):
         server.stop()
 
 
+class _NoTracebackForUserErrors:
+    """A logging filter: a SeqbenchError (bad input, a failed stage) is logged as its message;
+    tracebacks stay for everything else, which would be a bug."""
+
+    def filter(self, record) -> bool:
+        from seqbench.errors import SeqbenchError
+
+        if record.exc_info and isinstance(record.exc_info[1], SeqbenchError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_user_errors() -> None:
+    """Install the filter on the handlers of Prefect's loggers (console and API), once."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict) if name.startswith("prefect")]
+    for logger in [logging.getLogger("prefect"), *loggers]:
+        for handler in logger.handlers:
+            if not any(isinstance(f, _NoTracebackForUserErrors) for f in handler.filters):
+                handler.addFilter(_NoTracebackForUserErrors())
+
+
 def threads_per_run(workers: int) -> int:
     """Torch threads for each of `workers` concurrent runs, so together they use the cores."""
     return max(1, (os.cpu_count() or 1) // workers)

@@ -50,14 +50,16 @@ def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print)
 
 
 def dvc_error(args: list[str], output: str, root: Path) -> SeqbenchError:
-    errors = [line for line in output.splitlines() if line.startswith("ERROR")] or output.splitlines()[-5:]
+    # DVC's own ERROR lines, and before them the failing stage's message (seqbench's "error: ...").
+    errors = [line.strip() for line in output.splitlines() if line.lstrip().startswith(("ERROR", "error:"))]
+    errors = errors or output.splitlines()[-5:]
     if LOCKED in output:
         return DvcLockedError(
             f"another DVC command is working in {root} (DVC's lock is held); this run did not start "
             f"`dvc {' '.join(args)}`. Wait for the other run to finish. If none is running, a killed run "
-            f"left its lock behind: see {errors[0] if errors else 'DVC’s message'}"
+            f"left its lock behind: see {next((e for e in errors if LOCKED in e), errors[-1] if errors else '')}"
         )
-    return SeqbenchError(f"`dvc {' '.join(args)}` failed in {root}: " + " ".join(errors))
+    return SeqbenchError(f"`dvc {' '.join(args)}` failed in {root}: " + "; ".join(errors))
 
 
 def stage_outcomes(output: str) -> dict:
@@ -76,8 +78,9 @@ def repro_commands(chosen: list[str], declared: list[str]) -> list[list[str]]:
     return [["repro", *(f"evaluate@{name}" for name in chosen)], ["repro", "--single-item", "report"]]
 
 
-def verdict_table(root: Path, datasets: list[str]) -> str:
-    """The markdown table of verdicts, one row per dataset, with a link to the report."""
+def verdict_table(root: Path, datasets: list[str], outcomes: dict | None = None) -> str:
+    """The markdown table of verdicts, one row per dataset, with a link to the report and,
+    given `dvc repro`'s outcomes, the stages that ran and were skipped."""
     rows = ["| dataset | metric | LSTM vs GRU | p | effect (b − a) | best baseline |", "|---|---|---|---|---|---|"]
     for name in datasets:
         path = root / "reports" / "eval" / f"{name}.json"
@@ -93,4 +96,8 @@ def verdict_table(root: Path, datasets: list[str]) -> str:
         )
     report = (root / "reports" / "index.html").resolve()
     link = f"[the full report]({report.as_uri()})" if report.exists() else "no report rendered yet"
-    return "# LSTM vs GRU: verdicts\n\n" + "\n".join(rows) + f"\n\nDetails, plots and costs: {link}\n"
+    text = "# LSTM vs GRU: verdicts\n\n" + "\n".join(rows) + f"\n\nDetails, plots and costs: {link}\n"
+    if outcomes is not None:
+        text += (f"\nStages run: {', '.join(outcomes['ran']) or 'none'}. "
+                 f"Skipped as unchanged: {', '.join(outcomes['skipped']) or 'none'}.\n")
+    return text
