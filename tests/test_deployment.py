@@ -188,3 +188,32 @@ def _deadline(run, seconds: float) -> float:
 
 
 _deadline_cache: dict = {}
+
+
+def test_dvc_repro_alone_trains_with_its_own_temporary_server(tiny_project):
+    """Without PREFECT_API_URL a training stage still runs: it starts a temporary server."""
+    root, env = tiny_project
+    output = run_command(["dvc", "repro", "train@prices"], root, env)
+    assert output.count("Stopping temporary server") == 1
+    assert (root / "models/prices/gru/seed0/metrics.json").exists()
+
+
+def test_deploy_registers_on_a_process_pool_and_a_worker_runs_it(tiny_project, api):
+    from prefect import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.deployments import run_deployment
+
+    root, env = tiny_project
+    env = {**env, **api, "PREFECT_WORKER_QUERY_SECONDS": "2"}
+    name = f"pool-{uuid.uuid4().hex[:8]}"
+    run_command([sys.executable, "flows/deploy.py", "--name", name, "--pool", name, "--cron", "0 3 * * *",
+                 "--timezone", "Europe/Berlin"], root, env)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"seqbench-pipeline/{name}")
+        assert deployment.work_pool_name == name
+        assert deployment.schedules[0].schedule.cron == "0 3 * * *"
+        assert deployment.schedules[0].schedule.timezone == "Europe/Berlin"
+        run = run_deployment(f"seqbench-pipeline/{name}", timeout=0)
+        run_command(["prefect", "worker", "start", "--pool", name, "--run-once"], root, env, timeout=400)
+        assert client.read_flow_run(run.id).state_type == StateType.COMPLETED
+    assert (root / "reports/index.html").exists()
