@@ -45,16 +45,14 @@ def main(argv=None) -> int:
     parser.add_argument("dataset")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
-    from seqbench.errors import SeqbenchError
+    from seqbench.errors import exit_code
 
-    try:
+    def run():
         train = load_params(args.params).train
         with prefect_api():
             compare.with_options(task_runner=task_runner(train))(args.dataset, args.params)
-    except SeqbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

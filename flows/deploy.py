@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from seqbench.errors import SeqbenchError
+from seqbench.errors import exit_code
 
 ROOT = Path(__file__).resolve().parents[1]
 POOL = "seqbench"
@@ -37,23 +37,21 @@ def main(argv=None) -> int:
     parser = build_parser(__doc__)
     parser.add_argument("--pool", default=POOL, help=f"the process work pool (default: {POOL})")
     args = parser.parse_args(argv)
-    pool = args.pool
-    try:
+
+    def run():
         from seqbench.orchestration import require_server
 
         require_server()
         settings = deployment_settings(args)
-        ensure_pool(pool)
+        ensure_pool(args.pool)
         from prefect import flow
 
         source = flow.from_source(source=str(ROOT), entrypoint="flows/pipeline.py:pipeline")
-        source.deploy(work_pool_name=pool, print_next_steps=False, ignore_warnings=True, **settings)
-        print(f"deployment seqbench-pipeline/{settings['name']} registered on pool '{pool}'; "
+        source.deploy(work_pool_name=args.pool, print_next_steps=False, ignore_warnings=True, **settings)
+        print(f"deployment seqbench-pipeline/{settings['name']} registered on pool '{args.pool}'; "
               f"start a worker with `make worker`")
-    except SeqbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

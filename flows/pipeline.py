@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 
 from seqbench import pipeline as steps
 from seqbench.config import load_params
-from seqbench.errors import ConfigError, SeqbenchError
+from seqbench.errors import ConfigError
 from seqbench.orchestration import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
@@ -102,15 +102,14 @@ def main(argv=None) -> int:
     parser.add_argument("--push", action=argparse.BooleanOptionalAction, default=None, help="dvc push afterwards")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
+    from seqbench.errors import exit_code
     from seqbench.orchestration import prefect_api
 
-    try:
+    def run():
         with prefect_api():
             pipeline(args.datasets, args.pull, args.push, args.params)
-    except SeqbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

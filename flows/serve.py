@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from seqbench.errors import SeqbenchError
+from seqbench.errors import exit_code
 
 
 def build_parser(description: str) -> argparse.ArgumentParser:
@@ -49,7 +49,8 @@ def deployment_settings(args) -> dict:
 
 def main(argv=None) -> int:
     args = build_parser(__doc__).parse_args(argv)
-    try:
+
+    def run():
         from seqbench.orchestration import require_server
 
         require_server()
@@ -58,10 +59,8 @@ def main(argv=None) -> int:
         from prefect import serve
 
         serve(pipeline.to_deployment(**settings))
-    except SeqbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+    return exit_code(run)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -167,7 +168,6 @@ def prefect_server(tmp_path_factory):
     """
     import os
     import shutil
-    import signal
     import subprocess
     import sys
     import time
@@ -208,11 +208,7 @@ def prefect_server(tmp_path_factory):
     try:
         yield {"PREFECT_API_URL": url, "PREFECT_HOME": str(home)}
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop_process_group(server)
         log.close()
 
 
@@ -250,3 +246,71 @@ def dvc_project(root: Path, params: dict, files: dict) -> dict:
                 ["git", "add", "-A"], ["git", "commit", "-qm", "project"]):
         run_command(cmd, root, env)
     return env
+
+
+# ---- the report in a real browser ---------------------------------------------------------------
+
+ARTIFACTS = Path(os.environ.get("SEQBENCH_TEST_ARTIFACTS", REPO / "test-artifacts"))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Real headless Chromium (Debian's chromium and chromedriver) driven by Selenium."""
+    import shutil
+
+    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and chromedriver):
+        pytest.fail("the report tests need Debian's chromium and chromium-driver: run `make browser`")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--window-size=1280,900"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    yield driver
+    driver.quit()
+
+
+def open_report(driver, path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(path.resolve().as_uri())
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements("css selector", ".js-plotly-plot .main-svg"))
+
+
+def check_in_browser(driver, path: Path, datasets: list[str], screenshot: str) -> None:
+    """No console errors, every dataset section, rendered plots; a screenshot as an artefact."""
+    open_report(driver, path)
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
+    for name in datasets:
+        assert driver.find_elements("css selector", f"section#{name}.dataset"), name
+    plots = driver.find_elements("css selector", ".js-plotly-plot .main-svg")
+    assert len(plots) >= len(datasets)
+    traces = driver.execute_script("return document.querySelectorAll('.js-plotly-plot g.trace').length")
+    assert traces > 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    height = driver.execute_script("return document.body.scrollHeight")
+    driver.set_window_size(1280, min(height, 16000))
+    assert driver.save_screenshot(str(ARTIFACTS / screenshot))
+    driver.set_window_size(1280, 900)
+
+
+
+
+def stop_process_group(process, timeout: float = 30) -> None:
+    """SIGTERM a process started with start_new_session=True and its children; SIGKILL if it lingers."""
+    import signal
+    import subprocess
+
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from conftest import dvc_project, random_walk_prices, run_command
+from conftest import dvc_project, random_walk_prices, run_command, stop_process_group
 from seqbench.errors import SeqbenchError
 from seqbench.pipeline import DvcLockedError, repro_commands, run_dvc, stage_outcomes, verdict_table
 
@@ -151,11 +148,7 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
             first = client.read_flow_run(first.id)
             assert first.state_type == StateType.COMPLETED, first.state
     finally:
-        os.killpg(serving.pid, signal.SIGTERM)
-        try:
-            serving.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(serving.pid, signal.SIGKILL)
+        stop_process_group(serving)
         log.close()
 
     assert (root / "reports/index.html").exists()

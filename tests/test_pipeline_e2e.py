@@ -7,8 +7,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import dvc_project, run_command, stock_frame, text_frame
-from test_report import browser, check_in_browser  # noqa: F401 - browser is a fixture
+from conftest import check_in_browser, dvc_project, run_command, stock_frame, text_frame
 
 def run(cmd, cwd, env):
     return run_command(cmd, cwd, env)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import check_in_browser, open_report
 from seqbench.evaluate import ClassifierScorer, ForecastScorer, assemble
 
-ARTIFACTS = Path(os.environ.get("SEQBENCH_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = '<img src=x onerror="document.title=\'pwned\'">'
 CELLS, SEEDS = ["lstm", "gru"], [0, 1]
@@ -110,51 +108,6 @@ def test_the_verdict_in_the_report_follows_the_tests(rendered):
     html = rendered.read_text(encoding="utf-8")
     assert "lstm is better" in html
     assert "no significant difference" in html  # random forecasts on prices
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        pytest.fail("the report tests need Debian's chromium and chromium-driver: run `make browser`")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--window-size=1280,900"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
-    yield driver
-    driver.quit()
-
-
-def open_report(driver, path: Path) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    driver.get(path.resolve().as_uri())
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
-    WebDriverWait(driver, 30).until(lambda d: d.find_elements("css selector", ".js-plotly-plot .main-svg"))
-
-
-def check_in_browser(driver, path: Path, datasets: list[str], screenshot: str) -> None:
-    """No console errors, every dataset section, rendered plots; a screenshot as an artefact."""
-    open_report(driver, path)
-    errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-    assert errors == [], errors
-    for name in datasets:
-        assert driver.find_elements("css selector", f"section#{name}.dataset"), name
-    plots = driver.find_elements("css selector", ".js-plotly-plot .main-svg")
-    assert len(plots) >= len(datasets)
-    traces = driver.execute_script("return document.querySelectorAll('.js-plotly-plot g.trace').length")
-    assert traces > 0
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    height = driver.execute_script("return document.body.scrollHeight")
-    driver.set_window_size(1280, min(height, 16000))
-    assert driver.save_screenshot(str(ARTIFACTS / screenshot))
-    driver.set_window_size(1280, 900)
 
 
 def test_report_opens_in_headless_chromium(rendered, browser):

@@ -38,7 +38,7 @@ def inference_latency(model, dataset, task: str) -> dict:
             batch = first_batch(dataset, task, size)
             n = len(batch[-1])
             forward(model, batch, task)  # warm-up: first calls allocate and pick kernels
-            times = timeit.repeat(lambda: forward(model, batch, task), repeat=REPEATS, number=1)
+            times = timeit.repeat(lambda batch=batch: forward(model, batch, task), repeat=REPEATS, number=1)
             latency[f"batch_{size}"] = {"seconds_per_sample": statistics.median(times) / n, "batch": n}
     return latency
 

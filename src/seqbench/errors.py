@@ -23,3 +23,16 @@ class SchemaError(SeqbenchError):
 
 class ValidationFailed(SeqbenchError):
     """Validation found table-level problems or quarantined too many rows."""
+
+
+def exit_code(action) -> int:
+    """Run `action()` for a script's main(): a SeqbenchError becomes one `error: ...` line on
+    stderr and exit code 1; success is 0."""
+    import sys
+
+    try:
+        action()
+    except SeqbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

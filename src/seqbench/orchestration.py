@@ -104,6 +104,15 @@ def require_server() -> str:
             "schedules need a Prefect server: start one with `make server`, then set "
             "PREFECT_API_URL=http://127.0.0.1:4200/api (the make targets set it for you)"
         )
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/health", timeout=10):
+            pass
+    except OSError as exc:
+        raise SeqbenchError(
+            f"cannot reach the Prefect server at {url} ({getattr(exc, 'reason', exc)}); start it with `make server`"
+        ) from None
     return url
 
 
