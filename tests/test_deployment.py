@@ -210,3 +210,22 @@ def test_deploy_registers_on_a_process_pool_and_a_worker_runs_it(tiny_project, a
         run_command(["prefect", "worker", "start", "--pool", name, "--run-once"], root, env, timeout=400)
         assert client.read_flow_run(run.id).state_type == StateType.COMPLETED
     assert (root / "reports/index.html").exists()
+
+
+def test_serve_without_a_reachable_server_says_to_start_one(tiny_project):
+    root, env = tiny_project
+    for url, message in ((None, "schedules need a Prefect server"), ("http://127.0.0.1:1/api", "cannot reach")):
+        run_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+        if url:
+            run_env["PREFECT_API_URL"] = url
+        process = subprocess.run([sys.executable, "flows/serve.py"], cwd=root, env=run_env, capture_output=True,
+                                 text=True, timeout=120)
+        assert process.returncode == 1 and message in process.stderr and "Traceback" not in process.stderr
+        assert "make server" in process.stderr
+
+
+def test_a_bad_cron_is_rejected_with_its_source(tiny_project, api):
+    root, env = tiny_project
+    process = subprocess.run([sys.executable, "flows/serve.py", "--cron", "99 * * * *"], cwd=root,
+                             env={**env, **api}, capture_output=True, text=True, timeout=120)
+    assert process.returncode == 1 and "--cron/--timezone: Invalid cron string" in process.stderr
