@@ -128,3 +128,12 @@ def test_verdict_names_a_winner_only_when_test_and_seed_means_agree():
     assert verdict(("lstm", "gru"), significant, (0.80, 0.70), higher_is_better=True)["winner"] is None
     not_significant = {"p_value": ALPHA, "better": "b"}
     assert verdict(("lstm", "gru"), not_significant, (0.70, 0.80), higher_is_better=True)["winner"] is None
+
+
+def test_verdict_needs_the_seeds_interval_to_exclude_zero():
+    significant = {"p_value": ALPHA / 10, "better": "b"}
+    spread = {"difference": 0.05, "low": -0.01, "high": 0.11}
+    got = verdict(("lstm", "gru"), significant, (0.70, 0.75), True, spread)
+    assert got["winner"] is None and "includes 0" in got["text"]
+    clear = {"difference": 0.05, "low": 0.02, "high": 0.08}
+    assert verdict(("lstm", "gru"), significant, (0.70, 0.75), True, clear)["winner"] == "gru"

@@ -128,11 +128,9 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
         means = (primary_value(models[a], metric), primary_value(models[b], metric))
         seeds_a = [s[metric] for s in models[a]["per_seed"]]
         seeds_b = [s[metric] for s in models[b]["per_seed"]] if not models[b]["baseline"] else [means[1]]
-        found.append({
-            "a": a, "b": b, "metric": metric, "test": test,
-            "effect": difference_ci(seeds_a, seeds_b),  # b minus a, in `metric`'s units
-            "verdict": verdict((a, b), test, means, higher),
-        })
+        effect = difference_ci(seeds_a, seeds_b)  # b minus a, in `metric`'s units
+        found.append({"a": a, "b": b, "metric": metric, "test": test, "effect": effect,
+                      "verdict": verdict((a, b), test, means, higher, effect)})
     return found
 
 

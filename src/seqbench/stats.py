@@ -5,8 +5,10 @@ The verdict rule (also printed in the report):
   averaged, then the most probable class). The two ensembles are compared on the same test
   examples with a paired two-sided test at ALPHA = 0.05: Diebold-Mariano with the
   Harvey-Leybourne-Newbold correction on squared errors for forecasts, McNemar's exact test for
-  classifications. A winner is named only when p < ALPHA and the mean of the primary metric over
-  the seeds points the same way; otherwise the verdict is "no significant difference".
+  classifications. The seeds give a second check: the 95% interval of the difference in the
+  primary metric over seeds (Welch's t). A winner is named only when p < ALPHA, the seed means
+  point the same way, and that interval excludes zero; otherwise the verdict is "no significant
+  difference", with the reason.
 """
 
 from __future__ import annotations
@@ -104,18 +106,26 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
             "only_a_correct": only_a, "only_b_correct": only_b, "n": int(len(correct_a)), "better": better}
 
 
-def verdict(names: tuple[str, str], test: dict, seed_means: tuple[float, float], higher_is_better: bool) -> dict:
+def verdict(names: tuple[str, str], test: dict, seed_means: tuple[float, float], higher_is_better: bool,
+            effect: dict | None = None) -> dict:
     """The winner of a against b under the rule in this module's docstring, or none.
 
     test: a paired test's result ("p_value", and "better": "a", "b" or None);
-    seed_means: the primary metric's mean over seeds of a and of b.
+    seed_means: the primary metric's mean over seeds of a and of b;
+    effect: difference_ci(a's seeds, b's seeds), the interval of b minus a (optional).
     """
     p_value = test["p_value"]
+
+    def no_winner(reason: str = "") -> dict:
+        return {"winner": None, "text": "no significant difference" + (f" ({reason})" if reason else ""),
+                "p_value": p_value}
+
     if test["better"] is None or p_value >= ALPHA:
-        return {"winner": None, "text": "no significant difference", "p_value": p_value}
+        return no_winner()
     mean_a, mean_b = seed_means
     if mean_a == mean_b or ((mean_a > mean_b) == higher_is_better) != (test["better"] == "a"):
-        return {"winner": None, "text": "no significant difference (the test and the seed means disagree)",
-                "p_value": p_value}
+        return no_winner("the test and the seed means disagree")
+    if effect and effect.get("low") is not None and effect["low"] <= 0 <= effect["high"]:
+        return no_winner("the seeds' 95% interval of the difference includes 0")
     winner = names[0] if test["better"] == "a" else names[1]
     return {"winner": winner, "text": f"{winner} is better", "p_value": p_value}
