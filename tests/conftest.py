@@ -234,7 +234,8 @@ def dvc_project(root: Path, params: dict, files: dict) -> dict:
     import sys
 
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dvc.yaml", root)
+    for name in ("dvc.yaml", ".gitignore"):
+        shutil.copy(REPO / name, root)
     for folder in ("src", "flows"):
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name, frame in files.items():

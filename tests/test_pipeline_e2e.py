@@ -97,3 +97,25 @@ def test_dvc_repro_stops_on_a_failed_validation(repo):
     assert "volume_finite_non_negative" in process.stdout + process.stderr
     assert "Traceback" not in process.stdout + process.stderr
     assert not (root / "data/validated/prices.parquet").exists()
+
+
+def test_dvc_exp_run_and_metrics_diff_compare_two_settings(tmp_path):
+    """The metrics files are tracked by git (not ignored), so a committed run is the baseline
+    that an experiment with another setting is compared against."""
+    from conftest import random_walk_prices
+
+    params = {"train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "runner": "sequential"},
+              "datasets": {"prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5}}}
+    root = tmp_path / "repo"
+    env = dvc_project(root, params, {"prices.csv": random_walk_prices(120)})
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    run([sys.executable, "flows/pipeline.py"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "baseline"], root, env)
+    tracked = run(["git", "ls-files", "reports"], root, env)
+    assert "reports/metrics/prices.json" in tracked and "reports/train/prices.json" in tracked
+    run(["dvc", "exp", "run", "-S", "train.hidden_size=6"], root, env)
+    diff = run(["dvc", "metrics", "diff", "--all"], root, env)
+    assert "reports/metrics/prices.json" in diff and "lstm.rmse" in diff
+    shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], root, env)
+    assert "train.hidden_size" in shown and "lstm.theils_u" in shown
