@@ -18,7 +18,7 @@ import typer
 from seqbench.errors import SeqbenchError
 
 app = typer.Typer(
-    help="Benchmark LSTM against GRU on your sequence data. Run `dvc repro` for the whole pipeline.",
+    help="Benchmark LSTM against GRU on your sequence data. `make run` (or `dvc repro`) runs the whole pipeline.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
