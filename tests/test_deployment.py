@@ -131,6 +131,7 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
                              "a scheduled run to start")[0]
             assert first.auto_scheduled
             by_hand = run_deployment(f"seqbench-pipeline/{name}", timeout=0)
+            deadline = time.monotonic() + 400
             seen_waiting = False
             # Watch: never two runs in the workspace at once; the hand-triggered run waits its turn.
             while True:
@@ -142,7 +143,7 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
                 assert mine.state_type not in (StateType.FAILED, StateType.CRASHED), mine.state
                 if mine.state_type == StateType.COMPLETED:
                     break
-                assert time.monotonic() < _deadline(first, 400), "the hand-triggered run never completed"
+                assert time.monotonic() < deadline, "the hand-triggered run never completed"
                 time.sleep(1)
             assert seen_waiting
             first = client.read_flow_run(first.id)
@@ -175,12 +176,6 @@ def _deployment(client, name):
 def _in_state(runs, state_type):
     return [r for r in runs if r.state_type == state_type]
 
-
-def _deadline(run, seconds: float) -> float:
-    return _deadline_cache.setdefault(run.id, time.monotonic() + seconds)
-
-
-_deadline_cache: dict = {}
 
 
 def test_dvc_repro_alone_trains_with_its_own_temporary_server(tiny_project):

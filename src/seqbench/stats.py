@@ -1,14 +1,6 @@
 """Confidence intervals over seeds, paired tests on the test set, and the verdict rule.
 
-The verdict rule (also printed in the report):
-  Each model's seeds are combined into one ensemble (forecasts averaged; class probabilities
-  averaged, then the most probable class). The two ensembles are compared on the same test
-  examples with a paired two-sided test at ALPHA = 0.05: Diebold-Mariano with the
-  Harvey-Leybourne-Newbold correction on squared errors for forecasts, McNemar's exact test for
-  classifications. The seeds give a second check: the 95% interval of the difference in the
-  primary metric over seeds (Welch's t). A winner is named only when p < ALPHA, the seed means
-  point the same way, and that interval excludes zero; otherwise the verdict is "no significant
-  difference", with the reason.
+The verdict rule is VERDICT_RULE below; the report prints it.
 """
 
 from __future__ import annotations
@@ -17,6 +9,16 @@ import math
 
 ALPHA = 0.05
 CONFIDENCE = 0.95
+VERDICT_RULE = (
+    "Each model's seeds are combined into one ensemble (forecasts averaged; class probabilities "
+    "averaged, then the most probable class). The two ensembles are compared on the same test "
+    "examples with a paired two-sided test at ALPHA = 0.05: Diebold-Mariano with the "
+    "Harvey-Leybourne-Newbold correction on squared errors for forecasts, McNemar's exact test for "
+    "classifications. The seeds give a second check: the 95% interval of the difference in the "
+    "primary metric over seeds (Welch's t). A winner is named only when p < ALPHA, the seed means "
+    "point the same way, and that interval excludes zero; otherwise the verdict is \"no significant "
+    "difference\", with the reason."
+)
 
 
 def mean_ci(values, bounds: tuple[float, float] | None = None) -> dict:

@@ -36,15 +36,14 @@ def render_html(sections: list[dict], metadata: dict) -> str:
     import jinja2
     from plotly.offline import get_plotlyjs
 
-    from seqbench.stats import ALPHA, __doc__ as verdict_rule
+    from seqbench.stats import ALPHA, VERDICT_RULE
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("seqbench.report", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
     env.filters.update(num=format_number, ci=format_ci, pct=format_percent, size=format_bytes, secs=format_seconds)
-    rule = verdict_rule.split("The verdict rule (also printed in the report):", 1)[1].strip()
     return env.get_template("index.html.j2").render(
-        sections=sections, meta=metadata, plotly_js=get_plotlyjs(), verdict_rule=" ".join(rule.split()),
+        sections=sections, meta=metadata, plotly_js=get_plotlyjs(), verdict_rule=VERDICT_RULE,
         alpha=ALPHA,
     )
 
