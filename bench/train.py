@@ -195,11 +195,18 @@ def fit_seconds(processes) -> list[float]:
     return times
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (0 repeats would leave nothing to compare)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--windows", type=int, default=20_000)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of each comparison")
+    parser.add_argument("--windows", type=positive, default=20_000)
+    parser.add_argument("--epochs", type=positive, default=3)
+    parser.add_argument("--repeats", type=positive, default=3, help="repeats of each comparison")
     parser.add_argument("--one", choices=["lstm", "gru"], help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
