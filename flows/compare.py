@@ -17,8 +17,8 @@ from pathlib import Path
 from prefect import flow, task
 
 from seqbench.compare import collect_runs, remove_stale_runs
-from seqbench.config import load_params
-from seqbench.orchestration import prefect_api, quiet_user_errors, task_runner, threads_per_run
+from seqbench.config import load_params, resolve_seeds
+from seqbench.orchestration import prefect_api, quiet_user_errors, task_runner
 from seqbench.train import train_run
 
 train_task = task(train_run, name="train", task_run_name="{name}-{cell}-seed{seed}", retry_delay_seconds=2)
@@ -26,16 +26,22 @@ train_task = task(train_run, name="train", task_run_name="{name}-{cell}-seed{see
 
 @flow(name="compare-lstm-gru")
 def compare(dataset: str, params_path: str = "params.yaml") -> dict:
-    """Train LSTM and GRU with every seed on one prepared dataset; write the summary."""
+    """Train LSTM and GRU with every seed on one prepared dataset, each cell with the
+    configuration its search chose; write the summary."""
+    from seqbench.paths import Paths
+    from seqbench.prepare import load_prepared
+
     quiet_user_errors()
     params = load_params(params_path)
     train = params.train
-    threads = threads_per_run(1 if train.runner == "sequential" else train.workers)
-    remove_stale_runs(dataset, params, Path(params_path))
+    _, meta = load_prepared(Paths(Path(params_path).resolve().parent).prepared(dataset))
+    seeds = resolve_seeds(train.seeds, meta["sizes"]["train"])
+    remove_stale_runs(dataset, train.cells, seeds, Path(params_path))
     futures = {
-        (cell, seed): train_task.with_options(retries=train.retries).submit(dataset, cell, seed, params_path, threads)
+        (cell, seed): train_task.with_options(retries=train.retries).submit(dataset, cell, seed, params_path,
+                                                                            train.threads)
         for cell in train.cells
-        for seed in train.seeds
+        for seed in seeds
     }
     return collect_runs(dataset, futures, Path(params_path))
 

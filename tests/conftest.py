@@ -121,7 +121,7 @@ def assert_clean_failure(result, *fragments: str) -> None:
         assert fragment in output, f"{fragment!r} not in {output!r}"
 
 
-TINY_TRAIN = {"seeds": [0, 1], "max_epochs": 3, "patience": 3, "batch_size": 16, "hidden_size": 4,
+TINY_TRAIN = {"seeds": [0, 1], "max_epochs": 3, "patience": 3, "batch_size": 16, "hidden_size": 4, "size_match": "hidden",
               "runner": "sequential", "workers": 2, "retries": 0}
 
 
@@ -149,7 +149,16 @@ def prepared_stock(project) -> Project:
     for step in ("ingest", "validate", "prepare"):
         result = project.run(step, "toy")
         assert result.exit_code == 0, result.output
+    fixed_search(project)
     return project
+
+
+def fixed_search(project, name: str = "toy") -> None:
+    """The search stage's result without trials: params.yaml's budget for every cell (rerun it
+    after changing the budget, as `dvc repro` would)."""
+    from seqbench.search import write_result
+
+    write_result(name, project.root / "params.yaml", {})
 
 
 def free_port() -> int:

@@ -37,7 +37,7 @@ def test_flow_trains_every_cell_and_seed(prepared_stock, prefect_server, runner)
     assert summary["failed_runs"] == {}
     for cell in ("lstm", "gru"):
         for seed in (0, 1):
-            assert (prepared_stock.root / f"models/toy/{cell}/seed{seed}/metrics.json").exists()
+            assert (prepared_stock.root / f"models/toy/runs/{cell}/seed{seed}/metrics.json").exists()
     # one concise progress line per epoch per run, no per-step spam
     epoch_lines = [line for line in result.stderr.splitlines() if " epoch " in line and "train " in line]
     assert len(epoch_lines) == 4 * 3
@@ -47,7 +47,7 @@ def test_flow_trains_every_cell_and_seed(prepared_stock, prefect_server, runner)
 
 
 def test_a_run_that_fails_for_good_fails_the_flow_and_keeps_the_others(prepared_stock, prefect_server):
-    blocker = prepared_stock.root / "models/toy/gru/seed1"
+    blocker = prepared_stock.root / "models/toy/runs/gru/seed1"
     blocker.parent.mkdir(parents=True)
     blocker.write_text("a file where the run folder should go")
     result = run_flow(prepared_stock, prefect_server, runner="sequential")
@@ -79,4 +79,4 @@ def test_evaluate_scores_the_runs_and_baselines_on_the_test_split(prepared_stock
 def test_evaluate_without_trained_runs_says_what_to_run(prepared_stock):
     from conftest import assert_clean_failure
 
-    assert_clean_failure(prepared_stock.run("evaluate", "toy"), "models/toy/lstm/seed0", "dvc repro train@toy")
+    assert_clean_failure(prepared_stock.run("evaluate", "toy"), "models/toy/runs/lstm/seed0", "dvc repro train@toy")

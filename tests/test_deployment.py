@@ -183,7 +183,7 @@ def test_dvc_repro_alone_trains_with_its_own_temporary_server(tiny_project):
     root, env = tiny_project
     output = run_command(["dvc", "repro", "train@prices"], root, env)
     assert output.count("Stopping temporary server") == 1
-    assert (root / "models/prices/gru/seed0/metrics.json").exists()
+    assert (root / "models/prices/runs/gru/seed0/metrics.json").exists()
 
 
 def test_deploy_registers_on_a_process_pool_and_a_worker_runs_it(tiny_project, api):

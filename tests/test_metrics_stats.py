@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from seqbench.metrics import classification_metrics, forecast_metrics
-from seqbench.stats import ALPHA, diebold_mariano, difference_ci, mcnemar_exact, mean_ci, verdict
+from seqbench.stats import (ALPHA, diebold_mariano, difference_ci, holm, macro_f1, mcnemar_exact, mean_ci,
+                            paired_permutation_f1, verdict)
 
 
 def test_forecast_metrics_by_hand():
@@ -65,25 +66,47 @@ def test_difference_ci_against_a_single_baseline_value_shifts_the_seed_interval(
     assert got["low"] == pytest.approx(10.0 - seeds["high"]) and got["high"] == pytest.approx(10.0 - seeds["low"])
 
 
-@pytest.mark.parametrize("horizon", [1, 3])
-def test_diebold_mariano_matches_statsmodels_hac_regression(horizon):
-    """DM is the t-statistic of the mean loss differential with a rectangular-kernel long-run
-    variance over h-1 lags; statsmodels computes that as OLS on a constant with HAC errors."""
+def statsmodels_dm(d, horizon: int) -> float:
+    """DM before the HLN factor: the t-statistic of the mean loss differential, as OLS on a constant
+    with HAC errors; statsmodels' default Bartlett kernel weighs lag k by 1 - k/(maxlags + 1)."""
     import statsmodels.api as sm
 
-    rng = np.random.default_rng(0)
-    e_a, e_b = rng.normal(0, 1.0, 300), rng.normal(0, 1.1, 300)
-    got = diebold_mariano(e_a, e_b, horizon=horizon)
-    d = e_a**2 - e_b**2
-    fit = sm.OLS(d, np.ones_like(d)).fit(
-        cov_type="HAC", cov_kwds={"maxlags": horizon - 1, "kernel": "uniform", "use_correction": False}
-    )
-    n = len(d)
-    hln = math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
-    assert got["statistic"] == pytest.approx(fit.tvalues[0] * hln, rel=1e-9)
+    fit = sm.OLS(d, np.ones_like(d)).fit(cov_type="HAC", cov_kwds={"maxlags": horizon - 1, "use_correction": False})
+    return float(fit.tvalues[0])
+
+
+def hln_factor(n: int, horizon: int) -> float:
+    return math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+
+
+@pytest.mark.parametrize("horizon", [1, 3, 5])
+def test_diebold_mariano_matches_statsmodels_hac_regression(horizon):
+    """DM is the t-statistic of the mean loss differential with a Bartlett (Newey-West) long-run
+    variance over h-1 lags, times the HLN factor, against Student's t on n-1 degrees of freedom."""
     from scipy import stats
 
-    assert got["p_value"] == pytest.approx(2 * stats.t.sf(abs(fit.tvalues[0] * hln), n - 1))
+    rng = np.random.default_rng(0)
+    shock = rng.normal(size=300 + horizon)
+    e_a = np.convolve(shock, np.ones(horizon), "valid")[:300]  # MA(h-1), as h-step errors are
+    e_b = rng.normal(0, 1.1, 300)
+    got = diebold_mariano(e_a, e_b, horizon=horizon)
+    expected = statsmodels_dm(e_a**2 - e_b**2, horizon) * hln_factor(300, horizon)
+    assert got["statistic"] == pytest.approx(expected, rel=1e-9)
+    assert got["p_value"] == pytest.approx(2 * stats.t.sf(abs(expected), 299))
+
+
+def test_diebold_mariano_variance_stays_positive_where_the_unweighted_sum_went_negative():
+    """An alternating loss differential has a lag-1 autocovariance near -gamma_0: the old
+    unweighted gamma_0 + 2 gamma_1 was negative and the test gave up (p = 1) on a clear gap."""
+    rng = np.random.default_rng(3)
+    n, horizon = 200, 2
+    d = 1.0 + 0.9 * (-1.0) ** np.arange(n) + rng.normal(0, 0.05, n)  # a always worse, by 1 on average
+    centred = d - d.mean()
+    gamma0, gamma1 = centred @ centred / n, centred[1:] @ centred[:-1] / n
+    assert gamma0 + 2 * gamma1 < 0  # what the unweighted estimate was
+    got = diebold_mariano(np.sqrt(d), np.zeros(n), horizon=horizon)
+    assert got["statistic"] == pytest.approx(statsmodels_dm(d, horizon) * hln_factor(n, horizon), rel=1e-9)
+    assert got["p_value"] < 1e-6 and got["better"] == "b"
 
 
 def test_diebold_mariano_sees_a_clearly_better_forecast():
@@ -137,3 +160,111 @@ def test_verdict_needs_the_seeds_interval_to_exclude_zero():
     assert got["winner"] is None and "includes 0" in got["text"]
     clear = {"difference": 0.05, "low": 0.02, "high": 0.08}
     assert verdict(("lstm", "gru"), significant, (0.70, 0.75), True, clear)["winner"] == "gru"
+
+
+def test_macro_f1_matches_sklearn_one_at_a_time_and_in_a_batch():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 50)  # class 3 never occurs: zero_division=0 scores it 0
+    batch = rng.integers(0, 4, (20, 50))
+    expected = [f1_score(labels, row, average="macro", labels=range(4), zero_division=0) for row in batch]
+    assert macro_f1(labels, batch, 4) == pytest.approx(expected, abs=1e-12)
+    assert float(macro_f1(labels, batch[0], 4)) == pytest.approx(expected[0], abs=1e-12)
+
+
+def exact_permutation_p(labels, pred_a, pred_b, num_classes) -> float:
+    """All 2^n ways to swap each example's two predictions, scored by sklearn:
+    P(|F1(b) - F1(a)| >= |observed|) under the swaps."""
+    import itertools
+
+    from sklearn.metrics import f1_score
+
+    def difference(a, b):
+        score = lambda p: f1_score(labels, p, average="macro", labels=range(num_classes), zero_division=0)  # noqa: E731
+        return score(b) - score(a)
+
+    observed = abs(difference(pred_a, pred_b))
+    hits = 0
+    for swaps in itertools.product([False, True], repeat=len(labels)):
+        swap = np.array(swaps)
+        a, b = np.where(swap, pred_b, pred_a), np.where(swap, pred_a, pred_b)
+        hits += abs(difference(a, b)) >= observed - 1e-12
+    return hits / 2 ** len(labels)
+
+
+def test_paired_permutation_matches_exact_enumeration():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, 10)
+    pred_a = np.where(rng.random(10) < 0.5, labels, rng.integers(0, 3, 10))
+    pred_b = np.where(rng.random(10) < 0.9, labels, rng.integers(0, 3, 10))
+    got = paired_permutation_f1(labels, pred_a, pred_b, 3)
+    assert got["resamples"] == 2**10  # fewer swaps than resamples: scipy enumerates them all
+    assert got["p_value"] == pytest.approx(exact_permutation_p(labels, pred_a, pred_b, 3), abs=1e-12)
+    assert 0 < got["p_value"] < 1
+    assert got["better"] == ("b" if got["statistic"] > 0 else "a")
+
+
+def test_paired_permutation_resampled_is_near_exact_and_the_same_every_time():
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 2, 15)
+    pred_a = np.where(rng.random(15) < 0.6, labels, 1 - labels)
+    pred_b = np.where(rng.random(15) < 0.9, labels, 1 - labels)
+    got = paired_permutation_f1(labels, pred_a, pred_b, 2)
+    assert got["resamples"] == 9999  # 2^15 swaps are more: a fixed-seed random sample of them
+    # The Monte Carlo error of a p-value from 9,999 resamples is at most ~0.005.
+    assert got["p_value"] == pytest.approx(exact_permutation_p(labels, pred_a, pred_b, 2), abs=0.02)
+    assert paired_permutation_f1(labels, pred_a, pred_b, 2) == got
+
+
+def test_paired_permutation_sees_a_clear_difference_and_none_between_equals():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 3, 300)
+    good = np.where(rng.random(300) < 0.9, labels, rng.integers(0, 3, 300))
+    poor = np.where(rng.random(300) < 0.4, labels, rng.integers(0, 3, 300))
+    got = paired_permutation_f1(labels, good, poor, 3)
+    assert got["p_value"] < 1e-3 and got["better"] == "a" and got["statistic"] < 0
+    same = paired_permutation_f1(labels, good, good.copy(), 3)
+    assert same["p_value"] == 1.0 and same["better"] is None and same["statistic"] == 0.0
+
+
+def test_holm_by_hand():
+    # Sorted: 0.005 * 4 = 0.02, 0.01 * 3 = 0.03, 0.03 * 2 = 0.06, 0.04 * 1 -> 0.06 (never below the one before).
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == [0.02] and holm([]) == []
+
+
+def test_verdict_uses_the_holm_adjusted_p():
+    significant_alone = {"p_value": ALPHA / 2, "p_holm": ALPHA * 1.5, "better": "b"}
+    got = verdict(("lstm", "gru"), significant_alone, (0.70, 0.80), higher_is_better=True)
+    assert got["winner"] is None and got["p_value"] == ALPHA * 1.5 and got["p_adjustment"] == "holm"
+    still_significant = {**significant_alone, "p_holm": ALPHA / 2 * 3}
+    still_significant["p_holm"] = ALPHA / 1.5
+    assert verdict(("lstm", "gru"), still_significant, (0.70, 0.80), higher_is_better=True)["winner"] == "gru"
+
+
+def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
+    from seqbench.evaluate import ClassifierScorer, assemble
+
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 3, 120)
+    arrays = {"labels": labels, "idx_test": np.arange(120)}
+    meta = {"task": "classify", "labels": ["a", "b", "c"], "sizes": {"train": 0, "val": 0, "test": 120}}
+
+    def probabilities(right: float):
+        predicted = np.where(rng.random(120) < right, labels, rng.integers(0, 3, 120))
+        return np.eye(3)[predicted] * 0.7 + 0.1
+
+    outputs = {("lstm", s): probabilities(0.95) for s in (0, 1)} | {("gru", s): probabilities(0.5) for s in (0, 1)}
+    result, _ = assemble("toy", "text", meta, ClassifierScorer(arrays, meta), outputs,
+                         {"majority": np.full((120, 3), 1 / 3)}, ["lstm", "gru"], [0, 1])
+    found = result["comparisons"]
+    assert [(c["a"], c["b"]) for c in found] == [("lstm", "gru"), ("lstm", "majority"), ("gru", "majority")]
+    for key, name in (("test", "Paired permutation (macro-F1)"), ("accuracy_test", "McNemar exact")):
+        assert all(c[key]["test"] == name for c in found)
+        assert [c[key]["p_holm"] for c in found] == pytest.approx(holm([c[key]["p_value"] for c in found]))
+    head = found[0]
+    assert head["test"]["statistic"] == pytest.approx(
+        result["models"]["gru"]["ensemble"]["macro_f1"] - result["models"]["lstm"]["ensemble"]["macro_f1"])
+    assert head["verdict"]["winner"] == "lstm" and head["verdict"]["p_value"] == head["test"]["p_holm"]

@@ -52,7 +52,7 @@ def test_the_pipeline_flow_runs_everything_through_the_report(repo, browser):
         assert (root / f"data/validated/{name}.parquet").exists()
         assert (root / f"reports/validation/{name}/index.html").exists()
         for cell in ("lstm", "gru"):
-            assert (root / f"models/{name}/{cell}/seed0/model.pt").exists()
+            assert (root / f"models/{name}/runs/{cell}/seed0/model.pt").exists()
         summary = json.loads((root / f"reports/train/{name}.json").read_text())
         assert set(summary["cells"]) == {"lstm", "gru"}
         evaluation = json.loads((root / f"reports/eval/{name}.json").read_text())

@@ -12,7 +12,7 @@ import torch
 
 from seqbench.train import AtomicCheckpointIO, train_run
 
-from conftest import assert_clean_failure, random_walk_prices
+from conftest import assert_clean_failure, fixed_search, random_walk_prices
 
 
 def params_of(project):
@@ -25,11 +25,12 @@ def set_train(project, **budget):
     params = yaml.safe_load(params_of(project).read_text())
     params["train"].update(budget)
     params_of(project).write_text(yaml.safe_dump(params))
+    fixed_search(project)
 
 
 def test_same_seed_same_metrics(prepared_stock, tmp_path):
     first = train_run("toy", "gru", 0, params_of(prepared_stock))
-    run_dir = prepared_stock.root / "models/toy/gru/seed0"
+    run_dir = prepared_stock.root / "models/toy/runs/gru/seed0"
     os.rename(run_dir, tmp_path / "first")
     second = train_run("toy", "gru", 0, params_of(prepared_stock))
     assert first["curves"] and len(first["curves"]) == 3
@@ -51,7 +52,7 @@ def test_a_finished_run_is_reused_and_a_changed_budget_retrains(prepared_stock):
 
 def test_run_outputs_are_on_disk_and_weights_load_safely(prepared_stock):
     train_run("toy", "gru", 0, params_of(prepared_stock))
-    run_dir = prepared_stock.root / "models/toy/gru/seed0"
+    run_dir = prepared_stock.root / "models/toy/runs/gru/seed0"
     for name in ("model.pt", "config.json", "metrics.json", "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
         assert (run_dir / name).exists(), name
     state = torch.load(run_dir / "model.pt", weights_only=True)
@@ -67,7 +68,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(prepared_stock):
         f"train_run('toy', 'lstm', 0, {str(params_of(prepared_stock))!r})"
     )
     process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    last = prepared_stock.root / "models/toy/lstm/seed0/checkpoints/last.ckpt"
+    last = prepared_stock.root / "models/toy/runs/lstm/seed0/checkpoints/last.ckpt"
     seen = []
     for line in process.stderr:  # wait for a few epochs, then kill it hard
         seen.append(line)
@@ -75,14 +76,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(prepared_stock):
             break
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    assert not (prepared_stock.root / "models/toy/lstm/seed0/metrics.json").exists()
+    assert not (prepared_stock.root / "models/toy/runs/lstm/seed0/metrics.json").exists()
     finished = torch.load(last, weights_only=False)["epoch"] + 1  # the checkpoint counts from 0
 
     resumed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     first_line = next(line for line in resumed.stderr.splitlines() if "epoch" in line)
     assert f"epoch {finished + 1}/40" in first_line, first_line
-    metrics = json.loads((prepared_stock.root / "models/toy/lstm/seed0/metrics.json").read_text())
+    metrics = json.loads((prepared_stock.root / "models/toy/runs/lstm/seed0/metrics.json").read_text())
     assert [c["epoch"] for c in metrics["curves"]] == list(range(1, metrics["epochs_run"] + 1))
 
 
@@ -119,7 +120,7 @@ def test_predict_writes_forecasts_for_new_data(prepared_stock):
 def test_predict_refuses_a_model_of_another_kind_and_malformed_input(prepared_stock):
     train_run("toy", "gru", 0, params_of(prepared_stock))
     prepared_stock.write("reviews.csv", "text,label\nnice,great\n")
-    wrong = prepared_stock.run("predict", "models/toy/gru/seed0", "reviews.csv")
+    wrong = prepared_stock.run("predict", "models/toy/runs/gru/seed0", "reviews.csv")
     assert_clean_failure(wrong, "does not fit this stock model", "missing column(s) date")
     prepared_stock.write("broken.parquet", b"PAR1 not really")
     assert_clean_failure(prepared_stock.run("predict", "toy", "broken.parquet"), "not a readable parquet file")
@@ -138,6 +139,7 @@ def test_classifier_predictions_for_text(project):
     (project.root / "params.yaml").write_text(yaml.safe_dump(params))
     for step in ("ingest", "validate", "prepare"):
         assert project.run(step, "rev").exit_code == 0
+    fixed_search(project, "rev")
     train_run("rev", "lstm", 0, project.root / "params.yaml")
     project.write("new.csv", "text\nthis was great\n<script>alert(1)</script>\n")
     result = project.run("predict", "rev", "new.csv", "-o", str(project.root / "labels.csv"))
@@ -151,7 +153,7 @@ def test_classifier_predictions_for_text(project):
 def test_the_untrained_model_counts_as_epoch_zero(prepared_stock):
     set_train(prepared_stock, learning_rate=50.0)  # a step size that can only make things worse
     metrics = train_run("toy", "lstm", 0, params_of(prepared_stock))
-    run_dir = prepared_stock.root / "models/toy/lstm/seed0"
+    run_dir = prepared_stock.root / "models/toy/runs/lstm/seed0"
     assert metrics["best_val_loss"] == metrics["untrained_val_loss"] < min(c["val_loss"] for c in metrics["curves"])
     assert metrics["best_epoch"] == 0 and metrics["seconds_to_best"] == 0
     kept = torch.load(run_dir / "model.pt", weights_only=True)
@@ -164,7 +166,7 @@ def test_changed_training_code_retrains_a_finished_run(prepared_stock, monkeypat
 
     first = train_run("toy", "gru", 0, params_of(prepared_stock))
     monkeypatch.setattr(train_module, "code_sha256", lambda: "other code")
-    marker = prepared_stock.root / "models/toy/gru/seed0/metrics.json"
+    marker = prepared_stock.root / "models/toy/runs/gru/seed0/metrics.json"
     marker.write_text(json.dumps({**first, "best_val_loss": -1.0}))  # what reuse would return
     again = train_run("toy", "gru", 0, params_of(prepared_stock))
     assert again["best_val_loss"] == first["best_val_loss"]

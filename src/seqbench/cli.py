@@ -115,7 +115,7 @@ def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")
 @app.command()
 @user_errors
 def predict(
-    model: Annotated[str, typer.Argument(help="A run folder (models/DATASET/CELL/seedK), its model.pt, or a dataset name for its best run.")],
+    model: Annotated[str, typer.Argument(help="A run folder (models/DATASET/runs/CELL/seedK), its model.pt, or a dataset name for its best run.")],
     input: Annotated[str, typer.Argument(help="A file in the dataset's canonical schema (CSV, Parquet, JSON lines).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions: .csv or .parquet.")] = Path("predictions.csv"),
     params: ParamsOption = Path("params.yaml"),

@@ -16,11 +16,11 @@ from seqbench.io import atomic_path, write_json
 from seqbench.paths import Paths
 
 
-def remove_stale_runs(dataset: str, params, params_path: Path) -> None:
+def remove_stale_runs(dataset: str, cells: list, seeds: list, params_path: Path) -> None:
     """Drop run folders of cells or seeds no longer in params.yaml (models/ persists across
     runs so that an interrupted run can resume)."""
-    folder = Paths(params_path.resolve().parent).models(dataset)
-    wanted = {(c, f"seed{s}") for c in params.train.cells for s in params.train.seeds}
+    folder = Paths(params_path.resolve().parent).runs(dataset)
+    wanted = {(c, f"seed{s}") for c in cells for s in seeds}
     for run in folder.glob("*/seed*"):
         if (run.parent.name, run.name) not in wanted:
             shutil.rmtree(run, ignore_errors=True)
@@ -52,6 +52,8 @@ def summarize(dataset: str, results: list[dict], failures: dict) -> dict:
             "mean_epochs_run": statistics.fmean(r["epochs_run"] for r in runs),
             "mean_train_seconds": statistics.fmean(r["train_seconds"] for r in runs),
             "trainable_parameters": runs[0]["trainable_parameters"],
+            "hidden_size": runs[0].get("hidden_size"),
+            "sized_parameters": runs[0].get("sized_parameters"),
             "per_seed": {str(r["seed"]): {k: v for k, v in r.items() if k != "curves"} for r in runs},
         }
     return {"dataset": dataset, "cells": cells, "failed_runs": failures}

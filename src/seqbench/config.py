@@ -39,50 +39,151 @@ class Splits(Strict):
 
 
 class Budget(Strict):
-    """The training budget and model size. LSTM and GRU always get the same one."""
+    """The training budget and model size of one cell. Without a search both cells get the same
+    one; with a search (`search:`) each cell gets the best its own trials found."""
 
     max_epochs: int = Field(20, gt=0)
     patience: int = Field(3, gt=0)  # epochs without a better validation loss before stopping
     batch_size: int = Field(64, gt=0)
     learning_rate: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)  # AdamW's decoupled weight decay
     gradient_clip: float = Field(1.0, ge=0)  # 0 turns clipping off
+    # size_match: params sizes each cell by `param_budget` (equal parameter counts, the fair
+    # default); hidden gives both cells `hidden_size` (the LSTM then has a third more weights).
+    size_match: Literal["params", "hidden"] = "params"
+    # Trainable parameters per cell, token embeddings not counted (they do not depend on the
+    # cell). None: what an LSTM of `hidden_size` has.
+    param_budget: int | None = Field(None, gt=0)
     hidden_size: int = Field(32, gt=0)
+    embedding_size: int = Field(64, gt=0)  # token embeddings (text); sized apart from the RNN
     layers: int = Field(1, ge=1, le=8)
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1)  # between layers and before the head
+    # The LSTM's forget-gate bias at the start (Jozefowicz et al. 2015 use 1); None keeps torch's
+    # random initialisation. The GRU has no forget gate and ignores it.
+    forget_bias: float | None = None
     bidirectional: bool = False  # classifiers only: a forecaster must not see the future
     pooling: Literal["last", "mean"] = "last"  # classifiers: last valid step or mean of steps
 
 
-class BudgetOverride(Strict):
-    """Per-dataset changes to the global budget; unset keys keep the global value."""
+def _optional(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """A copy of `model` whose fields are all optional (None = not overridden)."""
+    from copy import copy
 
-    max_epochs: int | None = Field(None, gt=0)
-    patience: int | None = Field(None, gt=0)
-    batch_size: int | None = Field(None, gt=0)
-    learning_rate: float | None = Field(None, gt=0)
-    gradient_clip: float | None = Field(None, ge=0)
-    hidden_size: int | None = Field(None, gt=0)
-    layers: int | None = Field(None, ge=1, le=8)
-    dropout: float | None = Field(None, ge=0, lt=1)
-    bidirectional: bool | None = None
-    pooling: Literal["last", "mean"] | None = None
+    from pydantic import create_model
+
+    fields = {}
+    for key, info in model.model_fields.items():
+        info = copy(info)
+        info.default, info.default_factory = None, None
+        fields[key] = (info.annotation | None, info)
+    return create_model(name, __base__=Strict, **fields)
+
+
+# A search dimension: a fixed value, a list of choices, or a range (ints stay ints).
+class Range(Strict):
+    low: float
+    high: float
+    log: bool = False  # sample uniformly on the log scale (learning rates, weight decay)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) must be <= high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError("a log range needs low > 0")
+        return self
+
+
+SEARCHABLE = ("learning_rate", "weight_decay", "batch_size", "param_budget", "hidden_size", "embedding_size",
+              "layers", "dropout", "forget_bias", "gradient_clip", "pooling")
+
+
+class Search(Strict):
+    """Equal-budget hyperparameter search per cell (Optuna): `trials` for each cell, same space."""
+
+    trials: int = Field(0, ge=0)  # per cell; 0 trains the fixed budget above
+    seed: int = 0  # the sampler's seed
+    # Trials asked at once per cell. Fixed here, not taken from `workers`, so that which
+    # trials are sampled (and which are pruned) is the same on any machine.
+    parallel: int = Field(2, gt=0)
+    startup_trials: int = Field(4, ge=1)  # TPE samples at random until this many trials are done
+    pruner: Literal["median", "none"] = "median"
+    prune_after: int = Field(3, ge=0)  # epochs a trial always gets before it can be pruned
+    # key -> a fixed value, a list of choices, or a range {low, high, log}
+    space: dict[str, object] = Field(default_factory=dict)
+
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError("must be a whole number >= 0")
+        return value
+
+    @field_validator("space")
+    @classmethod
+    def _known_keys(cls, space):
+        return {key: _dimension(key, value) for key, value in space.items()}
+
+
+def _dimension(key: str, value):
+    """One search dimension, checked: each value it can take must be a valid budget value."""
+    if key not in SEARCHABLE:
+        raise ValueError(f"'{key}' is not a search key; searchable: {', '.join(SEARCHABLE)}")
+    if isinstance(value, dict):
+        try:
+            value = Range(**value)
+        except (ValidationError, TypeError) as exc:
+            problems = [e["msg"].removeprefix("Value error, ") if not e["loc"] else
+                        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in getattr(exc, "errors", lambda: [])()]
+            raise ValueError(f"{key}: " + ("; ".join(problems) or "a range takes low, high and log")) from None
+        values = [value.low, value.high]
+    elif isinstance(value, list):
+        if not value:
+            raise ValueError(f"{key}: an empty list of choices")
+        values = value
+    else:
+        values = [value]
+    for one in values:
+        try:
+            Budget(**{key: one})
+        except ValidationError as exc:
+            raise ValueError(f"{key}: {one!r} is not allowed ({exc.errors()[0]['msg']})") from None
+    return value
+
+
+SearchOverride = _optional(Search, "SearchOverride")
+
+
+BudgetOverride = _optional(Budget, "BudgetOverride")
+
+
+class DatasetTraining(BudgetOverride):
+    """A dataset's own `train:` keys: any budget key, and search keys merged over the global ones."""
+
+    search: SearchOverride = Field(default_factory=SearchOverride)  # type: ignore[valid-type]
 
 
 class Training(Budget):
     """The `train:` section: the default budget plus how the runs are scheduled."""
 
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    # A list of seeds, a count (seeds 0..n-1), or auto: 5, or 10 when the training split holds
+    # fewer than SMALL_DATA sequences (small data spreads more over seeds).
+    seeds: Union[Literal["auto"], Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)]] = "auto"
     cells: list[Literal["lstm", "gru"]] = Field(default_factory=lambda: ["lstm", "gru"], min_length=1)
+    search: Search = Field(default_factory=Search)
     # process: parallel local processes; dask: a Dask cluster; sequential: one at a time.
     runner: Literal["process", "dask", "sequential"] = "process"
     workers: int = Field(2, gt=0)  # runs at once (process, and dask's LocalCluster)
+    # torch threads per run. Fixed, not cores / workers: the float order, and so the result,
+    # changes with the thread count. Parallelism comes from more runs at once.
+    threads: int = Field(1, gt=0)
     dask_address: str | None = None  # an existing Dask scheduler, e.g. tcp://10.0.0.5:8786
     retries: int = Field(1, ge=0)  # retries of a run that failed (transient errors)
 
     @field_validator("seeds")
     @classmethod
     def _seeds_unique(cls, value):
-        if len(set(value)) != len(value):
+        if isinstance(value, list) and len(set(value)) != len(value):
             raise ValueError("seeds must be distinct")
         return value
 
@@ -92,6 +193,18 @@ class Training(Budget):
         if len(set(value)) != len(value):
             raise ValueError("cells must be distinct")
         return value
+
+
+SMALL_DATA = 500  # training sequences below which `seeds: auto` takes 10 seeds, not 5
+
+
+def resolve_seeds(seeds, train_size: int) -> list[int]:
+    """The seed list from params' `seeds` (list, count or auto) and the training split's size."""
+    if isinstance(seeds, list):
+        return list(seeds)
+    if seeds == "auto":
+        seeds = 10 if train_size < SMALL_DATA else 5
+    return list(range(seeds))
 
 
 class Schedule(Strict):
@@ -130,7 +243,7 @@ class DatasetBase(Strict):
     splits: Splits = Field(default_factory=Splits)
     # Validation fails when more than this fraction of rows is quarantined.
     max_quarantine_fraction: float = Field(0.05, ge=0, le=1)
-    train: BudgetOverride = Field(default_factory=BudgetOverride)
+    train: DatasetTraining = Field(default_factory=DatasetTraining)
 
     # The canonical columns a `columns:` mapping may name; each kind sets its own.
     MAPPABLE: ClassVar[tuple[str, ...]] = ()
@@ -243,10 +356,18 @@ class Params(Strict):
 
 
     def budget(self, name: str) -> Budget:
-        """The global budget with the dataset's own overrides applied."""
+        """The global budget with the dataset's own overrides applied (before any search)."""
         fields = {k: getattr(self.train, k) for k in Budget.model_fields}
-        fields.update(self.dataset(name).train.model_dump(exclude_none=True))
+        fields.update(self.dataset(name).train.model_dump(exclude_none=True, exclude={"search"}))
         return Budget(**fields)
+
+    def search(self, name: str) -> Search:
+        """The global search settings with the dataset's own merged in (its space key by key)."""
+        merged = self.train.search.model_dump()
+        own = self.dataset(name).train.search.model_dump(exclude_none=True)
+        merged["space"] = {**merged["space"], **own.pop("space", {})}
+        merged.update(own)
+        return Search(**merged)
 
 
 def _format_error(error: dict) -> str:

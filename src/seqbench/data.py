@@ -80,16 +80,17 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         return -(-len(self.lengths) // self.batch_size)
 
 
-def datasets_for(arrays: dict, meta: dict) -> dict:
-    """Split name -> Dataset for a prepared dataset."""
+def datasets_for(arrays: dict, meta: dict, splits=("train", "val", "test")) -> dict:
+    """Split name -> Dataset for a prepared dataset (training and search ask for train and val
+    only: the test split is read by evaluation alone)."""
     if meta["task"] == "forecast":
         return {
             split: WindowDataset(arrays["features"], arrays["target"], arrays[f"ends_{split}"], meta["lookback"])
-            for split in ("train", "val", "test")
+            for split in splits
         }
     return {
         split: RaggedDataset(arrays["values"], arrays["offsets"], arrays["labels"], arrays[f"idx_{split}"])
-        for split in ("train", "val", "test")
+        for split in splits
     }
 
 

@@ -21,16 +21,16 @@ from seqbench.paths import Paths
 
 
 def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
-    from seqbench.config import load_params
+    from seqbench.config import load_params, resolve_seeds
     from seqbench.kinds import get_kind
     from seqbench.prepare import load_prepared
 
     params_path = Path(params_path)
     params = load_params(params_path)
     cfg = params.dataset(name)
-    cells, seeds = list(params.train.cells), list(params.train.seeds)
     paths = Paths(params_path.resolve().parent)
     arrays, meta = load_prepared(paths.prepared(name))
+    cells, seeds = list(params.train.cells), resolve_seeds(params.train.seeds, meta["sizes"]["train"])
     runs = trained_runs(paths, name, cells, seeds)
     outputs = {run: test_outputs(run_dir, arrays, meta) for run, run_dir in runs.items()}
     kind = get_kind(cfg.kind)
@@ -39,7 +39,7 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds)
     if hasattr(kind, "describe_test"):
         predictions.insert(0, "example", kind.describe_test(arrays, paths.validated(name)))
-    result["cost"] = costs(runs, arrays, meta, paths.prepared(name), params.budget(name).batch_size, cells, seeds)
+    result["cost"] = costs(runs, arrays, meta, paths.prepared(name), cells, seeds)
     write_outputs(paths, name, result, predictions)
     return result
 
@@ -112,9 +112,12 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
 
     The best baseline is the one with the best primary metric on the test split: choosing it on
     the test split can only favour the baseline, never the RNN.
+    The dataset's tests are one family: each gets "p_holm", its Holm-adjusted p, and the verdict
+    reads that. Classifiers also get "accuracy_test" (McNemar), reported but not deciding, and
+    adjusted within its own family.
     """
     from seqbench.metrics import HIGHER_IS_BETTER, PRIMARY
-    from seqbench.stats import difference_ci, verdict
+    from seqbench.stats import difference_ci, holm, verdict
 
     metric = PRIMARY[scorer.task]
     higher = HIGHER_IS_BETTER[metric]
@@ -122,19 +125,25 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
     best_baseline = pick(baselines, key=lambda b: models[b]["scores"][metric])
     pairs = list(itertools.combinations(cells, 2)) + [(cell, best_baseline) for cell in cells]
     outputs = {**ensembles, **baselines}
-    found = []
-    for a, b in pairs:
-        test = scorer.paired_test(outputs[a], outputs[b])
+    found = [{"a": a, "b": b, "metric": metric, "test": scorer.paired_test(outputs[a], outputs[b])} for a, b in pairs]
+    if hasattr(scorer, "accuracy_test"):
+        for comparison in found:
+            comparison["accuracy_test"] = scorer.accuracy_test(outputs[comparison["a"]], outputs[comparison["b"]])
+    for key in ("test", "accuracy_test"):  # all tests must exist before any can be adjusted
+        family = [comparison[key] for comparison in found if key in comparison]
+        for test, adjusted in zip(family, holm([test["p_value"] for test in family])):
+            test["p_holm"] = adjusted
+    for comparison in found:
+        a, b = comparison["a"], comparison["b"]
         means = (primary_value(models[a], metric), primary_value(models[b], metric))
         seeds_a = [s[metric] for s in models[a]["per_seed"]]
         seeds_b = [s[metric] for s in models[b]["per_seed"]] if not models[b]["baseline"] else [means[1]]
-        effect = difference_ci(seeds_a, seeds_b)  # b minus a, in `metric`'s units
-        found.append({"a": a, "b": b, "metric": metric, "test": test, "effect": effect,
-                      "verdict": verdict((a, b), test, means, higher, effect)})
+        comparison["effect"] = difference_ci(seeds_a, seeds_b)  # b minus a, in `metric`'s units
+        comparison["verdict"] = verdict((a, b), comparison["test"], means, higher, comparison["effect"])
     return found
 
 
-def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, batch_size: int, cells: list, seeds: list) -> dict:
+def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list, seeds: list) -> dict:
     """Per cell: training costs over the seeds (mean and CI) and measured inference costs."""
     from seqbench.cost import inference_latency, peak_training_memory
     from seqbench.data import datasets_for
@@ -146,9 +155,14 @@ def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, batch_size: 
     for cell in cells:
         metrics = [json.loads((runs[(cell, s)] / "metrics.json").read_text()) for s in seeds]
         first = runs[(cell, seeds[0])]  # every seed has the same architecture
-        model, _ = load_run(first)
+        model, config = load_run(first)
+        batch_size = config["budget"]["batch_size"]  # the cell's own, from its search
         found[cell] = {
             "trainable_parameters": metrics[0]["trainable_parameters"],
+            "hidden_size": model.hparams.hidden_size,
+            "sized_parameters": model.sized_parameters(),
+            "batch_size": batch_size,
+            "threads": metrics[0].get("threads"),
             "checkpoint_bytes": metrics[0]["checkpoint_bytes"],
             "device": metrics[0]["device"],
             **{key: mean_ci([m[key] for m in metrics])
@@ -166,8 +180,10 @@ def headline(result: dict) -> dict:
         values = entry["scores"] if entry["baseline"] else {k: v["mean"] for k, v in entry["summary"].items()}
         numbers[model] = {k: round(v, 6) for k, v in values.items() if isinstance(v, float)}
     for comparison in result["comparisons"]:
+        test = comparison["test"]
         numbers[f"{comparison['a']}_vs_{comparison['b']}"] = {
-            "p_value": round(comparison["test"]["p_value"], 6),
+            "p_value": round(test["p_value"], 6),
+            "p_holm": round(test.get("p_holm", test["p_value"]), 6),  # the p the verdict uses
             f"{comparison['metric']}_difference": round(comparison["effect"]["difference"], 6),
         }
     return numbers
@@ -238,7 +254,7 @@ class ForecastScorer:
 
 
 class ClassifierScorer:
-    """Scores class probabilities; pairs classifiers with McNemar's exact test."""
+    """Scores class probabilities; pairs classifiers with a permutation test of macro-F1 (and McNemar)."""
 
     task = "classify"
 
@@ -252,6 +268,13 @@ class ClassifierScorer:
         return classification_metrics(self.labels, output, len(self.names))
 
     def paired_test(self, output_a, output_b) -> dict:
+        """The verdict's test: a paired permutation test of macro-F1 (the primary metric)."""
+        from seqbench.stats import paired_permutation_f1
+
+        return paired_permutation_f1(self.labels, output_a.argmax(axis=1), output_b.argmax(axis=1), len(self.names))
+
+    def accuracy_test(self, output_a, output_b) -> dict:
+        """McNemar's exact test of accuracy: reported beside the verdict's test, not deciding."""
         from seqbench.stats import mcnemar_exact
 
         return mcnemar_exact(output_a.argmax(axis=1) == self.labels, output_b.argmax(axis=1) == self.labels)

@@ -63,11 +63,6 @@ def quiet_user_errors() -> None:
                 handler.addFilter(_NoTracebackForUserErrors())
 
 
-def threads_per_run(workers: int) -> int:
-    """Torch threads for each of `workers` concurrent runs, so together they use the cores."""
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def task_runner(train):
     """The Prefect task runner named by params.yaml's `train.runner`."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner

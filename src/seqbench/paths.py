@@ -37,8 +37,19 @@ class Paths:
     def models(self, name: str) -> Path:
         return self.root / "models" / name
 
+    def runs(self, name: str) -> Path:
+        return self.models(name) / "runs"
+
     def run_dir(self, name: str, cell: str, seed: int) -> Path:
-        return self.models(name) / cell / f"seed{seed}"
+        return self.runs(name) / cell / f"seed{seed}"
+
+    def study(self, name: str) -> Path:
+        """The search's Optuna studies (one journal per cell); kept so a killed search resumes."""
+        return self.models(name) / "search"
+
+    def search_result(self, name: str) -> Path:
+        """The chosen configuration per cell and every trial: small, in git, read by training."""
+        return self.root / "reports" / "search" / f"{name}.json"
 
     def train_summary(self, name: str) -> Path:
-        return self.models(name) / "summary.json"
+        return self.root / "reports" / "train" / f"{name}.json"

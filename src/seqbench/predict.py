@@ -52,7 +52,7 @@ def resolve_run(model: str, root: Path) -> Path:
         path = path.parent
     if (path / "config.json").exists():
         return path
-    models_dir = root / "models" / model
+    models_dir = root / "models" / model / "runs"
     if models_dir.is_dir():
         return best_run(models_dir)
     raise SeqbenchError(f"{model}: neither a training run folder nor a dataset with trained models")

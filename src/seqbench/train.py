@@ -27,7 +27,6 @@ import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.plugins import TorchCheckpointIO
 
-from seqbench.config import load_params
 from seqbench.data import datasets_for, loader
 from seqbench.io import atomic_path, sha256_file, write_json
 from seqbench.models import build_model
@@ -130,16 +129,17 @@ def quiet_lightning() -> None:
 
 
 def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml",
-              threads: int | None = None) -> dict:
-    """Train one run (or finish an interrupted one); return its metrics."""
+              threads: int = 1) -> dict:
+    """Train one run (or finish an interrupted one) with its cell's chosen budget (the search
+    stage's result); return its metrics."""
+    from seqbench.search import chosen_budget
+
     params_path = Path(params_path)
-    params = load_params(params_path)
-    budget = params.budget(name)
     paths = Paths(params_path.resolve().parent)
+    budget = chosen_budget(paths, name, cell)
     run_dir = paths.run_dir(name, cell, seed)
     arrays, meta = load_prepared(paths.prepared(name))
-    if threads:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
     pl.seed_everything(seed, workers=True, verbose=False)
     model = build_model(meta, cell, budget)
@@ -152,14 +152,13 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(config, run_dir / "config.json")
 
-    sets = datasets_for(arrays, meta)
-    train_loader = loader(sets["train"], meta, budget.batch_size, shuffle=True, seed=seed)
-    val_loader = loader(sets["val"], meta, EVAL_BATCH, shuffle=False)
+    sets = datasets_for(arrays, meta, ("train", "val"))
+    train_loader, val_loader = loaders(sets, meta, budget, seed)
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss",
                                  mode="min", save_top_k=1, save_last=True)
     progress = EpochLine(f"{name} {cell} seed{seed}")
-    trainer = make_trainer(budget, run_dir, [checkpoint, progress,
-                                             EarlyStopping(monitor="val_loss", patience=budget.patience)])
+    trainer = make_trainer(budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)],
+                           run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
     started = time.perf_counter()
@@ -177,9 +176,39 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     with atomic_path(weights) as tmp:
         torch.save(state, tmp)
     metrics = run_metrics(config, progress, untrained_loss, trainer, model, len(sets["train"]), fit_seconds, weights)
+    metrics["threads"] = threads
     metrics["curves"] = progress.curves()
     write_json(metrics, run_dir / "metrics.json")
     return metrics
+
+
+def loaders(sets: dict, meta: dict, budget, seed: int):
+    """(shuffled training batches, validation batches)."""
+    return (loader(sets["train"], meta, budget.batch_size, shuffle=True, seed=seed),
+            loader(sets["val"], meta, EVAL_BATCH, shuffle=False))
+
+
+def fit_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, callbacks=(),
+              stops: tuple = ()) -> dict:
+    """One search trial: train on the training split, watch the validation split, keep nothing
+    on disk. The test split is not touched. A callback may end it early by raising one of
+    `stops` (a pruner's exception): then "stopped" is True."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(meta, cell, budget)
+    sets = datasets_for(arrays, meta, ("train", "val"))
+    train_loader, val_loader = loaders(sets, meta, budget, seed)
+    progress = EpochLine(label)
+    untrained = validation_loss(model, val_loader)
+    trainer = make_trainer(budget, [progress, EarlyStopping(monitor="val_loss", patience=budget.patience),
+                                    *callbacks])
+    result = {"untrained_val_loss": untrained, "val_losses": progress.val_losses, "stopped": False,
+              "parameters": model.sized_parameters(), "hidden_size": model.hparams.hidden_size}
+    try:
+        trainer.fit(model, train_loader, val_loader)
+    except stops:
+        result["stopped"] = True
+    result["epochs"] = len(progress.val_losses)
+    return result
 
 
 def validation_loss(model, val_loader) -> float:
@@ -207,18 +236,23 @@ def untrained_baseline(model, val_loader, run_dir: Path, label: str, resuming: b
     return loss
 
 
-def make_trainer(budget, run_dir: Path, callbacks):
-    from dvclive.lightning import DVCLiveLogger
-
+def make_trainer(budget, callbacks, run_dir: Path | None = None):
+    """The Trainer of a run (checkpoints and a DVCLive log in run_dir) or, without run_dir, of a
+    search trial (nothing written)."""
     quiet_lightning()
     # cuDNN's RNNs are deterministic only with this cuBLAS workspace setting.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    logger = DVCLiveLogger(
-        dir=str(run_dir / "dvclive"),
-        dvcyaml=False,  # runs write in parallel; dvc.yaml declares their plots itself
-        save_dvc_exp=False,
-        resume=(run_dir / "checkpoints" / "last.ckpt").exists(),
-    )
+    on_disk = {"logger": False, "enable_checkpointing": False}
+    if run_dir is not None:
+        from dvclive.lightning import DVCLiveLogger
+
+        logger = DVCLiveLogger(
+            dir=str(run_dir / "dvclive"),
+            dvcyaml=False,  # runs write in parallel; dvc.yaml declares their plots itself
+            save_dvc_exp=False,
+            resume=(run_dir / "checkpoints" / "last.ckpt").exists(),
+        )
+        on_disk = {"logger": logger, "plugins": [AtomicCheckpointIO()], "default_root_dir": str(run_dir)}
     return pl.Trainer(
         max_epochs=budget.max_epochs,
         accelerator="auto",
@@ -226,12 +260,10 @@ def make_trainer(budget, run_dir: Path, callbacks):
         deterministic="warn",  # deterministic where torch supports it; a warning where not
         gradient_clip_val=budget.gradient_clip or None,
         callbacks=callbacks,
-        logger=logger,
-        plugins=[AtomicCheckpointIO()],
         enable_progress_bar=False,
         enable_model_summary=False,
         log_every_n_steps=1,  # only epoch-level values are logged; this silences a warning
-        default_root_dir=str(run_dir),
+        **on_disk,
     )
 
 
@@ -261,6 +293,8 @@ def run_metrics(config, progress: EpochLine, untrained_loss: float, trainer, mod
         "seconds_to_best": round(sum(progress.epoch_seconds[:best_epoch]), 3),
         "train_samples_per_second": round(train_samples * epochs / train_seconds, 1) if train_seconds else None,
         "trainable_parameters": model.trainable_parameters(),
+        "sized_parameters": model.sized_parameters(),
+        "hidden_size": model.hparams.hidden_size,
         "checkpoint_bytes": weights.stat().st_size,
         "device": str(trainer.strategy.root_device),
         "last_fit_seconds": round(fit_seconds, 3),

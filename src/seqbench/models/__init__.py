@@ -1,20 +1,60 @@
-"""LightningModules over torch.nn.LSTM / torch.nn.GRU: one per task."""
+"""LightningModules over torch.nn.LSTM / torch.nn.GRU: one per task, sized by a parameter budget."""
 
 from __future__ import annotations
 
+from seqbench.errors import ConfigError
+
+LARGEST_HIDDEN = 4096
+
 
 def build_model(meta: dict, cell: str, budget):
-    """The model for a prepared dataset (its meta.json) with the given cell and budget."""
+    """The model for a prepared dataset (its meta.json) with the given cell and budget. The
+    hidden size is the budget's own, or (size_match: params) the one `sized_hidden` finds."""
+    hidden = sized_hidden(meta, cell, budget) if budget.size_match == "params" else budget.hidden_size
+    return _model(meta, cell, budget, hidden)
+
+
+def _model(meta: dict, cell: str, budget, hidden_size: int):
     from seqbench.models.classifier import Classifier
     from seqbench.models.forecaster import Forecaster
 
-    common = dict(cell=cell, hidden_size=budget.hidden_size, layers=budget.layers,
-                  dropout=budget.dropout, learning_rate=budget.learning_rate)
+    common = dict(cell=cell, hidden_size=hidden_size, layers=budget.layers, dropout=budget.dropout,
+                  learning_rate=budget.learning_rate, weight_decay=budget.weight_decay,
+                  forget_bias=budget.forget_bias)
     if meta["task"] == "forecast":
         return Forecaster(input_size=meta["input_size"], **common)
-    sizes = {"vocab_size": len(meta["vocabulary"])} if meta["input"] == "tokens" else {"input_size": meta["input_size"]}
+    if meta["input"] == "tokens":
+        sizes = {"vocab_size": len(meta["vocabulary"]), "embedding_size": budget.embedding_size}
+    else:
+        sizes = {"input_size": meta["input_size"]}
     return Classifier(num_classes=len(meta["labels"]), bidirectional=budget.bidirectional,
                       pooling=budget.pooling, **common, **sizes)
+
+
+def param_budget(meta: dict, budget) -> int:
+    """The budget's parameter count; by default what an LSTM of `hidden_size` has."""
+    if budget.param_budget is not None:
+        return budget.param_budget
+    return _model(meta, "lstm", budget, budget.hidden_size).sized_parameters()
+
+
+def sized_hidden(meta: dict, cell: str, budget) -> int:
+    """The largest hidden size whose model stays within the parameter budget (a bisection: the
+    count grows with the hidden size). So LSTM and GRU get equal parameter counts, give or take
+    one hidden unit's worth, as Chung et al. (2014) compared them."""
+    target = param_budget(meta, budget)
+
+    def count(hidden: int) -> int:
+        return _model(meta, cell, budget, hidden).sized_parameters()
+
+    if count(1) > target:
+        raise ConfigError(f"param_budget: {target:,} parameters is below the smallest {cell} model "
+                          f"for this dataset (hidden size 1 has {count(1):,}); raise param_budget")
+    low, high = 1, LARGEST_HIDDEN
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if count(middle) <= target else (low, middle - 1)
+    return low
 
 
 def model_from_config(config: dict):

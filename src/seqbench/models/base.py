@@ -9,11 +9,13 @@ from torch import nn
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def make_rnn(cell: str, input_size: int, hidden_size: int, layers: int, dropout: float, bidirectional: bool = False):
-    """torch's fused LSTM or GRU (cuDNN on a GPU), batch-first."""
+def make_rnn(cell: str, input_size: int, hidden_size: int, layers: int, dropout: float, bidirectional: bool = False,
+             forget_bias: float | None = None):
+    """torch's fused LSTM or GRU (cuDNN on a GPU), batch-first. `forget_bias` sets the LSTM's
+    forget-gate bias (b_if + b_hf) at the start; None keeps torch's random initialisation."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {cell!r}")
-    return CELLS[cell](
+    rnn = CELLS[cell](
         input_size,
         hidden_size,
         num_layers=layers,
@@ -22,6 +24,18 @@ def make_rnn(cell: str, input_size: int, hidden_size: int, layers: int, dropout:
         bidirectional=bidirectional,
         batch_first=True,
     )
+    if cell == "lstm" and forget_bias is not None:
+        set_forget_bias(rnn, forget_bias)
+    return rnn
+
+
+@torch.no_grad()
+def set_forget_bias(rnn: nn.LSTM, value: float) -> None:
+    """b_if = value and b_hf = 0 in every layer and direction (gate order i, f, g, o)."""
+    h = rnn.hidden_size
+    for name, bias in rnn.named_parameters():
+        if name.startswith("bias_"):
+            bias[h : 2 * h] = value if name.startswith("bias_ih") else 0.0
 
 
 def final_hidden(state, bidirectional: bool):
@@ -36,7 +50,9 @@ class RNNModule(pl.LightningModule):
     """Subclasses define `loss(batch) -> (loss, batch_size)`; the Trainer does the rest."""
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.learning_rate)
+        # AdamW: decoupled weight decay; with weight_decay 0 it is exactly Adam.
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
+                                 weight_decay=self.hparams.get("weight_decay", 0.0))
 
     def on_train_epoch_start(self):
         self._train_loss_sum = torch.zeros(())
@@ -68,3 +84,10 @@ class RNNModule(pl.LightningModule):
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def sized_parameters(self) -> int:
+        """Trainable parameters the parameter budget counts: all but token embeddings, whose
+        size does not depend on the cell (and would swamp the count: 20k words x 64)."""
+        embedded = sum(p.numel() for m in self.modules() if isinstance(m, nn.Embedding)
+                       for p in m.parameters() if p.requires_grad)
+        return self.trainable_parameters() - embedded

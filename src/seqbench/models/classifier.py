@@ -14,26 +14,31 @@ from seqbench.models.base import RNNModule, final_hidden, make_rnn
 class Classifier(RNNModule):
     def __init__(self, num_classes: int, cell: str = "lstm", hidden_size: int = 32, layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False, pooling: str = "last",
-                 learning_rate: float = 2e-3, vocab_size: int | None = None, input_size: int | None = None):
+                 learning_rate: float = 2e-3, vocab_size: int | None = None, input_size: int | None = None,
+                 embedding_size: int | None = None, weight_decay: float = 0.0, forget_bias: float | None = None):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
             raise ValueError("give exactly one of vocab_size (tokens) or input_size (features)")
         self.save_hyperparameters()
         if vocab_size is not None:
-            self.encode = nn.Embedding(vocab_size, hidden_size, padding_idx=0)
+            # Its own size: tied to the hidden size, the table would be most of the model.
+            width = embedding_size or hidden_size
+            self.encode = nn.Embedding(vocab_size, width, padding_idx=0)
         else:
+            width = hidden_size
             self.encode = nn.Linear(input_size, hidden_size)
-        self.rnn = make_rnn(cell, hidden_size, hidden_size, layers, dropout, bidirectional)
+        self.rnn = make_rnn(cell, width, hidden_size, layers, dropout, bidirectional, forget_bias)
+        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def forward(self, x, lengths):
         """x [batch, max_len(, features)], lengths [batch] -> logits [batch, classes]."""
-        encoded = self.encode(x)
+        encoded = self.drop(self.encode(x))  # [batch, max_len, width]
         if self.hparams.bidirectional or encoded.is_cuda:
             pooled = self._packed(encoded, lengths)
         else:
             pooled = self._padded(encoded, lengths)
-        return self.head(pooled)
+        return self.head(self.drop(pooled))  # pooled [batch, H or 2H]
 
     def _packed(self, encoded, lengths):
         """Packed sequences: each stops at its own end. Needed for the backward direction of a

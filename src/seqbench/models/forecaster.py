@@ -10,10 +10,12 @@ from seqbench.models.base import RNNModule, final_hidden, make_rnn
 
 class Forecaster(RNNModule):
     def __init__(self, input_size: int, cell: str = "lstm", hidden_size: int = 32, layers: int = 1,
-                 dropout: float = 0.0, learning_rate: float = 2e-3):
+                 dropout: float = 0.0, learning_rate: float = 2e-3, weight_decay: float = 0.0,
+                 forget_bias: float | None = None):
         super().__init__()
         self.save_hyperparameters()
-        self.rnn = make_rnn(cell, input_size, hidden_size, layers, dropout)
+        self.rnn = make_rnn(cell, input_size, hidden_size, layers, dropout, forget_bias=forget_bias)
+        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, 1)
         # Start from the constant forecast (the training mean of the scaled target): for returns
         # that is already hard to beat, and a random head would start out worse than it.
@@ -22,8 +24,9 @@ class Forecaster(RNNModule):
 
     def forward(self, x):
         """x [batch, lookback, features] -> the scaled target [batch]."""
-        _, state = self.rnn(x)
-        return self.head(final_hidden(state, bidirectional=False)).squeeze(-1)
+        _, state = self.rnn(x)  # h [layers, batch, hidden]
+        last = final_hidden(state, bidirectional=False)  # [batch, hidden]
+        return self.head(self.drop(last)).squeeze(-1)
 
     def loss(self, batch):
         x, y = batch

@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 
 COLOURS = {"lstm": "#1f77b4", "gru": "#d62728"}
+VERDICT_COLOURS = {True: "#0a7d32", False: "#8a6d00"}  # the page's --win and --even
 BASELINE_COLOURS = ["#7f7f7f", "#2ca02c", "#9467bd", "#8c564b"]
 CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -111,6 +112,124 @@ def roc_curves(curves: dict, labels: list[str], baselines: list[str]) -> str:
     fig.update_layout(title=f"ROC curves, test split ({positive})", xaxis_title="false positive rate",
                       yaxis_title="true positive rate")
     return fragment(fig)
+
+
+def forest_plot(panels: list[dict]) -> str:
+    """The summary's picture: one panel per dataset (its metric's units), one row per comparison
+    read as "first − second": the mean difference over seeds with its 95% interval (diamond and
+    bar), each seed's difference (open dots) and the verdict above the row."""
+    from plotly.subplots import make_subplots
+
+    sizes = [len(p["rows"]) + 1 for p in panels]
+    height = 56 * sum(sizes) + 110 * len(panels) + 40
+    fig = make_subplots(rows=len(panels), cols=1, row_heights=sizes, vertical_spacing=110 / height,
+                        subplot_titles=[f"{escape(p['dataset'])}: {escape(p['metric'])}" for p in panels])
+    for row, panel in enumerate(panels, start=1):
+        _forest_panel(fig, panel, row)
+    fig.update_layout(title="Differences on the test split: mean over seeds [95% CI], each seed a dot")
+    return fragment(fig, height)
+
+
+def _forest_panel(fig, panel: dict, row: int) -> None:
+    import plotly.graph_objects as go
+
+    rows, dataset = panel["rows"], escape(panel["dataset"])
+    labels = [escape(r["label"]) for r in rows]
+    seeds = [(label, seed, value) for label, r in zip(labels, rows) for seed, value in r["seeds"].items()]
+    fig.add_trace(go.Scatter(
+        x=[v for *_, v in seeds], y=[label for label, *_ in seeds], customdata=[s for _, s, _ in seeds],
+        mode="markers", marker={"symbol": "circle-open", "size": 9, "color": "#555"}, name="one seed",
+        legendgroup="seed", showlegend=row == 1, meta=dataset,
+        hovertemplate="%{y}, seed %{customdata}: %{x:.4g}<extra></extra>"), row=row, col=1)
+    fig.add_trace(go.Scatter(
+        x=[r["difference"] for r in rows], y=labels, error_x=_interval(rows), mode="markers",
+        marker={"symbol": "diamond", "size": 13, "color": [VERDICT_COLOURS[bool(r["verdict"]["winner"])] for r in rows]},
+        name="mean over seeds, 95% CI", legendgroup="mean", showlegend=row == 1, meta=dataset,
+        hovertemplate="%{y}: %{x:.4g}<extra></extra>"), row=row, col=1)
+    axis = "" if row == 1 else str(row)
+    for label, r in zip(labels, rows):
+        fig.add_annotation(text=_verdict_text(r["verdict"]), x=0, xref=f"x{axis} domain", xanchor="left", y=label,
+                           yref=f"y{axis}", yshift=17, showarrow=False,
+                           font={"size": 12, "color": VERDICT_COLOURS[bool(r["verdict"]["winner"])]})
+    fig.add_vline(x=0, line={"color": "#999", "dash": "dot", "width": 1}, row=row, col=1)
+    better = "above" if panel["higher_is_better"] else "below"
+    fig.update_xaxes(title_text=f"difference in {escape(panel['metric'])}, first − second ({better} 0: the first is better)",
+                     zeroline=False, row=row, col=1)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1], row=row, col=1)
+
+
+def _interval(rows: list[dict]) -> dict:
+    """Plotly error bars from low/high ends (none where a row has no interval)."""
+    return {"type": "data", "thickness": 2, "width": 6, "color": "#333",
+            "array": [None if r["high"] is None else r["high"] - r["difference"] for r in rows],
+            "arrayminus": [None if r["low"] is None else r["difference"] - r["low"] for r in rows]}
+
+
+def _verdict_text(verdict: dict) -> str:
+    p = verdict.get("p_value")
+    adjusted = ", Holm-adjusted" if verdict.get("p_adjustment") == "holm" else ""
+    return escape(verdict["text"]) + ("" if p is None else f" (p = {p:.3g}{adjusted})")
+
+
+def seed_strip(strip: dict) -> str:
+    """The headline metric per model: each seed's score as a dot, the mean over seeds with its
+    95% interval as a bar; a baseline (one deterministic score) as a grey diamond."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for cell, entry in strip["cells"].items():
+        name, c = escape(cell), colour(cell, [])
+        fig.add_trace(go.Scatter(x=list(entry["seeds"].values()), y=[name] * len(entry["seeds"]),
+                                 customdata=list(entry["seeds"]), mode="markers", name=f"{name}: each seed",
+                                 marker={"color": _transparent(c, 0.7), "size": 10, "line": {"color": c, "width": 1}},
+                                 hovertemplate="seed %{customdata}: %{x:.4g}<extra></extra>"))
+        interval = _interval([{"difference": entry["mean"], "low": entry.get("low"), "high": entry.get("high")}])
+        fig.add_trace(go.Scatter(x=[entry["mean"]], y=[name], mode="markers", error_x=interval,
+                                 name=f"{name}: mean, 95% CI", marker={"symbol": "line-ns-open", "size": 22, "color": "#333",
+                                                                     "line": {"width": 3}},
+                                 hovertemplate="mean: %{x:.4g}<extra></extra>"))
+    baselines = strip["baselines"]
+    fig.add_trace(go.Scatter(x=list(baselines.values()), y=[escape(b) for b in baselines], mode="markers",
+                             name="baseline", marker={"symbol": "diamond", "size": 10, "color": "#7f7f7f"},
+                             hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
+    order = [escape(m) for m in [*strip["cells"], *baselines]]
+    better = {True: " (higher is better)", False: " (lower is better)"}.get(strip["higher_is_better"], "")
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=order[::-1])
+    fig.update_layout(title=f"{escape(strip['metric'])} on the test split: each seed, and the mean over seeds",
+                      xaxis_title=escape(strip["metric"]) + better, showlegend=False)
+    return fragment(fig, 130 + 44 * len(order))
+
+
+def search_trials(series: dict) -> str:
+    """Every search trial's validation loss in trial order, per cell: complete trials filled,
+    pruned ones open (their value is the last epoch reached); each cell's best so far over
+    complete trials as a step line. Both cells' trials side by side show the equal budget."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for cell, found in series.items():
+        name, c = escape(cell), colour(cell, [])
+        for state, symbol in (("complete", "circle"), ("pruned", "circle-open")):
+            trials = found[state]
+            fig.add_trace(go.Scatter(x=[t["number"] for t in trials], y=[t["value"] for t in trials],
+                                     text=[_trial_text(t) for t in trials], mode="markers", name=f"{name} {state}",
+                                     legendgroup=name, marker={"symbol": symbol, "size": 9, "color": c,
+                                                               "line": {"width": 2, "color": c}},
+                                     hovertemplate=f"{name} trial %{{x}} ({state}): %{{y:.4g}}<br>%{{text}}<extra></extra>"))
+        fig.add_trace(go.Scatter(x=[n for n, _ in found["best"]], y=[v for _, v in found["best"]], mode="lines",
+                                 line={"color": c, "shape": "hv"}, name=f"{name} best so far", legendgroup=name,
+                                 hovertemplate=f"{name} best after trial %{{x}}: %{{y:.4g}}<extra></extra>"))
+    fig.update_layout(title="Search: validation loss of every trial", xaxis_title="trial",
+                      yaxis_title="validation loss")
+    last = max((n for found in series.values() for n, _ in found["best"]), default=0)
+    fig.update_xaxes(tick0=0, dtick=max(1, -(-last // 15)))  # whole trial numbers only
+    return fragment(fig)
+
+
+def _trial_text(trial: dict) -> str:
+    params = ", ".join(f"{escape(str(k))} = {escape(str(v))}" for k, v in trial.get("params", {}).items())
+    size = f"hidden {trial.get('hidden_size')}, {trial.get('parameters')} parameters, {trial.get('epochs')} epochs"
+    return f"{params}<br>{size}" if params else size
 
 
 def _transparent(hex_colour: str, alpha: float = 0.2) -> str:
