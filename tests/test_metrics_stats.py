@@ -100,7 +100,7 @@ def test_diebold_mariano_variance_stays_positive_where_the_unweighted_sum_went_n
     unweighted gamma_0 + 2 gamma_1 was negative and the test gave up (p = 1) on a clear gap."""
     rng = np.random.default_rng(3)
     n, horizon = 200, 2
-    d = 1.0 + 0.9 * (-1.0) ** np.arange(n) + rng.normal(0, 0.05, n)  # a always worse, by 1 on average
+    d = 1.0 + 0.9 * (-1.0) ** np.arange(n) + rng.uniform(-0.05, 0.05, n)  # a always worse, by 1 on average
     centred = d - d.mean()
     gamma0, gamma1 = centred @ centred / n, centred[1:] @ centred[:-1] / n
     assert gamma0 + 2 * gamma1 < 0  # what the unweighted estimate was
@@ -173,16 +173,18 @@ def test_macro_f1_matches_sklearn_one_at_a_time_and_in_a_batch():
     assert float(macro_f1(labels, batch[0], 4)) == pytest.approx(expected[0], abs=1e-12)
 
 
-def exact_permutation_p(labels, pred_a, pred_b, num_classes) -> float:
-    """All 2^n ways to swap each example's two predictions, scored by sklearn:
-    P(|F1(b) - F1(a)| >= |observed|) under the swaps."""
-    import itertools
-
+def sklearn_macro_f1(labels, predicted, num_classes) -> float:
     from sklearn.metrics import f1_score
 
+    return f1_score(labels, predicted, average="macro", labels=range(num_classes), zero_division=0)
+
+
+def exact_permutation_p(labels, pred_a, pred_b, num_classes, score=sklearn_macro_f1) -> float:
+    """All 2^n ways to swap each example's two predictions: P(|F1(b) - F1(a)| >= |observed|)."""
+    import itertools
+
     def difference(a, b):
-        score = lambda p: f1_score(labels, p, average="macro", labels=range(num_classes), zero_division=0)  # noqa: E731
-        return score(b) - score(a)
+        return score(labels, b, num_classes) - score(labels, a, num_classes)
 
     observed = abs(difference(pred_a, pred_b))
     hits = 0
@@ -194,7 +196,7 @@ def exact_permutation_p(labels, pred_a, pred_b, num_classes) -> float:
 
 
 def test_paired_permutation_matches_exact_enumeration():
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(6)
     labels = rng.integers(0, 3, 10)
     pred_a = np.where(rng.random(10) < 0.5, labels, rng.integers(0, 3, 10))
     pred_b = np.where(rng.random(10) < 0.9, labels, rng.integers(0, 3, 10))
@@ -212,8 +214,10 @@ def test_paired_permutation_resampled_is_near_exact_and_the_same_every_time():
     pred_b = np.where(rng.random(15) < 0.9, labels, 1 - labels)
     got = paired_permutation_f1(labels, pred_a, pred_b, 2)
     assert got["resamples"] == 9999  # 2^15 swaps are more: a fixed-seed random sample of them
-    # The Monte Carlo error of a p-value from 9,999 resamples is at most ~0.005.
-    assert got["p_value"] == pytest.approx(exact_permutation_p(labels, pred_a, pred_b, 2), abs=0.02)
+    # The Monte Carlo error of a p-value from 9,999 resamples is at most ~0.005. (sklearn's 3 ms a
+    # call is too slow for 2^15 swaps; macro_f1 is checked against it above.)
+    exact = exact_permutation_p(labels, pred_a, pred_b, 2, score=lambda *args: float(macro_f1(*args)))
+    assert got["p_value"] == pytest.approx(exact, abs=0.02)
     assert paired_permutation_f1(labels, pred_a, pred_b, 2) == got
 
 
@@ -239,8 +243,7 @@ def test_verdict_uses_the_holm_adjusted_p():
     significant_alone = {"p_value": ALPHA / 2, "p_holm": ALPHA * 1.5, "better": "b"}
     got = verdict(("lstm", "gru"), significant_alone, (0.70, 0.80), higher_is_better=True)
     assert got["winner"] is None and got["p_value"] == ALPHA * 1.5 and got["p_adjustment"] == "holm"
-    still_significant = {**significant_alone, "p_holm": ALPHA / 2 * 3}
-    still_significant["p_holm"] = ALPHA / 1.5
+    still_significant = {**significant_alone, "p_holm": ALPHA / 1.5}
     assert verdict(("lstm", "gru"), still_significant, (0.70, 0.80), higher_is_better=True)["winner"] == "gru"
 
 
@@ -256,7 +259,8 @@ def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
         predicted = np.where(rng.random(120) < right, labels, rng.integers(0, 3, 120))
         return np.eye(3)[predicted] * 0.7 + 0.1
 
-    outputs = {("lstm", s): probabilities(0.95) for s in (0, 1)} | {("gru", s): probabilities(0.5) for s in (0, 1)}
+    strong, weak = probabilities(0.95), probabilities(0.5)  # the same for both seeds: an exact seed interval
+    outputs = {("lstm", s): strong.copy() for s in (0, 1)} | {("gru", s): weak.copy() for s in (0, 1)}
     result, _ = assemble("toy", "text", meta, ClassifierScorer(arrays, meta), outputs,
                          {"majority": np.full((120, 3), 1 / 3)}, ["lstm", "gru"], [0, 1])
     found = result["comparisons"]

@@ -30,3 +30,56 @@ def test_bidirectional_classifier_ignores_padding():
 def test_forecaster_starts_as_the_constant_forecast():
     model = Forecaster(input_size=3, cell="gru", hidden_size=5)
     assert torch.all(model(torch.randn(7, 10, 3)) == 0)
+
+
+STOCK_META = {"task": "forecast", "input_size": 4}
+TEXT_META = {"task": "classify", "input": "tokens", "vocabulary": ["<pad>", "<unk>", *map(str, range(998))],
+             "labels": ["a", "b"]}
+VIDEO_META = {"task": "classify", "input": "features", "input_size": 1, "labels": ["1", "2"]}
+
+
+@pytest.mark.parametrize("meta", [STOCK_META, TEXT_META, VIDEO_META], ids=["stock", "text", "video"])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_a_parameter_budget_gives_both_cells_equal_counts(meta, layers):
+    from seqbench.config import Budget
+    from seqbench.models import build_model
+
+    budget = Budget(param_budget=20_000, layers=layers, embedding_size=16)
+    counts = {}
+    for cell in ("lstm", "gru"):
+        model = build_model(meta, cell, budget)
+        counts[cell] = model.sized_parameters()
+        bigger = Budget(size_match="hidden", hidden_size=model.hparams.hidden_size + 1, layers=layers,
+                        embedding_size=16)
+        assert counts[cell] <= 20_000 < build_model(meta, cell, bigger).sized_parameters()  # the largest that fits
+    assert abs(counts["lstm"] - counts["gru"]) / 20_000 < 0.05  # within one hidden unit's worth
+    # the GRU, with three gates to the LSTM's four, gets the larger hidden size
+    hidden = {cell: build_model(meta, cell, budget).hparams.hidden_size for cell in counts}
+    assert hidden["gru"] > hidden["lstm"]
+
+
+def test_token_embeddings_do_not_count_against_the_budget():
+    from seqbench.config import Budget
+    from seqbench.models import build_model
+
+    model = build_model(TEXT_META, "lstm", Budget(param_budget=5000, embedding_size=16))
+    assert model.trainable_parameters() - model.sized_parameters() == 1000 * 16
+
+
+def test_a_budget_below_the_smallest_model_is_a_clear_error():
+    from seqbench.config import Budget
+    from seqbench.errors import ConfigError
+    from seqbench.models import build_model
+
+    with pytest.raises(ConfigError, match="param_budget: 5 parameters is below the smallest gru model"):
+        build_model(STOCK_META, "gru", Budget(param_budget=5))
+
+
+def test_forget_bias_sets_the_lstm_forget_gate():
+    from seqbench.models.base import make_rnn
+
+    rnn = make_rnn("lstm", 3, 4, layers=2, dropout=0.0, forget_bias=1.0)
+    for layer in range(2):
+        total = getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
+        assert torch.all(total[4:8] == 1.0)  # gate order i, f, g, o
+        assert not torch.all(total[:4] == 0)  # the other gates keep torch's initialisation

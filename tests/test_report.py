@@ -28,8 +28,43 @@ def fake_cost() -> dict:
                    "peak_memory": {"peak_bytes": 2**20, "measure": "CPU peak resident growth"}} for cell in CELLS}
 
 
-def write_dataset(root: Path, name: str, result: dict, predictions: pd.DataFrame, columns=("close",)) -> None:
+# A search file's trials per cell: (validation loss, pruned?), in trial order.
+# lstm's trial 4 was pruned at a loss below every complete trial's: the best so far must ignore it.
+TRIALS = {"lstm": [(0.74, False), (0.9, True), (0.71, False), (0.8, False), (0.65, True), (0.70, False)],
+          "gru": [(0.78, False), (0.69, False), (0.88, True), (0.72, False), (0.75, False), (0.73, False)]}
+CHOSEN = {"lstm": {"hidden_size": 33, "parameters": 4987, "wall_seconds": 41.2},
+          "gru": {"hidden_size": 38, "parameters": 4990, "wall_seconds": 38.7}}
+
+
+def fake_search(name: str, searched: bool = True) -> dict:
+    """The shape the search@<dataset> stage writes to reports/search/<dataset>.json; data-derived
+    text (a trial's parameter, a configured value) carries markup that must stay inert."""
+    space = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True}, "layers": [1, 2], "param_budget": 5000}
+    cells = {}
+    for cell, chosen in CHOSEN.items():
+        trials = [{"number": i, "state": "pruned" if pruned else "complete", "value": value,
+                   "params": {"learning_rate": 0.001 * (i + 1), "layers": 1 + i % 2, "note": IMAGE},
+                   "hidden_size": chosen["hidden_size"], "parameters": chosen["parameters"],
+                   "epochs": 3 if pruned else 12, "seconds": 1.5, "val_losses": [value + 0.1, value]}
+                  for i, (value, pruned) in enumerate(TRIALS[cell])] if searched else []
+        best = min((t for t in trials if t["state"] == "complete"), key=lambda t: t["value"], default=None)
+        config = {"max_epochs": 30, "patience": 5, "batch_size": 128, "learning_rate": 0.001, "layers": 1,
+                  "hidden_size": chosen["hidden_size"], "param_budget": 5000, "pooling": SCRIPT,
+                  "bidirectional": False, "size_match": "params"}
+        cells[cell] = {"config": config, "parameters": chosen["parameters"],
+                       "best_trial": best and best["number"], "best_value": best and best["value"],
+                       "wall_seconds": chosen["wall_seconds"] if searched else 0, "trials": trials}
+    return {"dataset": name, "trials": len(TRIALS["lstm"]) if searched else 0, "size_match": "params",
+            "sampler": {"name": "TPESampler", "seed": 0, "startup_trials": 4},
+            "pruner": {"name": "MedianPruner", "startup_trials": 2, "warmup_epochs": 3} if searched else None,
+            "space": space, "cells": cells}
+
+
+def write_dataset(root: Path, name: str, result: dict, predictions: pd.DataFrame, columns=("close",),
+                  searched: bool = True) -> None:
     result["cost"] = fake_cost()
+    (root / "reports/search").mkdir(parents=True, exist_ok=True)
+    (root / "reports/search" / f"{name}.json").write_text(json.dumps(fake_search(name, searched)))
     (root / "reports/eval" / name).mkdir(parents=True)
     (root / "reports/eval" / f"{name}.json").write_text(json.dumps(result, default=str))
     predictions.to_csv(root / "reports/eval" / name / "predictions.csv", index=False)
@@ -74,20 +109,64 @@ def text_evaluation(rng) -> tuple[dict, pd.DataFrame]:
     return result, predictions
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory) -> Path:
+def report_project(root: Path) -> Path:
+    """A project with two datasets' stage outputs: prices searched, reviews with no search."""
     import yaml
 
-    from seqbench.report import render_report
-
-    root = tmp_path_factory.mktemp("report-project")
     params = {"datasets": {"prices": {"kind": "stock", "source": "prices.csv"},
-                           "reviews": {"kind": "text", "source": "reviews.csv", "labels": ["<b>great</b>", "other"]}}}
+                           "reviews": {"kind": "text", "source": "reviews.csv", "labels": ["<b>great</b>", "other"]}},
+              "train": {"threads": 2}}
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     rng = np.random.default_rng(0)
     write_dataset(root, "prices", *stock_evaluation(rng))
-    write_dataset(root, "reviews", *text_evaluation(rng), columns=("text",))
-    return render_report(root / "params.yaml")
+    write_dataset(root, "reviews", *text_evaluation(rng), columns=("text",), searched=False)
+    return root / "params.yaml"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    from seqbench.report import render_report
+
+    return render_report(report_project(tmp_path_factory.mktemp("report-project")))
+
+
+def evaluation(rendered: Path, name: str) -> dict:
+    return json.loads((rendered.parent / "eval" / f"{name}.json").read_text())
+
+
+def plot_data(browser, selector: str) -> list[dict]:
+    """The traces of the Plotly figure under `selector`, as the page holds them (typed arrays as lists)."""
+    return browser.execute_script("""
+        const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
+        const plain = v => (ArrayBuffer.isView(v) ? Array.from(v) : v);
+        return gd.data.map(t => ({name: t.name, meta: t.meta === undefined ? null : t.meta, x: plain(t.x), y: plain(t.y),
+                                  customdata: plain(t.customdata) ?? null, symbol: t.marker ? t.marker.symbol : null,
+                                  plus: t.error_x ? plain(t.error_x.array) : null,
+                                  minus: t.error_x ? plain(t.error_x.arrayminus) : null}));""", selector)
+
+
+def table_rows(browser, selector: str) -> dict:
+    """First cell's text -> the other cells' texts, for each body row of the table under `selector`."""
+    rows = browser.find_elements("css selector", f"{selector} tbody tr")
+    cells = [[td.text for td in row.find_elements("css selector", "td")] for row in rows]
+    return {c[0]: c[1:] for c in cells}
+
+
+def expected_forest(result: dict) -> dict:
+    """Row label -> (difference, its CI, each seed's difference), written out independently of the report:
+    GRU − LSTM as evaluation writes it (b − a), cell − baseline as the negated b − a."""
+    metric, seeds, models = result["comparisons"][0]["metric"], result["seeds"], result["models"]
+    rows = {}
+    for c in result["comparisons"]:
+        a, b, effect = c["a"], c["b"], c["effect"]
+        if models[b]["baseline"]:
+            per_seed = [s[metric] - models[b]["scores"][metric] for s in models[a]["per_seed"]]
+            rows[f"{a} − {b}"] = (-effect["difference"], (-effect["high"], -effect["low"]), dict(zip(seeds, per_seed)))
+        else:
+            by_seed = {name: dict(zip(seeds, [s[metric] for s in models[name]["per_seed"]])) for name in (a, b)}
+            per_seed = {k: by_seed[b][k] - by_seed[a][k] for k in seeds}
+            rows[f"{b} − {a}"] = (effect["difference"], (effect["low"], effect["high"]), per_seed)
+    return rows
 
 
 def test_report_is_self_contained_and_escapes_data(rendered):
@@ -104,7 +183,8 @@ def test_report_is_self_contained_and_escapes_data(rendered):
 def test_the_verdict_in_the_report_follows_the_tests(rendered):
     result = json.loads((rendered.parent / "eval/reviews.json").read_text())
     lstm_vs_gru = result["comparisons"][0]
-    assert lstm_vs_gru["test"]["only_a_correct"] == 40 and lstm_vs_gru["verdict"]["winner"] == "lstm"
+    mcnemar = lstm_vs_gru.get("accuracy_test", lstm_vs_gru["test"])  # beside the verdict's test, once that is macro-F1's
+    assert mcnemar["only_a_correct"] == 40 and lstm_vs_gru["verdict"]["winner"] == "lstm"
     html = rendered.read_text(encoding="utf-8")
     assert "lstm is better" in html
     assert "no significant difference" in html  # random forecasts on prices
@@ -131,3 +211,96 @@ def test_report_fits_a_phone_width_window(rendered, browser):
         assert overflow <= 1
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_forest_plot_leads_the_summary(rendered):
+    html = rendered.read_text(encoding="utf-8")
+    forest = html.index('id="forest"')
+    assert html.index('id="summary"') < forest < html.index('id="summary-table"') < html.index('<section id="prices"')
+
+
+def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
+    open_report(browser, rendered)
+    traces = plot_data(browser, "#forest")
+    for name in ("prices", "reviews"):
+        expected = expected_forest(evaluation(rendered, name))
+        assert len(expected) == 3  # gru − lstm, and each cell − the best baseline
+        mean = next(t for t in traces if t["meta"] == name and t["name"].startswith("mean"))
+        assert sorted(mean["y"]) == sorted(expected)
+        for label, x, plus, minus in zip(mean["y"], mean["x"], mean["plus"], mean["minus"]):
+            difference, (low, high), _ = expected[label]
+            assert x == pytest.approx(difference) and x - minus == pytest.approx(low) and x + plus == pytest.approx(high)
+        seeds = next(t for t in traces if t["meta"] == name and t["name"] == "one seed")
+        found = {(y, seed): x for x, y, seed in zip(seeds["x"], seeds["y"], seeds["customdata"])}
+        assert found == pytest.approx({(label, seed): v for label, row in expected.items() for seed, v in row[2].items()})
+    # The reviews cells are perfect (lstm) and always wrong (gru): every sign is known.
+    reviews = expected_forest(evaluation(rendered, "reviews"))
+    assert reviews["gru − lstm"][0] < 0 and reviews["lstm − majority"][0] > 0 > reviews["gru − majority"][0]
+    verdicts = browser.execute_script(
+        "return document.querySelector('#forest .js-plotly-plot').layout.annotations.map(a => a.text)")
+    assert sum("lstm is better" in v for v in verdicts) >= 2 and any("no significant difference" in v for v in verdicts)
+    top = "return document.querySelector(arguments[0]).getBoundingClientRect().top"
+    assert browser.execute_script(top, "#forest") < browser.execute_script(top, "#summary-table") < browser.execute_script(top, "section#prices")
+
+
+def test_each_seed_is_a_point_beside_the_mean(rendered, browser):
+    open_report(browser, rendered)
+    for name in ("prices", "reviews"):
+        result = evaluation(rendered, name)
+        metric = result["comparisons"][0]["metric"]
+        traces = plot_data(browser, f"#{name}-seeds")
+        for cell in CELLS:
+            dots = next(t for t in traces if t["name"] == f"{cell}: each seed")
+            assert dots["customdata"] == SEEDS
+            assert dots["x"] == pytest.approx([s[metric] for s in result["models"][cell]["per_seed"]])
+        # The summary table shows the same seeds as dots beside each mean [CI].
+        circles = browser.find_elements("css selector", f"#summary-table tr:has(a[href='#{name}']) svg.dots circle")
+        assert len(circles) == len(CELLS) * len(SEEDS)
+
+
+def test_search_section_shows_trials_budget_and_chosen_configuration(rendered, browser):
+    open_report(browser, rendered)
+    traces = {t["name"]: t for t in plot_data(browser, "#prices-search")}
+    for cell, trials in TRIALS.items():
+        for state, pruned in (("complete", False), ("pruned", True)):
+            assert traces[f"{cell} {state}"]["x"] == [i for i, (_, p) in enumerate(trials) if p == pruned]
+        assert traces[f"{cell} pruned"]["symbol"] == "circle-open"
+        complete = [v if not p else None for v, p in trials]
+        best = [min(v for v in complete[: i + 1] if v is not None) for i in range(len(trials))]
+        assert traces[f"{cell} best so far"]["y"] == pytest.approx(best)
+    outcome = table_rows(browser, "#prices-search table.search-outcome")
+    assert outcome["trials run"] == ["6", "6"]
+    assert outcome["pruned trials"] == ["2", "1"]
+    assert outcome["search wall time"] == ["41.2 s", "38.7 s"]
+    assert outcome["best trial"] == ["5", "1"]
+    config = table_rows(browser, "#prices-search table.config")
+    assert config["hidden size"][:2] == ["33", "38"] and config["parameters"][:2] == ["4,987", "4,990"]
+    assert config["learning rate"][2] == "0.0001 to 0.01, log scale"
+    assert config["pooling"][:2] == [SCRIPT, SCRIPT]  # shown as text
+    cost = table_rows(browser, "#prices table.cost")
+    assert [cost[c][0] for c in CELLS] == ["33", "38"]
+
+
+def test_no_search_says_so_and_still_shows_the_configuration(rendered, browser):
+    open_report(browser, rendered)
+    section = browser.find_element("css selector", "#reviews-search")
+    assert "No search: the fixed configuration from params.yaml" in section.text
+    assert section.find_elements("css selector", ".js-plotly-plot, table.search-outcome") == []
+    config = table_rows(browser, "#reviews-search table.config")
+    assert config["hidden size"][:2] == ["33", "38"] and config["parameters"][:2] == ["4,987", "4,990"]
+
+
+def test_run_block_names_the_torch_threads_per_run(rendered, browser):
+    open_report(browser, rendered)
+    assert table_rows(browser, "#run-metadata")["torch threads per run"] == ["2"]  # params.yaml: train.threads
+
+
+def test_a_missing_search_file_is_a_clean_error(tmp_path):
+    from conftest import Project, assert_clean_failure
+
+    params = report_project(tmp_path)
+    (tmp_path / "reports/search/prices.json").unlink()
+    result = Project(tmp_path).run("report")
+    assert_clean_failure(result, "reports/search/prices.json: not found", "dvc repro search@prices")
+    assert not (tmp_path / "reports/index.html").exists()
+    assert params.exists()

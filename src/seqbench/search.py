@@ -94,7 +94,8 @@ def search_trial(name: str, cell: str, number: int, sampled: dict, history: list
     result = fit_trial(arrays, meta, cell, budget, setting.seed, label, [pruning_callback(trial)],
                        stops=(optuna.TrialPruned,))
     # The pruning callback reported every epoch's loss, the one it pruned at included.
-    result["val_losses"] = [trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
+    reported = trial.study.get_trials(deepcopy=False)[-1].intermediate_values
+    result["val_losses"] = [reported[k] for k in sorted(reported)]
     result["epochs"] = len(result["val_losses"])
     result["state"] = "pruned" if result.pop("stopped") else "complete"
     if result["state"] == "pruned":

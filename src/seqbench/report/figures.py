@@ -21,9 +21,10 @@ def colour(model: str, baselines: list[str]) -> str:
     return BASELINE_COLOURS[baselines.index(model) % len(BASELINE_COLOURS)] if model in baselines else "#17becf"
 
 
-def fragment(fig, height: int = 360) -> str:
+def fragment(fig, height: int = 360, legend_px: int = 70) -> str:
+    """legend_px: how far below the plot area the legend sits (a tall figure needs it in pixels)."""
     fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 60, "b": 40},
-                      legend={"orientation": "h", "y": -0.2}, template="plotly_white")
+                      legend={"orientation": "h", "y": -legend_px / height}, template="plotly_white")
     return fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)
 
 
@@ -126,8 +127,8 @@ def forest_plot(panels: list[dict]) -> str:
                         subplot_titles=[f"{escape(p['dataset'])}: {escape(p['metric'])}" for p in panels])
     for row, panel in enumerate(panels, start=1):
         _forest_panel(fig, panel, row)
-    fig.update_layout(title="Differences on the test split: mean over seeds [95% CI], each seed a dot")
-    return fragment(fig, height)
+    fig.update_layout(title="Paired differences, test split")
+    return fragment(fig, height, legend_px=75)
 
 
 def _forest_panel(fig, panel: dict, row: int) -> None:
@@ -137,23 +138,29 @@ def _forest_panel(fig, panel: dict, row: int) -> None:
     labels = [escape(r["label"]) for r in rows]
     seeds = [(label, seed, value) for label, r in zip(labels, rows) for seed, value in r["seeds"].items()]
     fig.add_trace(go.Scatter(
-        x=[v for *_, v in seeds], y=[label for label, *_ in seeds], customdata=[s for _, s, _ in seeds],
-        mode="markers", marker={"symbol": "circle-open", "size": 9, "color": "#555"}, name="one seed",
-        legendgroup="seed", showlegend=row == 1, meta=dataset,
-        hovertemplate="%{y}, seed %{customdata}: %{x:.4g}<extra></extra>"), row=row, col=1)
-    fig.add_trace(go.Scatter(
         x=[r["difference"] for r in rows], y=labels, error_x=_interval(rows), mode="markers",
         marker={"symbol": "diamond", "size": 13, "color": [VERDICT_COLOURS[bool(r["verdict"]["winner"])] for r in rows]},
         name="mean over seeds, 95% CI", legendgroup="mean", showlegend=row == 1, meta=dataset,
         hovertemplate="%{y}: %{x:.4g}<extra></extra>"), row=row, col=1)
+    fig.add_trace(go.Scatter(
+        x=[v for *_, v in seeds], y=[label for label, *_ in seeds], customdata=[s for _, s, _ in seeds],
+        mode="markers", marker={"symbol": "circle-open", "size": 9, "color": "#555"}, name="one seed",
+        legendgroup="seed", showlegend=row == 1, meta=dataset,
+        hovertemplate="%{y}, seed %{customdata}: %{x:.4g}<extra></extra>"), row=row, col=1)
+    _forest_axes(fig, panel, labels, row)
+
+
+def _forest_axes(fig, panel: dict, labels: list[str], row: int) -> None:
+    """A panel's verdicts (above each row), zero line, axis title and row order (first on top)."""
     axis = "" if row == 1 else str(row)
+    rows = panel["rows"]
     for label, r in zip(labels, rows):
         fig.add_annotation(text=_verdict_text(r["verdict"]), x=0, xref=f"x{axis} domain", xanchor="left", y=label,
                            yref=f"y{axis}", yshift=17, showarrow=False,
                            font={"size": 12, "color": VERDICT_COLOURS[bool(r["verdict"]["winner"])]})
     fig.add_vline(x=0, line={"color": "#999", "dash": "dot", "width": 1}, row=row, col=1)
     better = "above" if panel["higher_is_better"] else "below"
-    fig.update_xaxes(title_text=f"difference in {escape(panel['metric'])}, first − second ({better} 0: the first is better)",
+    fig.update_xaxes(title_text=f"{escape(panel['metric'])}: first − second ({better} 0: first is better)",
                      zeroline=False, row=row, col=1)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1], row=row, col=1)
 
@@ -167,8 +174,8 @@ def _interval(rows: list[dict]) -> dict:
 
 def _verdict_text(verdict: dict) -> str:
     p = verdict.get("p_value")
-    adjusted = ", Holm-adjusted" if verdict.get("p_adjustment") == "holm" else ""
-    return escape(verdict["text"]) + ("" if p is None else f" (p = {p:.3g}{adjusted})")
+    name = "Holm p" if verdict.get("p_adjustment") == "holm" else "p"
+    return escape(verdict["text"]) + ("" if p is None else f" ({name} = {p:.3g})")
 
 
 def seed_strip(strip: dict) -> str:
@@ -221,7 +228,7 @@ def search_trials(series: dict) -> str:
                                  hovertemplate=f"{name} best after trial %{{x}}: %{{y:.4g}}<extra></extra>"))
     fig.update_layout(title="Search: validation loss of every trial", xaxis_title="trial",
                       yaxis_title="validation loss")
-    last = max((n for found in series.values() for n, _ in found["best"]), default=0)
+    last = max((t["number"] for found in series.values() for t in found["complete"] + found["pruned"]), default=0)
     fig.update_xaxes(tick0=0, dtick=max(1, -(-last // 15)))  # whole trial numbers only
     return fragment(fig)
 

@@ -20,7 +20,7 @@ def run_metadata(root: Path, params_path: Path, params) -> dict:
         "versions": package_versions(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}",
         # Fixed per run so that results do not depend on the machine (DESIGN: a fair comparison, 5).
-        "threads": getattr(params.train, "threads", 1),
+        "threads": params.train.threads,
         "gpu": gpu_name(),
         "python": platform.python_version(),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
