@@ -80,3 +80,23 @@ def test_evaluate_without_trained_runs_says_what_to_run(prepared_stock):
     from conftest import assert_clean_failure
 
     assert_clean_failure(prepared_stock.run("evaluate", "toy"), "models/toy/runs/lstm/seed0", "dvc repro train@toy")
+
+
+def test_one_worker_or_two_give_bit_identical_weights(prepared_stock, prefect_server, tmp_path):
+    """Threads per run are a setting, not cores / workers: the number of runs at once must not
+    change a single bit of any run's result."""
+    import torch
+
+    weights = {}
+    for workers in (1, 2):
+        result = run_flow(prepared_stock, prefect_server, runner="process", workers=workers)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs = prepared_stock.root / "models/toy/runs"
+        weights[workers] = {str(path.relative_to(runs)): torch.load(path, weights_only=True)
+                            for path in sorted(runs.glob("*/seed*/model.pt"))}
+        os.rename(runs, tmp_path / f"runs-{workers}")  # the second flow trains afresh
+    assert len(weights[1]) == 4 and weights[1].keys() == weights[2].keys()
+    for run, state in weights[1].items():
+        assert all(torch.equal(state[k], weights[2][run][k]) for k in state), run
+    metrics = json.loads((tmp_path / "runs-2/gru/seed0/metrics.json").read_text())
+    assert metrics["threads"] == 1

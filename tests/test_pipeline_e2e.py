@@ -17,7 +17,8 @@ def run(cmd, cwd, env):
 def repo(tmp_path, prefect_server):
     """A git + DVC repo holding this project's pipeline, code and a small params file."""
     params = {
-        "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "workers": 2},
+        "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "workers": 2,
+                  "search": {"trials": 2, "space": {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}}}},
         "datasets": {
             "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5},
             "reviews": {
@@ -51,8 +52,12 @@ def test_the_pipeline_flow_runs_everything_through_the_report(repo, browser):
         assert report["success"] and report["rows_validated"] == rows
         assert (root / f"data/validated/{name}.parquet").exists()
         assert (root / f"reports/validation/{name}/index.html").exists()
+        search = json.loads((root / f"reports/search/{name}.json").read_text())
         for cell in ("lstm", "gru"):
             assert (root / f"models/{name}/runs/{cell}/seed0/model.pt").exists()
+            assert len(search["cells"][cell]["trials"]) == 2  # the same budget for both cells
+            config = json.loads((root / f"models/{name}/runs/{cell}/seed0/config.json").read_text())
+            assert config["budget"]["learning_rate"] == search["cells"][cell]["config"]["learning_rate"]
         summary = json.loads((root / f"reports/train/{name}.json").read_text())
         assert set(summary["cells"]) == {"lstm", "gru"}
         evaluation = json.loads((root / f"reports/eval/{name}.json").read_text())
@@ -62,7 +67,7 @@ def test_the_pipeline_flow_runs_everything_through_the_report(repo, browser):
     check_in_browser(browser, root / "reports/index.html", ["prices", "reviews", "gunpoint"], "e2e-report.png")
     assert (root / "reports/plots/confusion/gunpoint/nn_dtw.csv").exists()
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert {"ingest@prices", "validate@gunpoint", "prepare@reviews", "train@gunpoint", "evaluate@reviews",
+    assert {"ingest@prices", "validate@gunpoint", "prepare@reviews", "search@prices", "train@gunpoint", "evaluate@reviews",
             "report"} <= set(lock["stages"])
     metrics = run(["dvc", "metrics", "show"], root, env)
     assert "reports/train/prices.json" in metrics and "cells.gru.mean_best_val_loss" in metrics

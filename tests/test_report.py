@@ -139,8 +139,8 @@ def plot_data(browser, selector: str) -> list[dict]:
     return browser.execute_script("""
         const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
         const plain = v => (ArrayBuffer.isView(v) ? Array.from(v) : v);
-        return gd.data.map(t => ({name: t.name, meta: t.meta === undefined ? null : t.meta, x: plain(t.x), y: plain(t.y),
-                                  customdata: plain(t.customdata) ?? null, symbol: t.marker ? t.marker.symbol : null,
+        return gd.data.map(t => ({name: t.name, meta: t.meta ?? null, x: plain(t.x), y: plain(t.y),
+                                  text: plain(t.text) ?? null, customdata: plain(t.customdata) ?? null, symbol: t.marker ? t.marker.symbol : null,
                                   plus: t.error_x ? plain(t.error_x.array) : null,
                                   minus: t.error_x ? plain(t.error_x.arrayminus) : null}));""", selector)
 
@@ -240,7 +240,8 @@ def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
         "return document.querySelector('#forest .js-plotly-plot').layout.annotations.map(a => a.text)")
     assert sum("lstm is better" in v for v in verdicts) >= 2 and any("no significant difference" in v for v in verdicts)
     top = "return document.querySelector(arguments[0]).getBoundingClientRect().top"
-    assert browser.execute_script(top, "#forest") < browser.execute_script(top, "#summary-table") < browser.execute_script(top, "section#prices")
+    forest, table, first_section = (browser.execute_script(top, s) for s in ("#forest", "#summary-table", "section#prices"))
+    assert forest < table < first_section
 
 
 def test_each_seed_is_a_point_beside_the_mean(rendered, browser):
@@ -265,6 +266,8 @@ def test_search_section_shows_trials_budget_and_chosen_configuration(rendered, b
         for state, pruned in (("complete", False), ("pruned", True)):
             assert traces[f"{cell} {state}"]["x"] == [i for i, (_, p) in enumerate(trials) if p == pruned]
         assert traces[f"{cell} pruned"]["symbol"] == "circle-open"
+        # A trial's parameters reach Plotly escaped, so the hover shows the markup as text.
+        assert all("&lt;img src=x" in text and "<img" not in text for text in traces[f"{cell} complete"]["text"])
         complete = [v if not p else None for v, p in trials]
         best = [min(v for v in complete[: i + 1] if v is not None) for i in range(len(trials))]
         assert traces[f"{cell} best so far"]["y"] == pytest.approx(best)

@@ -144,7 +144,7 @@ def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
         verdict = comparison["verdict"]
         _stderr().print(
             f"evaluate {dataset}: {comparison['a']} vs {comparison['b']}: {verdict['text']} "
-            f"({comparison['test']['test']}, p = {verdict['p_value']:.3g})"
+            f"({comparison['test']['test']}, Holm-adjusted p = {verdict['p_value']:.3g})"
         )
     _stderr().print(f"evaluate {dataset}: done ({time.perf_counter() - started:.1f}s)")
 

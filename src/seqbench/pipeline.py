@@ -81,7 +81,7 @@ def repro_commands(chosen: list[str], declared: list[str]) -> list[list[str]]:
 def verdict_table(root: Path, datasets: list[str], outcomes: dict | None = None) -> str:
     """The markdown table of verdicts, one row per dataset, with a link to the report and,
     given `dvc repro`'s outcomes, the stages that ran and were skipped."""
-    rows = ["| dataset | metric | LSTM vs GRU | p | effect (b − a) | best baseline |", "|---|---|---|---|---|---|"]
+    rows = ["| dataset | metric | LSTM vs GRU | p (Holm) | effect (b − a) | best baseline |", "|---|---|---|---|---|---|"]
     for name in datasets:
         path = root / "reports" / "eval" / f"{name}.json"
         if not path.exists():
@@ -92,7 +92,7 @@ def verdict_table(root: Path, datasets: list[str], outcomes: dict | None = None)
         baseline = next((c["b"] for c in result["comparisons"] if c["b"] in result["baselines"]), "—")
         rows.append(
             f"| {name} | {head['metric']} | {head['a']} vs {head['b']}: {head['verdict']['text']} "
-            f"| {head['test']['p_value']:.3g} | {head['effect']['difference']:+.4g} | {baseline} |"
+            f"| {head['verdict']['p_value']:.3g} | {head['effect']['difference']:+.4g} | {baseline} |"
         )
     report = (root / "reports" / "index.html").resolve()
     link = f"[the full report]({report.as_uri()})" if report.exists() else "no report rendered yet"

@@ -42,7 +42,8 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
         "result": result,
         "primary": primary,
         "metric_names": metric_names(result),
-        "plots": {**dataset_plots(result, predictions, curves), "seeds": figures.seed_strip(seed_strip(result, primary))},
+        "plots": {**dataset_plots(result, predictions, curves),
+                  "seeds": figures.seed_strip(seed_strip(result, primary))},
         "validation": validation,
         "data_docs": Path(os.path.relpath(docs, report_dir)).as_posix() if docs.exists() else None,
         "disagreements": disagreements(predictions, result),
@@ -230,15 +231,20 @@ def describe_space(dimension) -> str:
 
 
 def outcome_rows(cells: dict) -> list[dict]:
-    """The search per cell: trials by state, the best trial, wall time (formatted)."""
-    states = ["complete", "pruned"] + sorted({t["state"] for e in cells.values() for t in e["trials"]} - {"complete", "pruned"})
-    rows = [{"label": "trials run", "per_cell": [str(len(e["trials"])) for e in cells.values()]}]
-    rows += [{"label": f"{state} trials", "per_cell": [str(sum(t["state"] == state for t in e["trials"])) for e in cells.values()]}
-             for state in states]
-    rows.append({"label": "best trial", "per_cell": [format_value(e.get("best_trial")) for e in cells.values()]})
-    rows.append({"label": "best validation loss", "per_cell": [format_value(e.get("best_value")) for e in cells.values()]})
-    rows.append({"label": "search wall time", "per_cell": [format_seconds(e.get("wall_seconds")) for e in cells.values()]})
-    return rows
+    """The search per cell (formatted): trials by state, the best trial, wall time."""
+    entries = list(cells.values())
+    found = {t["state"] for e in entries for t in e["trials"]}
+    states = ["complete", "pruned"] + sorted(found - {"complete", "pruned"})  # e.g. "fail"
+
+    def row(label: str, value) -> dict:
+        return {"label": label, "per_cell": [value(e) for e in entries]}
+
+    return [row("trials run", lambda e: str(len(e["trials"]))),
+            *[row(f"{state} trials", lambda e, state=state: str(sum(t["state"] == state for t in e["trials"])))
+              for state in states],
+            row("best trial", lambda e: format_value(e.get("best_trial"))),
+            row("best validation loss", lambda e: format_value(e.get("best_value"))),
+            row("search wall time", lambda e: format_seconds(e.get("wall_seconds")))]
 
 
 def config_rows(cells: dict, space: dict) -> list[dict]:
