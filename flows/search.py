@@ -43,30 +43,46 @@ def search(dataset: str, params_path: str = "params.yaml") -> dict:
 
 
 def run_rounds(dataset: str, studies: dict, setting, params_path: str, train) -> None:
-    """Ask a round of trials per cell, run them all at once, record them; until every cell has
-    `setting.trials` finished (complete or pruned) trials."""
-    while True:
+    """Per cell: ask a round of trials, run them, record them; until the cell has `trials`
+    finished (complete or pruned) trials. The cells' rounds are independent, so one cell's
+    next round starts while the other's trials still run and the workers stay busy."""
+    from prefect.futures import as_completed
+
+    def next_round(cell: str) -> list:
+        study = studies[cell]
+        done = len(finished(study))
+        history = history_of(study)  # fixed for the whole round
         round_ = []
-        for cell, study in studies.items():
-            done = len(finished(study))
-            history = history_of(study)  # fixed for the whole round
-            for i in range(min(setting.parallel, setting.trials - done)):
-                trial = ask(study, setting, cell, done + i)
-                future = trial_task.with_options(retries=train.retries).submit(
-                    dataset, cell, trial.number, trial.params, history, params_path, train.threads)
-                round_.append((cell, study, trial, future))
-        if not round_:
-            return
-        print(f"search {dataset}: {len(round_)} trials running", file=sys.stderr, flush=True)
-        collect_round(dataset, round_)
+        for i in range(min(setting.parallel, setting.trials - done)):
+            trial = ask(study, setting, cell, done + i)
+            future = trial_task.with_options(retries=train.retries).submit(
+                dataset, cell, trial.number, trial.params, history, params_path, train.threads)
+            round_.append((trial, future))
+        if round_:
+            print(f"search {dataset} {cell}: trials {done + 1}-{done + len(round_)} of {setting.trials} running",
+                  file=sys.stderr, flush=True)
+        return round_
+
+    running = {cell: next_round(cell) for cell in studies}
+    completed = set()
+    while any(running.values()):
+        futures = [future for round_ in running.values() for _, future in round_]
+        for future in as_completed(futures):
+            completed.add(future.task_run_id)
+            cell = next(c for c, round_ in running.items() if any(f is future for _, f in round_))
+            if all(f.task_run_id in completed for _, f in running[cell]):
+                collect_round(dataset, cell, studies[cell], running[cell])
+                running[cell] = next_round(cell)
+                break  # wait again, on the new round's trials too
 
 
-def collect_round(dataset: str, round_: list) -> None:
-    """Record every trial of a round; then fail with the errors of those that failed for good."""
+def collect_round(dataset: str, cell: str, study, round_: list) -> None:
+    """Record every trial of a cell's round in trial order; then fail with the errors of those
+    that failed for good."""
     from optuna.trial import TrialState
 
     failures = {}
-    for cell, study, trial, future in round_:
+    for trial, future in round_:
         try:
             tell(study, trial, future.result())
         except Exception as exc:  # noqa: BLE001 - reported below, with the trial it belongs to
