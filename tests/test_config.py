@@ -71,3 +71,45 @@ def test_bad_params_files_fail_cleanly_on_the_command_line(project):
     assert_clean_failure(project.run("validate", "x"), "expected a mapping with a 'datasets' key")
     project.params({"x": {**STOCK, "kind": "audio"}})
     assert_clean_failure(project.run("datasets"), "datasets.x.kind: must be one of stock, text, video")
+
+
+def test_seeds_are_a_list_a_count_or_auto_by_training_size():
+    from seqbench.config import SMALL_DATA, resolve_seeds
+
+    def seeds(value, train_size=1000):
+        train = {} if value is None else {"seeds": value}
+        params = parse_params({"datasets": {"x": {**STOCK}}, "train": train})
+        return resolve_seeds(params.train.seeds, train_size)
+
+    assert seeds(None) == [0, 1, 2, 3, 4]  # auto: 5 seeds
+    assert seeds(None, SMALL_DATA - 1) == list(range(10))  # small data: 10
+    assert seeds("auto", SMALL_DATA) == list(range(5))
+    assert seeds(3) == [0, 1, 2]
+    assert seeds([7, 3]) == [7, 3]
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "train.seeds"), ([1, 1], "seeds must be distinct"), ([], "train.seeds"), ("many", "train.seeds"),
+])
+def test_bad_seeds_are_reported(value, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_params({"datasets": {"x": {**STOCK}}, "train": {"seeds": value}})
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"threads": 0}, "train.threads"),
+    ({"size_match": "weights"}, "train.size_match"),
+    ({"param_budget": -5}, "train.param_budget"),
+    ({"search": {"pruner": "hyperband"}}, "train.search.pruner"),
+    ({"search": {"space": {"layers": {"low": 1, "high": 2, "log": True}, "dropout": [0.1, 1.2]}}}, "dropout"),
+])
+def test_bad_train_settings_are_reported_by_key(train, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_params({"datasets": {"x": {**STOCK}}, "train": train})
+
+
+def test_a_dataset_merges_its_search_space_over_the_global_one():
+    params = parse_params({"datasets": {"x": {**STOCK, "train": {"search": {"trials": 3, "space": {"layers": [2]}}}}},
+                           "train": {"search": {"trials": 5, "space": {"layers": [1, 2], "dropout": [0.0, 0.2]}}}})
+    search = params.search("x")
+    assert search.trials == 3 and search.space == {"layers": [2], "dropout": [0.0, 0.2]}
