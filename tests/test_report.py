@@ -18,14 +18,29 @@ IMAGE = '<img src=x onerror="document.title=\'pwned\'">'
 CELLS, SEEDS = ["lstm", "gru"], [0, 1]
 
 
+# Per cell: (its multiply-adds per step, the kernel its training step ran, the kernels of the
+# timed batch 1 and batch 256). The LSTM fused throughout; the GRU's loop; on a CPU.
+WORK = {"lstm": (4 * 33 * (4 + 33), "oneDNN fused LSTM", ("oneDNN fused LSTM", "oneDNN fused LSTM")),
+        "gru": (3 * 38 * (4 + 38), "torch step-by-step loop", ("torch step-by-step loop", "torch step-by-step loop"))}
+LOOKBACK = 30
+
+
 def fake_cost() -> dict:
     """The shape evaluate.costs() writes; the real measurement is tested with real runs."""
     ci = {"mean": 1.0, "low": 0.5, "high": 1.5, "n": 2}
-    return {cell: {"trainable_parameters": 1234, "checkpoint_bytes": 4096, "device": "cpu", "epochs_run": ci,
-                   "best_epoch": ci, "seconds_to_best": ci, "train_seconds": ci, "train_samples_per_second": ci,
-                   "latency": {"batch_1": {"seconds_per_sample": 2e-4, "batch": 1},
-                               "batch_256": {"seconds_per_sample": 1e-5, "batch": 256}},
-                   "peak_memory": {"peak_bytes": 2**20, "measure": "CPU peak resident growth"}} for cell in CELLS}
+    found = {}
+    for cell in CELLS:
+        per_step, kernel, (kernel_1, kernel_256) = WORK[cell]
+        found[cell] = {
+            "trainable_parameters": 1234, "checkpoint_bytes": 4096, "device": "cpu", "epochs_run": ci,
+            "best_epoch": ci, "seconds_to_best": ci, "train_seconds": ci, "train_samples_per_second": ci,
+            "multiply_adds": {"per_step": per_step, "per_sequence": per_step * LOOKBACK, "sequence_length": float(LOOKBACK),
+                              "sequence_length_from": "lookback", "counts": "recurrent weight multiply-adds"},
+            "kernel": {"name": kernel, "packed": False, "device": "cpu", "observed": True},
+            "latency": {"batch_1": {"seconds_per_sample": 2e-4, "batch": 1, "kernel": kernel_1, "packed": False},
+                        "batch_256": {"seconds_per_sample": 1e-5, "batch": 256, "kernel": kernel_256, "packed": False}},
+            "peak_memory": {"peak_bytes": 2**20, "measure": "CPU peak resident growth"}}
+    return found
 
 
 # A search file's trials per cell: (validation loss, pruned?), in trial order.
@@ -282,6 +297,22 @@ def test_search_section_shows_trials_budget_and_chosen_configuration(rendered, b
     assert config["pooling"][:2] == [SCRIPT, SCRIPT]  # shown as text
     cost = table_rows(browser, "#prices table.cost")
     assert [cost[c][0] for c in CELLS] == ["33", "38"]
+
+
+def test_cost_table_separates_the_cells_work_from_the_kernel_that_ran(rendered, browser):
+    open_report(browser, rendered)
+    header = [th.text for th in browser.find_elements("css selector", "#prices table.cost thead th")]
+    cost = {cell: dict(zip(header[1:], row)) for cell, row in table_rows(browser, "#prices table.cost").items()}
+    assert cost["lstm"]["cell multiply-adds per step"] == "4,884"  # 4 gates x 33 x (4 + 33)
+    assert cost["gru"]["cell multiply-adds per step"] == "4,788"  # 3 gates x 38 x (4 + 38)
+    assert cost["lstm"]["cell multiply-adds per sequence"] == f"{4884 * LOOKBACK:,}"
+    assert cost["lstm"]["kernel, training step"] == "oneDNN fused LSTM"
+    assert cost["gru"]["kernel, training step"] == "torch step-by-step loop"
+    assert cost["gru"]["kernel, inference"] == "torch step-by-step loop"
+    assert cost["gru"]["latency per sample, batch 1"] == "200.0 µs"  # the measured times stay
+    note = browser.find_element("css selector", "#prices p.cost-work").text
+    assert "Per sequence: × 30 steps (lookback)" in note
+    assert "cells trained on different kernels (lstm: oneDNN fused LSTM; gru: torch step-by-step loop)" in note
 
 
 def test_no_search_says_so_and_still_shows_the_configuration(rendered, browser):

@@ -1,8 +1,15 @@
-"""What a trained model costs to run: inference latency and peak training memory.
+"""What a trained model costs: the cell's own work, the kernel torch ran it with, inference
+latency and peak training memory.
 
-Both are measured here, in the evaluate stage, on one machine for both cells, so the two are
-comparable; the training-side costs (epochs, time to best, throughput) come from each run's
-metrics.json.
+Latency and memory are measured here, in the evaluate stage, on one machine for both cells, so
+the two are comparable; the training-side costs (epochs, time to best, throughput) come from
+each run's metrics.json.
+
+A measured time is the library's as much as the cell's: on a CPU torch runs unpacked nn.LSTM
+input through oneDNN's fused kernel but nn.GRU, and packed LSTM input, through its own loop over
+the time steps. So next to the times stand the kernel that actually ran (read from the aten ops
+a forward pass dispatched) and the multiply-adds the cell's equations need (from its shapes),
+which no kernel changes.
 """
 
 from __future__ import annotations
@@ -12,6 +19,126 @@ import timeit
 
 LATENCY_BATCHES = (1, 256)
 REPEATS = 15
+
+ONEDNN, CUDNN, MIOPEN, STEP_LOOP = "oneDNN fused LSTM", "cuDNN", "MIOpen", "torch step-by-step loop"
+# The aten op each fused RNN kernel dispatches; a forward pass with none of them went through
+# torch's own loop (one matrix multiply and the gates' arithmetic per step and layer).
+FUSED_OPS = {"mkldnn_rnn_layer": ONEDNN, "_cudnn_rnn": CUDNN, "miopen_rnn": MIOPEN}
+PACK_OP = "_pack_padded_sequence"
+
+
+# ---- the cell's own work --------------------------------------------------------------------
+
+
+def multiply_adds_per_step(model) -> int:
+    """The recurrent layers' multiply-adds for one time step of one sequence, forward pass, from
+    the shapes of the model's nn.LSTM / nn.GRU modules.
+
+    Per layer and direction, each gate multiplies the input by W_i<gate> [H, I] and the hidden
+    state by W_h<gate> [H, H]: gates * H * (I + H), with 4 gates for the LSTM and 3 for the GRU,
+    and I the layer's input width (the model's input for layer 0, H or 2H above it). Biases,
+    the gates' nonlinearities and the elementwise products are not counted: they grow as H, not
+    as H * (I + H). Training adds the backward pass, about twice this again.
+    """
+    from torch import nn
+
+    total = 0
+    for rnn in model.modules():
+        if isinstance(rnn, nn.LSTM):
+            gates = 4
+        elif isinstance(rnn, nn.GRU):
+            gates = 3
+        else:
+            continue
+        directions = 2 if rnn.bidirectional else 1
+        hidden = rnn.hidden_size
+        for layer in range(rnn.num_layers):
+            width = rnn.input_size if layer == 0 else hidden * directions
+            total += directions * gates * hidden * (width + hidden)
+    return total
+
+
+def sequence_length(arrays: dict, meta: dict) -> tuple[float | None, str | None]:
+    """(steps per sequence, where the number comes from): the lookback of fixed windows, or the
+    mean length of variable-length sequences over all prepared splits."""
+    import numpy as np
+
+    if "offsets" in arrays:
+        lengths = np.diff(arrays["offsets"])
+        if len(lengths):
+            return round(float(lengths.mean()), 2), "mean length of the prepared sequences"
+    if meta.get("lookback"):
+        return float(meta["lookback"]), "lookback"
+    return None, None
+
+
+def cell_multiply_adds(model, arrays: dict, meta: dict) -> dict:
+    """The cell's own forward cost: multiply-adds per step and per (average) sequence."""
+    per_step = multiply_adds_per_step(model)
+    steps, source = sequence_length(arrays, meta)
+    return {
+        "per_step": per_step,
+        "per_sequence": None if steps is None else round(per_step * steps),
+        "sequence_length": steps,
+        "sequence_length_from": source,
+        "counts": "recurrent weight multiply-adds (gates x H x (I + H) per layer and direction), forward pass",
+    }
+
+
+# ---- the kernel torch picked ----------------------------------------------------------------
+
+
+def dispatched_ops(run) -> set[str]:
+    """The names of the aten ops that `run()` dispatched (e.g. "mkldnn_rnn_layer")."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: set[str] = set()
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        run()
+    return seen
+
+
+def observed_kernel(run) -> dict:
+    """Which RNN kernel a forward pass `run()` went through, and whether its input was packed.
+
+    Read from what torch did, not from the cell's name: the choice depends on the device, on
+    packing (the classifier packs when bidirectional or on a GPU), on the dtype, and on
+    torch.backends.mkldnn being available and enabled, and changes between torch versions
+    (torch 2.13 sends packed LSTM input whose sequences all have one length to oneDNN too).
+    Call it without inference_mode (no_grad is fine): under inference_mode the recorder sees
+    aten::lstm whole, not the kernel inside it.
+    """
+    ops = dispatched_ops(run)
+    name = next((kernel for op, kernel in FUSED_OPS.items() if op in ops), STEP_LOOP)
+    return {"name": name, "packed": PACK_OP in ops}
+
+
+def training_kernel(model, dataset, task: str, batch_size: int, device: str) -> dict:
+    """The kernel a training step ran on the run's device: observed with one forward pass in
+    training mode, with gradients, on a batch of the run's size. A device this machine lacks
+    (trained on a GPU, evaluated without one) is not observed: on CUDA torch uses cuDNN for
+    both cells, packed or not, while torch.backends.cudnn is enabled (its default)."""
+    import torch
+
+    target = torch.device(device)
+    if not (target.type == "cpu" or (target.type == "cuda" and torch.cuda.is_available())):
+        return {"name": CUDNN if target.type == "cuda" else None, "packed": None, "device": device,
+                "observed": False}
+    batch = [part.to(target) for part in first_batch(dataset, task, batch_size)]
+    was_training = model.training
+    model.to(target).train()
+    try:
+        with torch.enable_grad():
+            kernel = observed_kernel(lambda: model.loss(batch))
+    finally:
+        model.to("cpu").train(was_training)
+    return {**kernel, "device": device, "observed": True}
 
 
 def first_batch(dataset, task: str, size: int):
@@ -29,17 +156,22 @@ def forward(model, batch, task: str):
 
 
 def inference_latency(model, dataset, task: str) -> dict:
-    """Median seconds per sample of a forward pass, at batch 1 and batch 256, after a warm-up."""
+    """Median seconds per sample of a forward pass, at batch 1 and batch 256, after a warm-up;
+    with the kernel each batch ran (one batch of ragged sequences can take another path than
+    a single sequence)."""
     import torch
 
     latency = {}
-    with torch.inference_mode():
-        for size in LATENCY_BATCHES:
-            batch = first_batch(dataset, task, size)
-            n = len(batch[-1])
+    for size in LATENCY_BATCHES:
+        batch = first_batch(dataset, task, size)
+        n = len(batch[-1])
+        with torch.no_grad():  # not inference_mode: see observed_kernel
+            kernel = observed_kernel(lambda batch=batch: forward(model, batch, task))
+        with torch.inference_mode():
             forward(model, batch, task)  # warm-up: first calls allocate and pick kernels
             times = timeit.repeat(lambda batch=batch: forward(model, batch, task), repeat=REPEATS, number=1)
-            latency[f"batch_{size}"] = {"seconds_per_sample": statistics.median(times) / n, "batch": n}
+        latency[f"batch_{size}"] = {"seconds_per_sample": statistics.median(times) / n, "batch": n,
+                                    "kernel": kernel["name"], "packed": kernel["packed"]}
     return latency
 
 

@@ -48,31 +48,34 @@ def learning_curves(curves) -> str:
     return fragment(fig)
 
 
-def forecast_vs_actual(predictions, models: list[str], baselines: list[str], days: int = 120) -> str:
-    """Actual closes and each model's forecast over the last `days` test days of the first
+def forecast_vs_actual(predictions, models: list[str], baselines: list[str], days: int = 120,
+                       quantity: str = "close") -> str:
+    """Actual values and each model's forecast of `quantity` (columns actual_Q and MODEL_Q: the
+    close, or the volatility over the horizon) over the last `days` test days of the first
     symbol (over the whole test period the lines cannot be told apart)."""
     import plotly.graph_objects as go
 
     symbol = predictions["symbol"].iloc[0]
     part = predictions[predictions["symbol"] == symbol].tail(days)
-    fig = go.Figure(go.Scatter(x=part["date"], y=part["actual_close"], name="actual", line={"color": "black"}))
+    fig = go.Figure(go.Scatter(x=part["date"], y=part[f"actual_{quantity}"], name="actual", line={"color": "black"}))
     for model in models:
-        fig.add_trace(go.Scatter(x=part["date"], y=part[f"{model}_close"], name=escape(model),
+        fig.add_trace(go.Scatter(x=part["date"], y=part[f"{model}_{quantity}"], name=escape(model),
                                  line={"color": colour(model, baselines), "width": 1}))
-    fig.update_layout(title=f"Forecast vs actual close, last {len(part)} test days ({escape(str(symbol))})",
-                      yaxis_title="close")
+    fig.update_layout(title=f"Forecast vs actual {quantity}, last {len(part)} test days ({escape(str(symbol))})",
+                      yaxis_title=quantity)
     return fragment(fig, 420)
 
 
-def residuals(predictions, models: list[str], baselines: list[str]) -> str:
-    """Distribution of the log-return forecast errors of each model."""
+def residuals(predictions, models: list[str], baselines: list[str], quantity: str = "return",
+              label: str = "log return") -> str:
+    """Distribution of each model's forecast errors of `quantity` (columns actual_Q and MODEL_Q)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     for model in models:
-        fig.add_trace(go.Histogram(x=predictions[f"{model}_return"] - predictions["actual_return"], name=escape(model), opacity=0.55,
+        fig.add_trace(go.Histogram(x=predictions[f"{model}_{quantity}"] - predictions[f"actual_{quantity}"], name=escape(model), opacity=0.55,
                                    marker={"color": colour(model, baselines)}, nbinsx=80))
-    fig.update_layout(barmode="overlay", title="Residuals (forecast - actual log return), test period",
+    fig.update_layout(barmode="overlay", title=f"Residuals (forecast - actual {label}), test period",
                       xaxis_title="residual", yaxis_title="count")
     return fragment(fig)
 

@@ -51,13 +51,17 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
         "forest": forest_panel(name, result),
         "search": search,
         "hidden_sizes": hidden_sizes(result, search),
+        "cost_work": cost_work(result),
     }
 
 
 def dataset_plots(result: dict, predictions, curves) -> dict:
     plots = {"learning_curves": figures.learning_curves(curves)}
     models = result["cells"] + result["baselines"]
-    if result["task"] == "forecast":
+    if result["task"] == "forecast" and result.get("context", {}).get("target") == "volatility":
+        plots["forecast"] = figures.forecast_vs_actual(predictions, models, result["baselines"], quantity="volatility")
+        plots["residuals"] = figures.residuals(predictions, models, result["baselines"], "log_variance", "log variance")
+    elif result["task"] == "forecast":
         plots["forecast"] = figures.forecast_vs_actual(predictions, models, result["baselines"])
         plots["residuals"] = figures.residuals(predictions, models, result["baselines"])
     else:
@@ -105,6 +109,8 @@ def summary_row(result: dict) -> dict:
         "cells": {c: result["models"][c]["summary"][head["metric"]] for c in cells},
         "dots": dot_positions(result, head["metric"]),
         "vs_baseline": {c["a"]: c["verdict"] for c in against_baseline},
+        "void": [{"a": c["a"], "b": c["b"], "reason": c["void"]} for c in result["comparisons"] if c.get("void")],
+        "target": result.get("context", {}).get("target", "return") if result["task"] == "forecast" else None,
     }
 
 
@@ -112,6 +118,42 @@ def hidden_sizes(result: dict, search: dict) -> dict:
     """Each cell's hidden size: as measured by evaluation when it says, else the search's choice."""
     chosen = {cell: entry["config"].get("hidden_size") for cell, entry in search["by_cell"].items()}
     return {cell: result.get("cost", {}).get(cell, {}).get("hidden_size", chosen.get(cell)) for cell in result["cells"]}
+
+
+def kernel_label(kernel: dict | None) -> str | None:
+    """"oneDNN fused LSTM, packed" / "cuDNN (expected: no GPU to observe)" for a training kernel."""
+    if not kernel or not kernel.get("name"):
+        return None
+    label = kernel["name"] + (", packed" if kernel.get("packed") else "")
+    return label if kernel.get("observed", True) else f"{label} (expected: not observed here)"
+
+
+def cost_work(result: dict) -> dict:
+    """The cost table's split of the cell from the library: per cell its own multiply-adds and
+    the kernels torch ran it with (training step; the timed inference batches), and whether
+    the cells' times compare different kernels. Empty values for an evaluation without them."""
+    cells = {}
+    for cell, entry in result.get("cost", {}).items():
+        work = entry.get("multiply_adds") or {}
+        latency = entry.get("latency", {})
+        inference = {key.removeprefix("batch_"): (v.get("kernel"), v.get("batch")) for key, v in latency.items()}
+        names = {name for name, _ in inference.values() if name}
+        if len(names) == 1:
+            inference_label = names.pop()
+        else:
+            inference_label = "; ".join(f"batch {batch}: {name}" for name, batch in inference.values() if name) or None
+        cells[cell] = {"per_step": work.get("per_step"), "per_sequence": work.get("per_sequence"),
+                       "training_kernel": kernel_label(entry.get("kernel")), "inference_kernel": inference_label}
+    first = next(iter(result.get("cost", {}).values()), {})
+    work = first.get("multiply_adds") or {}
+    training = {c: (entry.get("kernel") or {}).get("name") for c, entry in result.get("cost", {}).items()}
+    return {
+        "cells": cells,
+        "sequence_length": work.get("sequence_length"),
+        "sequence_length_from": work.get("sequence_length_from"),
+        "kernels_differ": len({name for name in training.values() if name}) > 1,
+        "training_kernels": training,
+    }
 
 
 # ---- each seed as a point ----------------------------------------------------------------------
