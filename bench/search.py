@@ -5,10 +5,11 @@ Target: speed-up >= 1.6x on 2 cores. Both searches must also decide the same: th
 sampled, the same ones pruned, the same validation losses (the search is built so that the
 number of workers cannot change its result); the bench fails if they differ.
 
-Runs on a prepared dataset of this project (default: stock; `dvc repro prepare@stock` first),
-in a scratch folder, so the project's own studies and results are untouched.
+Runs on a prepared dataset of this project (default: sp500_returns; `dvc repro
+prepare@sp500_returns` first), in a scratch folder, so the project's own studies and results
+are untouched.
 
-    python bench/search.py [--dataset stock] [--trials 4] [--epochs 8] [--repeats 2]
+    python bench/search.py [--dataset sp500_returns] [--trials 4] [--epochs 8] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def decided(summary: dict) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="stock")
+    parser.add_argument("--dataset", default="sp500_returns")
     parser.add_argument("--trials", type=int, default=4, help="trials per cell (default 4)")
     parser.add_argument("--epochs", type=int, default=8, help="max epochs per trial (default 8)")
     parser.add_argument("--repeats", type=int, default=2, help="timed pairs; the median is printed (default 2)")

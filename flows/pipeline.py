@@ -1,6 +1,6 @@
 """The whole pipeline as one Prefect flow: what `make run` and the scheduled deployment run.
 
-    python flows/pipeline.py [--datasets stock text] [--pull] [--push] [--params params.yaml]
+    python flows/pipeline.py [--datasets sp500_volatility text] [--pull] [--push] [--params params.yaml]
 
 Steps, each a task: `dvc pull` (optional, when a remote is configured), `dvc repro` (unchanged
 stages are skipped; the training stages' comparison flows report to the same Prefect API),

@@ -44,7 +44,10 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except SeqbenchError as exc:
-            _stderr().print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+            from rich.markup import escape
+
+            # Escaped: a message's own brackets (pip install -e '.[glove]') are not markup.
+            _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
             raise typer.Exit(1) from None
         except Exception as exc:
             if os.environ.get("SEQBENCH_DEBUG"):

@@ -15,6 +15,8 @@ from seqbench.errors import ConfigError
 
 KINDS = ("stock", "text", "video")
 DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# Token embeddings a text dataset can use -> their width (None: set by embedding_size).
+EMBEDDINGS = {"learned": None, "glove-6b-50d": 50}
 
 
 class Strict(BaseModel):
@@ -284,9 +286,24 @@ class StockDataset(DatasetBase):
     # The longest allowed calendar gap between consecutive dates of one symbol.
     max_gap_days: int = Field(10, gt=0)
     lookback: int = Field(30, gt=0)  # days in one input window
-    horizon: int = Field(1, gt=0)  # forecast the log return over the next `horizon` days
+    # return: the log return over the next `horizon` days; volatility: the log of the realised
+    # variance over the next `horizon` days.
+    horizon: int = Field(1, gt=0)
+    target: Literal["return", "volatility"] = "return"
+    # The daily variance a volatility target sums: squared log returns (close to close, what
+    # GARCH and EWMA model), or a range estimator from the day's high and low (Parkinson) and
+    # also open and close (Garman-Klass). A range estimator falls back to the squared return on
+    # a day without a real range (high == low, e.g. the S&P 500's 1950s rows).
+    variance: Literal["squared_returns", "parkinson", "garman_klass"] = "squared_returns"
 
     MAPPABLE: ClassVar[tuple[str, ...]] = ("date", "symbol", "open", "high", "low", "close", "volume")
+
+    @model_validator(mode="after")
+    def _variance_needs_volatility(self):
+        # An unused setting is a mistake waiting to be believed: say so instead of ignoring it.
+        if "variance" in self.model_fields_set and self.target != "volatility":
+            raise ValueError("variance: applies only to target: volatility")
+        return self
 
 
 class TextDataset(DatasetBase):
@@ -297,6 +314,14 @@ class TextDataset(DatasetBase):
     max_tokens: int = Field(200, gt=0)  # longer texts are cut to their first max_tokens tokens
     vocab_size: int = Field(20_000, gt=1)  # the most frequent training words; others are <unk>
     min_freq: int = Field(2, gt=0)  # words seen fewer times in training are <unk>
+    # balanced: the RNN's loss weights each class by n / (classes x its count in the training
+    # split), and the TF-IDF + LR baseline takes class_weight="balanced", the same rule;
+    # none: neither is weighted. So models and baseline see the imbalance the same way.
+    class_weight: Literal["balanced", "none"] = "balanced"
+    # learned: a token table trained from scratch, `embedding_size` wide; glove-6b-50d:
+    # pretrained GloVe vectors (the `glove` extra), 50 wide, so embedding_size does not apply.
+    embeddings: str = "learned"
+    embeddings_trainable: bool = True  # fine-tune pretrained vectors (true) or freeze them
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -304,12 +329,39 @@ class TextDataset(DatasetBase):
         # YAML reads `labels: [0, 1]` as ints; labels are compared as strings everywhere.
         return [str(v) for v in value] if isinstance(value, list) else value
 
+    @field_validator("embeddings")
+    @classmethod
+    def _known_embeddings(cls, value):
+        if value not in EMBEDDINGS:
+            raise ValueError(f"unknown embeddings '{value}'; use one of: {', '.join(EMBEDDINGS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _embedding_settings_agree(self):
+        if self.embeddings == "learned":
+            if not self.embeddings_trainable:
+                raise ValueError("embeddings_trainable: false freezes pretrained vectors; with "
+                                 "embeddings: learned the table would stay random")
+            return self
+        # Pretrained vectors fix the width: a different size asked for here is a contradiction
+        # (a global train.embedding_size, shared with other datasets, is ignored instead).
+        width = EMBEDDINGS[self.embeddings]
+        own = self.train.embedding_size
+        if own is not None and own != width:
+            raise ValueError(f"train.embedding_size: {own} contradicts embeddings: {self.embeddings} "
+                             f"({width} wide); remove it")
+        if "embedding_size" in (self.train.search.space or {}):
+            raise ValueError(f"train.search.space.embedding_size: embeddings: {self.embeddings} are "
+                             f"{width} wide, so searching the size wastes trials; remove it")
+        return self
+
     MAPPABLE: ClassVar[tuple[str, ...]] = ("text", "label", "split")
 
 
 class VideoDataset(DatasetBase):
     kind: Literal["video"]
     labels: list[str] | None = None
+    class_weight: Literal["balanced", "none"] = "balanced"  # the classifier's loss, as for text
     min_frames: int = Field(2, gt=0)
     max_frames: int = Field(10_000, gt=0)
 

@@ -32,11 +32,15 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     arrays, meta = load_prepared(paths.prepared(name))
     cells, seeds = list(params.train.cells), resolve_seeds(params.train.seeds, meta["sizes"]["train"])
     runs = trained_runs(paths, name, cells, seeds)
+    scorer = ForecastScorer(arrays, meta) if meta["task"] == "forecast" else ClassifierScorer(arrays, meta)
     outputs = {run: test_outputs(run_dir, arrays, meta) for run, run_dir in runs.items()}
+    if getattr(scorer, "calibrates", False):  # e.g. log variance -> variance, scaled on validation
+        outputs = {run: scorer.calibrate(run, out, test_outputs(runs[run], arrays, meta, "val"))
+                   for run, out in outputs.items()}
     kind = get_kind(cfg.kind)
     baselines = kind.baselines(arrays, meta, paths.validated(name))
-    scorer = ForecastScorer(arrays, meta) if meta["task"] == "forecast" else ClassifierScorer(arrays, meta)
     result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds)
+    mark_void(result["comparisons"], cells, void_reason([read_run_metrics(d) for d in runs.values()]))
     if hasattr(kind, "describe_test"):
         predictions.insert(0, "example", kind.describe_test(arrays, paths.validated(name)))
     result["cost"] = costs(runs, arrays, meta, paths.prepared(name), cells, seeds)
@@ -52,6 +56,8 @@ def assemble(name: str, kind: str, meta: dict, scorer, outputs: dict, baselines:
     result["models"] = score_models(scorer, outputs, ensembles, baselines, cells, seeds)
     result["comparisons"] = comparisons(scorer, result["models"], ensembles, baselines, cells)
     result["curves"] = {model: scorer.curves(out) for model, out in {**ensembles, **baselines}.items()}
+    if hasattr(scorer, "context"):  # what the scores are read against, e.g. the test period's up-day share
+        result["context"] = scorer.context()
     return result, scorer.predictions_table({**ensembles, **baselines})
 
 
@@ -64,13 +70,44 @@ def trained_runs(paths: Paths, name: str, cells: list, seeds: list) -> dict:
     return runs
 
 
-def test_outputs(run_dir: Path, arrays: dict, meta: dict):
-    """A run's outputs on the test split: scaled forecasts [N] or class probabilities [N, C]."""
+def test_outputs(run_dir: Path, arrays: dict, meta: dict, split: str = "test"):
+    """A run's outputs on the test split (or `split`): scaled forecasts [N] or class probabilities [N, C]."""
     from seqbench.data import datasets_for
     from seqbench.predict import load_run, predict_outputs
 
     model, _ = load_run(run_dir)
-    return predict_outputs(model, datasets_for(arrays, meta)["test"], meta["task"])
+    return predict_outputs(model, datasets_for(arrays, meta, (split,))[split], meta["task"])
+
+
+def read_run_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def void_reason(run_metrics: list[dict]) -> str | None:
+    """Why comparing the cells measures nothing, or None. It does when no run of any cell ended
+    better on validation loss than its untrained model (best epoch 0): the cells are then
+    compared as their untrained forecasts, which a trained model never replaced."""
+    def improved(metrics: dict) -> bool:
+        if "untrained_val_loss" in metrics:
+            return metrics["best_val_loss"] < metrics["untrained_val_loss"]
+        return metrics.get("best_epoch", 1) > 0
+
+    if not run_metrics or any(improved(m) for m in run_metrics):
+        return None
+    return (f"no seed of either cell improved on its untrained model: best epoch 0 in all "
+            f"{len(run_metrics)} runs, so both cells are compared as untrained models")
+
+
+def mark_void(found: list[dict], cells: list, reason: str | None) -> None:
+    """Mark every cell-vs-cell comparison void (its test is kept, its verdict names no winner).
+    Comparisons with baselines stay: how an untrained model fares against them is still true."""
+    if reason is None:
+        return
+    for comparison in found:
+        if comparison["a"] in cells and comparison["b"] in cells:
+            comparison["void"] = reason
+            comparison["verdict"] = {**comparison["verdict"], "winner": None, "void": True,
+                                     "text": "void: neither cell learned beyond its untrained model"}
 
 
 def combine_seeds(outputs: list):
@@ -113,13 +150,14 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
     The best baseline is the one with the best primary metric on the test split: choosing it on
     the test split can only favour the baseline, never the RNN.
     The dataset's tests are one family: each gets "p_holm", its Holm-adjusted p, and the verdict
-    reads that. Classifiers also get "accuracy_test" (McNemar), reported but not deciding, and
-    adjusted within its own family.
+    reads that. Classifiers also get "accuracy_test" (McNemar), and volatility forecasts
+    "squared_error_test" (DM on the squared error of the log variance; the verdict's is on
+    QLIKE), each reported but not deciding, and adjusted within its own family.
     """
     from seqbench.metrics import HIGHER_IS_BETTER, PRIMARY
     from seqbench.stats import difference_ci, holm, verdict
 
-    metric = PRIMARY[scorer.task]
+    metric = getattr(scorer, "primary", None) or PRIMARY[scorer.task]
     higher = HIGHER_IS_BETTER[metric]
     pick = max if higher else min
     best_baseline = pick(baselines, key=lambda b: models[b]["scores"][metric])
@@ -129,7 +167,10 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
     if hasattr(scorer, "accuracy_test"):
         for comparison in found:
             comparison["accuracy_test"] = scorer.accuracy_test(outputs[comparison["a"]], outputs[comparison["b"]])
-    for key in ("test", "accuracy_test"):  # all tests must exist before any can be adjusted
+    if hasattr(scorer, "extra_tests"):  # reported beside the verdict's test, e.g. DM on squared error
+        for comparison in found:
+            comparison.update(scorer.extra_tests(outputs[comparison["a"]], outputs[comparison["b"]]))
+    for key in ("test", "accuracy_test", "squared_error_test"):  # all tests must exist before any can be adjusted
         family = [comparison[key] for comparison in found if key in comparison]
         for test, adjusted in zip(family, holm([test["p_value"] for test in family])):
             test["p_holm"] = adjusted
@@ -144,13 +185,15 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
 
 
 def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list, seeds: list) -> dict:
-    """Per cell: training costs over the seeds (mean and CI) and measured inference costs."""
-    from seqbench.cost import inference_latency, peak_training_memory
+    """Per cell: training costs over the seeds (mean and CI), measured inference costs, the
+    kernel torch ran each with, and the cell's own multiply-adds (which no kernel changes)."""
+    from seqbench.cost import cell_multiply_adds, inference_latency, peak_training_memory, training_kernel
     from seqbench.data import datasets_for
     from seqbench.predict import load_run
     from seqbench.stats import mean_ci
 
-    test_set = datasets_for(arrays, meta)["test"]
+    splits = datasets_for(arrays, meta)
+    test_set = splits["test"]
     found = {}
     for cell in cells:
         metrics = [json.loads((runs[(cell, s)] / "metrics.json").read_text()) for s in seeds]
@@ -167,6 +210,8 @@ def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list,
             "device": metrics[0]["device"],
             **{key: mean_ci([m[key] for m in metrics])
                for key in ("epochs_run", "best_epoch", "seconds_to_best", "train_seconds", "train_samples_per_second")},
+            "multiply_adds": cell_multiply_adds(model, arrays, meta),
+            "kernel": training_kernel(model, splits["train"], meta["task"], batch_size, metrics[0]["device"]),
             "latency": inference_latency(model, test_set, meta["task"]),
             "peak_memory": peak_training_memory(str(first), str(prepared_dir), batch_size),
         }
@@ -212,30 +257,86 @@ def write_confusion_plots(folder: Path, predictions, result: dict) -> None:
 
 
 class ForecastScorer:
-    """Scores scaled forecasts as log returns and prices; pairs them with Diebold-Mariano."""
+    """Scores scaled forecasts of a stock target and pairs them with Diebold-Mariano.
+
+    Return target: as log returns and prices, DM on squared errors (the verdict's metric: RMSE).
+    Volatility target: as log variance, DM on QLIKE (the verdict's metric) and, beside it, on the
+    squared error of the log variance; both with h - 1 lags (an h-day target's errors overlap).
+    """
 
     task = "forecast"
 
     def __init__(self, arrays: dict, meta: dict):
-        from seqbench.kinds.stock import forecast_truth
+        from seqbench.kinds.stock import forecast_truth, is_volatility
+        from seqbench.metrics import PRIMARY, VOLATILITY_PRIMARY
 
         self.meta = meta
+        self.volatility = is_volatility(meta)
+        self.primary = VOLATILITY_PRIMARY if self.volatility else PRIMARY[self.task]
+        # An RNN forecasts E[log RV]; scoring it as a variance needs a scale (see calibrate).
+        self.calibrates = self.volatility
         self.truth = forecast_truth(arrays, meta)
+        self.scales: dict = {}  # run -> the factor calibrate() multiplied its variance forecasts by
 
-    def returns(self, output):
+    def unscale(self, output):
+        """The model's output in target units: a log return, or a log variance."""
         return output * self.meta["target_std"] + self.meta["target_mean"]
 
+    def calibrate(self, run, test_output, val_output):
+        """A run's test forecasts of log variance as log *variance forecasts*: plus log k, with
+        k = mean(RV / exp(forecast)) over the validation windows (Duan's smearing estimate, and
+        the constant factor that minimises the run's validation QLIKE). Without it the
+        forecast, an estimate of E[log RV], sits below log E[RV] and QLIKE punishes it for
+        that, not for its timing. The test split plays no part; baselines forecast variance
+        directly and are left as they are."""
+        import numpy as np
+
+        from seqbench.metrics import smearing_factor
+
+        factor = smearing_factor(self.truth["validation_log_variance"], self.unscale(val_output))
+        self.scales[run] = factor
+        return test_output + np.log(factor) / self.meta["target_std"]
+
     def scores(self, output) -> dict:
-        from seqbench.metrics import forecast_metrics
+        from seqbench.metrics import forecast_metrics, volatility_metrics
 
         t = self.truth
-        return forecast_metrics(t["actual_return"], self.returns(output), t["last_close"], t["actual_close"], t["naive_scale"])
+        if self.volatility:
+            return volatility_metrics(t["actual_log_variance"], self.unscale(output))
+        return forecast_metrics(t["actual_return"], self.unscale(output), t["last_close"], t["actual_close"],
+                                t["naive_scale"], t["benchmark"])
 
     def paired_test(self, output_a, output_b) -> dict:
+        from seqbench.metrics import qlike_losses
         from seqbench.stats import diebold_mariano
 
+        horizon = self.meta["horizon"]
+        if self.volatility:
+            actual = self.truth["actual_log_variance"]
+            losses = [qlike_losses(actual, self.unscale(o)) for o in (output_a, output_b)]
+            return {**diebold_mariano(*losses, horizon, power=1), "loss": "QLIKE"}
         actual = self.truth["actual_return"]
-        return diebold_mariano(self.returns(output_a) - actual, self.returns(output_b) - actual, self.meta["horizon"])
+        return diebold_mariano(self.unscale(output_a) - actual, self.unscale(output_b) - actual, horizon)
+
+    def extra_tests(self, output_a, output_b) -> dict:
+        """Volatility: DM on the squared error of the log variance, beside the verdict's QLIKE."""
+        from seqbench.stats import diebold_mariano
+
+        if not self.volatility:
+            return {}
+        actual = self.truth["actual_log_variance"]
+        test = diebold_mariano(self.unscale(output_a) - actual, self.unscale(output_b) - actual, self.meta["horizon"])
+        return {"squared_error_test": {**test, "loss": "squared error of log variance"}}
+
+    def context(self) -> dict:
+        """What the report reads the scores against."""
+        found = {"target": "volatility" if self.volatility else "return", "horizon": self.meta["horizon"]}
+        if self.volatility:
+            found["variance"] = self.meta.get("variance")
+            found["variance_scale"] = {f"{cell} seed{seed}": k for (cell, seed), k in self.scales.items()}
+        else:
+            found["up_share"] = self.truth["up_share"]
+        return found
 
     def curves(self, output) -> dict:
         return {}
@@ -245,10 +346,19 @@ class ForecastScorer:
         import pandas as pd
 
         t = self.truth
+        if self.volatility:
+            # Volatility over the horizon: the square root of the variance summed over it.
+            table = pd.DataFrame({"symbol": t["symbol"], "date": t["date"],
+                                  "actual_log_variance": t["actual_log_variance"],
+                                  "actual_volatility": np.exp(t["actual_log_variance"] / 2)})
+            for model, output in outputs.items():
+                table[f"{model}_log_variance"] = self.unscale(output)
+                table[f"{model}_volatility"] = np.exp(table[f"{model}_log_variance"] / 2)
+            return table
         table = pd.DataFrame({"symbol": t["symbol"], "date": t["date"], "actual_close": t["actual_close"],
                               "actual_return": t["actual_return"]})
         for model, output in outputs.items():
-            table[f"{model}_return"] = self.returns(output)
+            table[f"{model}_return"] = self.unscale(output)
             table[f"{model}_close"] = t["last_close"] * np.exp(table[f"{model}_return"])
         return table
 

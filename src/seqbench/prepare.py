@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from seqbench.config import load_params
-from seqbench.errors import SeqbenchError
+from seqbench.errors import ConfigError, SeqbenchError
 from seqbench.io import atomic_dir
 from seqbench.kinds import get_kind
 from seqbench.paths import Paths
@@ -25,8 +25,16 @@ def prepare(name: str, params_path: Path | str = "params.yaml") -> dict:
     cfg = load_params(params_path).dataset(name)
     paths = Paths(params_path.resolve().parent)
     df = read_validated(paths.validated(name), name)
-    arrays, meta = get_kind(cfg.kind).prepare(df, cfg)
+    try:
+        arrays, meta = get_kind(cfg.kind).prepare(df, cfg)
+    except ConfigError as exc:  # a setting that does not fit the data: the kind names the key
+        message = str(exc)
+        raise ConfigError(message if message.startswith("datasets.") else f"datasets.{name}.{message}") from None
     meta = {"dataset": name, "kind": cfg.kind, **meta}
+    if meta["task"] == "classify":
+        train_labels = arrays["labels"][arrays["idx_train"]]
+        meta["class_weight"] = cfg.class_weight
+        meta["class_weights"] = class_weights(train_labels, len(meta["labels"]), cfg.class_weight)
     with atomic_dir(paths.prepared(name)) as folder:
         np.savez(folder / "arrays.npz", **arrays)
         (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -53,6 +61,23 @@ def load_prepared(folder: Path | str) -> tuple[dict, dict]:
     except FileNotFoundError:
         raise SeqbenchError(f"{folder}: no prepared data; run `seqbench prepare` first") from None
     return arrays, meta
+
+
+def class_weights(train_labels, classes: int, how: str) -> list[float] | None:
+    """The classifier's loss weight per class, from the training split only (validation and
+    test frequencies must not leak in). "balanced" is scikit-learn's rule, n / (classes x
+    count), the one the baselines' class_weight="balanced" applies; "none" gives None."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if how == "none":
+        return None
+    present = np.unique(train_labels)
+    weights = np.ones(classes)
+    # A class absent from training has nothing to weigh there; it keeps 1 (its validation
+    # examples still count in the validation loss).
+    weights[present] = compute_class_weight("balanced", classes=present, y=train_labels)
+    return [round(float(w), 6) for w in weights]
 
 
 def stratified_split(labels, fraction: float, seed: int):

@@ -142,7 +142,7 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     torch.set_num_threads(threads)
 
     pl.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(meta, cell, budget)
+    model = build_model(meta, cell, budget, arrays)
     data_hash = sha256_file(paths.prepared(name) / "arrays.npz")
     config = run_config(name, cell, seed, budget, meta, model, data_hash)
     if not same_run(run_dir, config):
@@ -194,7 +194,7 @@ def fit_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str
     on disk. The test split is not touched. A callback may end it early by raising one of
     `stops` (a pruner's exception): then "stopped" is True."""
     pl.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(meta, cell, budget)
+    model = build_model(meta, cell, budget, arrays)
     sets = datasets_for(arrays, meta, ("train", "val"))
     train_loader, val_loader = loaders(sets, meta, budget, seed)
     progress = EpochLine(label)

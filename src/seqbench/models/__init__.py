@@ -7,11 +7,16 @@ from seqbench.errors import ConfigError
 LARGEST_HIDDEN = 4096
 
 
-def build_model(meta: dict, cell: str, budget):
+def build_model(meta: dict, cell: str, budget, arrays: dict | None = None):
     """The model for a prepared dataset (its meta.json) with the given cell and budget. The
-    hidden size is the budget's own, or (size_match: params) the one `sized_hidden` finds."""
+    hidden size is the budget's own, or (size_match: params) the one `sized_hidden` finds.
+    `arrays` (the prepared arrays) bring pretrained token vectors, where the dataset has them;
+    leave it out only to size a model, not to train one."""
     hidden = sized_hidden(meta, cell, budget) if budget.size_match == "params" else budget.hidden_size
-    return _model(meta, cell, budget, hidden)
+    model = _model(meta, cell, budget, hidden)
+    if arrays is not None and "embeddings" in arrays:
+        model.set_embeddings(arrays["embeddings"])
+    return model
 
 
 def _model(meta: dict, cell: str, budget, hidden_size: int):
@@ -24,11 +29,15 @@ def _model(meta: dict, cell: str, budget, hidden_size: int):
     if meta["task"] == "forecast":
         return Forecaster(input_size=meta["input_size"], **common)
     if meta["input"] == "tokens":
-        sizes = {"vocab_size": len(meta["vocabulary"]), "embedding_size": budget.embedding_size}
+        # Pretrained vectors fix the table's width; budget.embedding_size is for learned ones.
+        embeddings = meta.get("embeddings", {})
+        sizes = {"vocab_size": len(meta["vocabulary"]),
+                 "embedding_size": embeddings.get("size") or budget.embedding_size,
+                 "embeddings_trainable": embeddings.get("trainable", True)}
     else:
         sizes = {"input_size": meta["input_size"]}
     return Classifier(num_classes=len(meta["labels"]), bidirectional=budget.bidirectional,
-                      pooling=budget.pooling, **common, **sizes)
+                      pooling=budget.pooling, class_weights=meta.get("class_weights"), **common, **sizes)
 
 
 def param_budget(meta: dict, budget) -> int:

@@ -15,7 +15,8 @@ class Classifier(RNNModule):
     def __init__(self, num_classes: int, cell: str = "lstm", hidden_size: int = 32, layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False, pooling: str = "last",
                  learning_rate: float = 2e-3, vocab_size: int | None = None, input_size: int | None = None,
-                 embedding_size: int | None = None, weight_decay: float = 0.0, forget_bias: float | None = None):
+                 embedding_size: int | None = None, weight_decay: float = 0.0, forget_bias: float | None = None,
+                 class_weights: list[float] | None = None, embeddings_trainable: bool = True):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
             raise ValueError("give exactly one of vocab_size (tokens) or input_size (features)")
@@ -24,12 +25,29 @@ class Classifier(RNNModule):
             # Its own size: tied to the hidden size, the table would be most of the model.
             width = embedding_size or hidden_size
             self.encode = nn.Embedding(vocab_size, width, padding_idx=0)
+            # Frozen pretrained vectors: the RNN learns to read them as they are.
+            self.encode.weight.requires_grad_(embeddings_trainable)
         else:
             width = hidden_size
             self.encode = nn.Linear(input_size, hidden_size)
         self.rnn = make_rnn(cell, width, hidden_size, layers, dropout, bidirectional, forget_bias)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        # The loss's weight per class (the training split's balance; see prepare.class_weights).
+        # Not persistent: it is rebuilt from hparams, so a model.pt stays weights only.
+        weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        if weights is not None and weights.shape != (num_classes,):
+            raise ValueError(f"class_weights: {len(class_weights)} weights for {num_classes} classes")
+        self.register_buffer("class_weights", weights, persistent=False)
+
+    @torch.no_grad()
+    def set_embeddings(self, vectors) -> None:
+        """Start the token table from pretrained vectors [vocab, width] (row 0, <pad>, zero)."""
+        vectors = torch.as_tensor(vectors, dtype=self.encode.weight.dtype)
+        if vectors.shape != self.encode.weight.shape:
+            raise ValueError(f"vectors {tuple(vectors.shape)} do not fit the token table "
+                             f"{tuple(self.encode.weight.shape)}")
+        self.encode.weight.copy_(vectors)
 
     def forward(self, x, lengths):
         """x [batch, max_len(, features)], lengths [batch] -> logits [batch, classes]."""
@@ -65,7 +83,8 @@ class Classifier(RNNModule):
 
     def loss(self, batch):
         x, lengths, y = batch
-        return F.cross_entropy(self(x, lengths), y), len(y)
+        # With weights, torch's mean divides by the batch's summed weights: a weighted mean.
+        return F.cross_entropy(self(x, lengths), y, weight=self.class_weights), len(y)
 
     @torch.no_grad()
     def predict_proba(self, x, lengths):
