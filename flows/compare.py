@@ -10,7 +10,6 @@ fails the flow with its error, after the other runs' results are saved.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from prefect import flow, task
 
 from seqbench.compare import collect_runs, remove_stale_runs
 from seqbench.config import load_params, resolve_seeds
-from seqbench.orchestration import prefect_api, quiet_user_errors, task_runner
+from seqbench.orchestration import dataset_args, prefect_api, quiet_user_errors, task_runner
 from seqbench.train import train_run
 
 train_task = task(train_run, name="train", task_run_name="{name}-{cell}-seed{seed}", retry_delay_seconds=2)
@@ -47,16 +46,14 @@ def compare(dataset: str, params_path: str = "params.yaml") -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset")
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
+    args = dataset_args(__doc__, argv)
     from seqbench.errors import exit_code
 
     def run():
-        train = load_params(args.params).train
+        params = load_params(args.params)
+        params.dataset(args.dataset)  # an unknown name fails here, before a server starts
         with prefect_api():
-            compare.with_options(task_runner=task_runner(train))(args.dataset, args.params)
+            compare.with_options(task_runner=task_runner(params.train))(args.dataset, args.params)
 
     return exit_code(run)
 

@@ -10,7 +10,6 @@ for why rounds). With `train.search.trials: 0` it writes the fixed budget for bo
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from prefect import flow, task
 
 from seqbench.config import load_params
 from seqbench.errors import SeqbenchError
-from seqbench.orchestration import prefect_api, quiet_user_errors, task_runner
+from seqbench.orchestration import dataset_args, prefect_api, quiet_user_errors, task_runner
 from seqbench.search import ask, finished, fingerprint, history_of, open_study, search_trial, tell, write_result
 
 trial_task = task(search_trial, name="trial", task_run_name="{name}-{cell}-trial{number}", retry_delay_seconds=2)
@@ -94,10 +93,7 @@ def collect_round(dataset: str, cell: str, study, round_: list) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset")
-    parser.add_argument("--params", default="params.yaml")
-    args = parser.parse_args(argv)
+    args = dataset_args(__doc__, argv)
     from seqbench.errors import exit_code
 
     def run():

@@ -40,6 +40,16 @@ def prefect_api(startup_timeout: int = 120):
         server.stop()
 
 
+def dataset_args(doc: str, argv=None):
+    """The command line of a per-dataset flow script: DATASET [--params params.yaml]."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("--params", default="params.yaml")
+    return parser.parse_args(argv)
+
+
 class _NoTracebackForUserErrors:
     """A logging filter: a SeqbenchError (bad input, a failed stage) is logged as its message;
     tracebacks stay for everything else, which would be a bug."""
