@@ -33,9 +33,11 @@ def search(dataset: str, params_path: str = "params.yaml") -> dict:
     setting = params.search(dataset)
     paths = Paths(Path(params_path).resolve().parent)
     studies = {}
+    folder = paths.study(dataset)
+    folder.mkdir(parents=True, exist_ok=True)  # DVC's output, even without trials
     if setting.trials:
         wanted = fingerprint(params, dataset, paths)
-        studies = {cell: open_study(paths.study(dataset) / f"{cell}.journal", cell, wanted)
+        studies = {cell: open_study(folder / f"{cell}.journal", cell, wanted)
                    for cell in params.train.cells}
         run_rounds(dataset, studies, setting, params_path, params.train)
     return write_result(dataset, params_path, studies)
