@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import assert_clean_failure
-
 REPO = Path(__file__).resolve().parents[1]
 SPACE = {"learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}, "layers": [1, 2],
          "dropout": {"low": 0.0, "high": 0.3}, "forget_bias": [None, 1.0], "param_budget": 200}
