@@ -65,6 +65,13 @@ class Budget(Strict):
     forget_bias: float | None = None
     bidirectional: bool = False  # classifiers only: a forecaster must not see the future
     pooling: Literal["last", "mean"] = "last"  # classifiers: last valid step or mean of steps
+    # How a configuration is validated. holdout: on the validation split, where each run also
+    # stops early. kfold: stratified k-fold cross-validation over the training and validation
+    # items chooses the configuration and the epoch count; then every seed trains on all of them
+    # for that many epochs. For classifiers with a few dozen sequences, where one small
+    # validation split picks noise (it needs search trials >= 1: the folds choose the epochs).
+    validation: Literal["holdout", "kfold"] = "holdout"
+    folds: int = Field(5, ge=2, le=20)  # with validation: kfold
 
 
 def _optional(model: type[BaseModel], name: str) -> type[BaseModel]:
@@ -398,6 +405,19 @@ class Params(Strict):
                     f"dataset name '{name}' may hold only letters, digits, '_', '-' and '.'"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _kfold_where_it_works(self) -> Params:
+        for name, dataset in self.datasets.items():
+            if self.budget(name).validation != "kfold":
+                continue
+            if dataset.kind == "stock":
+                raise ValueError(f"datasets.{name}: validation: kfold needs a classification dataset; "
+                                 "a stock dataset validates on the period after its training data (holdout)")
+            if not self.search(name).trials:
+                raise ValueError(f"datasets.{name}: validation: kfold needs train.search.trials >= 1 "
+                                 "(the folds choose each cell's epoch count)")
+        return self
 
     def dataset(self, name: str):
         try:

@@ -74,12 +74,10 @@ def search_trial(name: str, cell: str, number: int, sampled: dict, history: list
                  params_path: str = "params.yaml", threads: int = 1) -> dict:
     """Train trial `number` of a cell with the `sampled` values. `history`: the trials finished
     before this one's round (their per-epoch losses), which the median pruner compares with."""
-    import optuna
     import torch
 
     from seqbench.config import load_params
     from seqbench.prepare import load_prepared
-    from seqbench.train import fit_trial
 
     params_path = Path(params_path)
     params = load_params(params_path)
@@ -88,30 +86,114 @@ def search_trial(name: str, cell: str, number: int, sampled: dict, history: list
     arrays, meta = load_prepared(paths.prepared(name))
     budget = trial_budget(params.budget(name), setting.space, sampled)
     torch.set_num_threads(threads)
-    trial = pruning_trial(setting, history)
     label = f"{name} {cell} trial {number}"
     started = time.perf_counter()
-    result = fit_trial(arrays, meta, cell, budget, setting.seed, label, [pruning_callback(trial)],
+    if budget.validation == "kfold":
+        # The pruner's steps are folds: it may stop a trial after any fold.
+        result = cross_validate(arrays, meta, cell, budget, setting.seed, label, pruning_trial(setting, history, 0))
+    else:
+        result = holdout_trial(arrays, meta, cell, budget, setting.seed, label,
+                               pruning_trial(setting, history, setting.prune_after))
+    if result["state"] == "pruned":
+        steps = len(result["val_losses"])
+        where = f"fold {steps} of {budget.folds}" if result["steps"] == "folds" else f"{steps} epochs"
+        print(f"{label}: pruned after {where}", file=sys.stderr, flush=True)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
+
+
+def holdout_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, trial) -> dict:
+    """Train on the training split, score on the validation split; the pruner sees every
+    epoch's validation loss."""
+    import optuna
+
+    from seqbench.train import fit_trial
+
+    result = fit_trial(arrays, meta, cell, budget, seed, label, [pruning_callback(trial)],
                        stops=(optuna.TrialPruned,))
     # The pruning callback reported every epoch's loss, the one it pruned at included.
     reported = trial.study.get_trials(deepcopy=False)[-1].intermediate_values
     result["val_losses"] = [reported[k] for k in sorted(reported)]
     result["epochs"] = len(result["val_losses"])
+    result["steps"] = "epochs"
     result["state"] = "pruned" if result.pop("stopped") else "complete"
-    if result["state"] == "pruned":
-        print(f"{label}: pruned after {result['epochs']} epochs", file=sys.stderr, flush=True)
-    result["seconds"] = round(time.perf_counter() - started, 3)
+    if result["state"] == "complete":
+        result["value"] = best_value(result)
     return result
 
 
-def pruning_trial(setting, history: list[dict]):
+def cross_validate(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, trial) -> dict:
+    """Stratified k-fold cross-validation of one configuration over the training and validation
+    items. Each fold trains with early stopping on its held-out part. The folds' validation
+    losses are averaged epoch by epoch (the untrained model is epoch 0); the value is the lowest
+    mean, and its epoch is the epoch count of the final fit on all items. A configuration that
+    is good only at each fold's own lucky epoch does not score well: the final fit cannot pick
+    its epoch. After each fold the value so far goes to the pruner (step = fold)."""
+    from seqbench.train import fit_trial
+
+    folds, curves, values = [], [], []
+    for k, (train_items, val_items) in enumerate(fold_items(arrays, budget.folds, seed)):
+        fold_arrays = {**arrays, "idx_train": train_items, "idx_val": val_items}
+        fit = fit_trial(fold_arrays, meta, cell, budget, seed, f"{label} fold {k + 1}/{budget.folds}")
+        curves.append([fit["untrained_val_loss"], *fit["val_losses"]])
+        folds.append({"best_value": best_value(fit), "epochs": len(fit["val_losses"])})
+        mean = mean_curve(curves)
+        if not all(math.isfinite(v) for v in mean):
+            raise SeqbenchError(f"{label}: fold {k + 1} ended with a non-finite validation loss")
+        values.append(min(mean))
+        trial.report(values[-1], k)
+        if trial.should_prune():
+            break
+    mean = mean_curve(curves)
+    result = {"val_losses": values, "steps": "folds", "folds": folds, "mean_val_losses": mean,
+              "parameters": fit["parameters"], "hidden_size": fit["hidden_size"],
+              "epochs": sum(f["epochs"] for f in folds), "untrained_val_loss": mean[0]}
+    if len(folds) < budget.folds:
+        result["state"] = "pruned"
+    else:
+        result["state"] = "complete"
+        result["value"] = values[-1]
+        # At least one epoch: a final fit of none would be the untrained model, which the
+        # comparison then marks void (its cross-validated loss did not beat the untrained one).
+        result["refit_epochs"] = max(1, mean.index(values[-1]))
+    return result
+
+
+def mean_curve(curves: list[list[float]]) -> list[float]:
+    """The folds' validation loss averaged epoch by epoch, over the epochs every fold reached
+    (each fold stopped `patience` epochs after its own best, so the region near every fold's
+    best is covered)."""
+    import statistics
+
+    reached = min(len(curve) for curve in curves)
+    return [statistics.fmean(curve[epoch] for curve in curves) for epoch in range(reached)]
+
+
+def fold_items(arrays: dict, folds: int, seed: int) -> list[tuple]:
+    """(training items, held-out items) of each fold: the training and validation items pooled
+    and split by class (the same folds for every trial and both cells)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    pool = np.sort(np.concatenate([arrays["idx_train"], arrays["idx_val"]]))
+    labels = arrays["labels"][pool]
+    present = np.bincount(labels)
+    smallest = int(present[present > 0].min()) if len(pool) else 0
+    if smallest < folds:
+        raise SeqbenchError(f"train.folds: {folds} folds need at least {folds} training and validation "
+                            f"items of every class; the smallest class has {smallest}")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [(pool[fit], pool[held_out]) for fit, held_out in splitter.split(pool, labels)]
+
+
+def pruning_trial(setting, history: list[dict], warmup: int):
     """A trial in a throwaway in-memory study that holds `history`: the pruner sees exactly
-    those trials, whichever worker this runs on."""
+    those trials, whichever worker this runs on. `warmup`: steps before it may prune."""
     import optuna
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=setting.prune_after)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup)
               if setting.pruner == "median" else optuna.pruners.NopPruner())
     study = optuna.create_study(direction="minimize", pruner=pruner)
     for past in history:
@@ -143,7 +225,8 @@ def fingerprint(params, name: str, paths: Paths) -> dict:
 
     setting = params.search(name).model_dump(mode="json", exclude={"trials"})
     return {"search": setting, "budget": params.budget(name).model_dump(mode="json"),
-            "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"), "code_sha256": code_sha256()}
+            "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"), "code_sha256": code_sha256(),
+            "search_code_sha256": sha256_file(Path(__file__))}  # how trials are scored
 
 
 def open_study(path: Path, cell: str, wanted: dict):
@@ -208,12 +291,14 @@ def tell(study, trial, result: dict) -> None:
 
     for step, loss in enumerate(result.get("val_losses", [])):
         trial.report(loss, step)
-    for key in ("hidden_size", "parameters", "epochs", "seconds"):
-        trial.set_user_attr(key, result.get(key))
+    for key in ("hidden_size", "parameters", "epochs", "seconds", "untrained_val_loss", "refit_epochs", "folds",
+                "mean_val_losses"):
+        if key in result:
+            trial.set_user_attr(key, result[key])
     if result["state"] == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
     else:
-        study.tell(trial, best_value(result))
+        study.tell(trial, result["value"])
 
 
 def best_value(result: dict) -> float:
@@ -240,9 +325,15 @@ def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
     config = {**budget.model_dump(mode="json"), "hidden_size": model.hparams.hidden_size}
     if budget.size_match == "params":
         config["param_budget"] = param_budget(meta, budget)
-    return {"config": config, "parameters": model.sized_parameters(),
-            "best_trial": best["number"] if best else None, "best_value": best["value"] if best else None,
-            "wall_seconds": round(sum(t["seconds"] or 0 for t in trials), 3), "trials": trials}
+    found = {"config": config, "parameters": model.sized_parameters(),
+             "best_trial": best["number"] if best else None, "best_value": best["value"] if best else None,
+             "wall_seconds": round(sum(t["seconds"] or 0 for t in trials), 3), "trials": trials}
+    if budget.validation == "kfold" and best:
+        # Training fits all items for the epochs the folds chose, with nothing left to stop on.
+        config["max_epochs"] = best["refit_epochs"]
+        found["cross_validation"] = {key: best[key] for key in ("value", "untrained_val_loss", "refit_epochs", "folds",
+                                                                "mean_val_losses")}
+    return found
 
 
 def trial_record(trial) -> dict:
@@ -252,7 +343,9 @@ def trial_record(trial) -> dict:
     return {"number": trial.number, "state": trial.state.name.lower(), "value": value,
             "params": dict(trial.params), "hidden_size": attrs.get("hidden_size"),
             "parameters": attrs.get("parameters"), "epochs": attrs.get("epochs"),
-            "seconds": attrs.get("seconds"), "val_losses": losses}
+            "seconds": attrs.get("seconds"), "val_losses": losses,
+            **{key: attrs[key] for key in ("untrained_val_loss", "refit_epochs", "folds", "mean_val_losses")
+               if key in attrs}}
 
 
 def write_result(name: str, params_path: Path | str, studies: dict) -> dict:
@@ -273,11 +366,14 @@ def write_result(name: str, params_path: Path | str, studies: dict) -> dict:
 
 
 def search_summary(name: str, setting, cells: dict) -> dict:
+    config = next(iter(cells.values()))["config"]
+    kfold = config["validation"] == "kfold"
     pruner = None
     if setting.pruner == "median" and setting.trials:
-        pruner = {"name": "MedianPruner", "warmup_epochs": setting.prune_after}
-    return {"dataset": name, "trials": setting.trials,
-            "size_match": next(iter(cells.values()))["config"]["size_match"],
+        pruner = ({"name": "MedianPruner", "after_each": "fold"} if kfold else
+                  {"name": "MedianPruner", "warmup_epochs": setting.prune_after})
+    return {"dataset": name, "trials": setting.trials, "size_match": config["size_match"],
+            "validation": {"method": "kfold", "folds": config["folds"]} if kfold else {"method": "holdout"},
             "sampler": {"name": "TPESampler", "seed": setting.seed, "startup_trials": setting.startup_trials,
                         "parallel": setting.parallel},
             "pruner": pruner, "space": json.loads(json.dumps(setting.model_dump(mode="json")["space"])),
@@ -298,3 +394,14 @@ def chosen_budget(paths: Paths, name: str, cell: str):
         raise SeqbenchError(f"{path}: no configuration for {cell} ({type(exc).__name__}: {exc}); "
                             f"rerun `dvc repro search@{name}`") from None
     return Budget(**config)
+
+
+def chosen_cross_validation(paths: Paths, name: str, cell: str) -> dict:
+    """The cross-validation behind a cell's chosen configuration (validation: kfold): its value,
+    untrained loss, fold results and epoch count."""
+    result = json.loads(paths.search_result(name).read_text(encoding="utf-8"))
+    try:
+        return result["cells"][cell]["cross_validation"]
+    except KeyError:
+        raise SeqbenchError(f"{paths.search_result(name)}: no cross-validation for {cell}; "
+                            f"rerun `dvc repro search@{name}`") from None

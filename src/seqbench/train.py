@@ -1,6 +1,6 @@
 """One training run: a (dataset, cell, seed) with the dataset's budget, on the Lightning Trainer.
 
-A run writes models/<dataset>/<cell>/seed<k>/:
+A run writes models/<dataset>/runs/<cell>/seed<k>/:
 
 - checkpoints/best.ckpt, last.ckpt — Lightning checkpoints, written atomically; a killed run
   resumes from last.ckpt when started again;
@@ -8,6 +8,10 @@ A run writes models/<dataset>/<cell>/seed<k>/:
 - untrained.pt, untrained.json — the model before training and its validation loss: early
   stopping counts it as epoch 0;
 - model.pt — the best weights as a plain state dict, loadable with torch.load(weights_only=True);
+
+With `validation: kfold` a run instead trains on the training and validation items together for
+the epoch count cross-validation chose (no early stopping, no untrained.*), keeps the final
+weights, and takes its validation scores from the search's cross-validation.
 - config.json — what is needed to rebuild the model and transform new data;
 - metrics.json — written last: its presence marks the run complete.
 """
@@ -66,13 +70,16 @@ class EpochLine(Callback):
         seconds = time.perf_counter() - self._started
         # The module's own epoch mean: its train_loss is logged after callbacks run.
         train_loss = module.epoch_train_loss()
-        val_loss = float(trainer.callback_metrics["val_loss"])
+        # None where nothing is held out (a final fit on all items).
+        val_loss = trainer.callback_metrics.get("val_loss")
+        val_loss = None if val_loss is None else float(val_loss)
         self.epoch_seconds.append(seconds)
         self.train_losses.append(train_loss)
         self.val_losses.append(val_loss)
+        shown = "-" if val_loss is None else f"{val_loss:.4f}"
         print(
             f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: "
-            f"train {train_loss:.4f}  val {val_loss:.4f}  ({seconds:.1f}s)",
+            f"train {train_loss:.4f}  val {shown}  ({seconds:.1f}s)",
             file=sys.stderr,
             flush=True,
         )
@@ -124,6 +131,8 @@ def quiet_lightning() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # a Lightning-internal deprecation
+    # A final fit after cross-validation holds nothing out, on purpose.
+    warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
     for logger in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
         logging.getLogger(logger).setLevel(logging.ERROR)
 
@@ -145,18 +154,36 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     model = build_model(meta, cell, budget, arrays)
     data_hash = sha256_file(paths.prepared(name) / "arrays.npz")
     config = run_config(name, cell, seed, budget, meta, model, data_hash)
+    cross_validation = None
+    if budget.validation == "kfold":
+        from seqbench.search import chosen_cross_validation
+
+        cross_validation = chosen_cross_validation(paths, name, cell)
+        config["cross_validation"] = cross_validation
     if not same_run(run_dir, config):
         shutil.rmtree(run_dir, ignore_errors=True)  # other settings or data: start over
     elif (run_dir / "metrics.json").exists():
         return json.loads((run_dir / "metrics.json").read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(config, run_dir / "config.json")
+    label = f"{name} {cell} seed{seed}"
+    if cross_validation:
+        metrics = fit_all(model, arrays, meta, budget, seed, run_dir, label, config, cross_validation)
+    else:
+        metrics = fit_holdout(model, arrays, meta, budget, seed, run_dir, label, config)
+    metrics["threads"] = threads
+    write_json(metrics, run_dir / "metrics.json")
+    return metrics
 
+
+def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str,
+                config: dict) -> dict:
+    """Train on the training split, stop early on the validation split, keep the best epoch."""
     sets = datasets_for(arrays, meta, ("train", "val"))
     train_loader, val_loader = loaders(sets, meta, budget, seed)
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss",
                                  mode="min", save_top_k=1, save_last=True)
-    progress = EpochLine(f"{name} {cell} seed{seed}")
+    progress = EpochLine(label)
     trainer = make_trainer(budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)],
                            run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -175,11 +202,37 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     weights = run_dir / "model.pt"
     with atomic_path(weights) as tmp:
         torch.save(state, tmp)
-    metrics = run_metrics(config, progress, untrained_loss, trainer, model, len(sets["train"]), fit_seconds, weights)
-    metrics["threads"] = threads
-    metrics["curves"] = progress.curves()
-    write_json(metrics, run_dir / "metrics.json")
-    return metrics
+    losses = [untrained_loss, *progress.val_losses]  # index = epoch; 0 is the untrained model
+    best_epoch = min(range(len(losses)), key=losses.__getitem__)
+    scores = {"validation": "holdout", "best_val_loss": losses[best_epoch], "untrained_val_loss": untrained_loss,
+              "best_epoch": best_epoch}
+    return run_metrics(config, scores, progress, trainer, model, len(sets["train"]), fit_seconds, weights)
+
+
+def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str, config: dict,
+            cross_validation: dict) -> dict:
+    """Train on the training and validation items together for exactly `max_epochs` (the
+    epoch count cross-validation chose), and keep the final weights. Nothing is held out, so
+    the run's validation scores are the cross-validated ones of its cell."""
+    import numpy as np
+
+    pooled = {**arrays, "idx_train": np.sort(np.concatenate([arrays["idx_train"], arrays["idx_val"]]))}
+    train_set = datasets_for(pooled, meta, ("train",))["train"]
+    train_loader = loader(train_set, meta, budget.batch_size, shuffle=True, seed=seed)
+    # Kept every epoch, so that a killed run resumes from its last epoch.
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
+    progress = EpochLine(label)
+    trainer = make_trainer(budget, [checkpoint, progress], run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    started = time.perf_counter()
+    trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None)
+    fit_seconds = time.perf_counter() - started
+    weights = run_dir / "model.pt"
+    with atomic_path(weights) as tmp:
+        torch.save(model.state_dict(), tmp)
+    scores = {"validation": "kfold", "best_val_loss": cross_validation["value"],
+              "untrained_val_loss": cross_validation["untrained_val_loss"], "best_epoch": budget.max_epochs}
+    return run_metrics(config, scores, progress, trainer, model, len(train_set), fit_seconds, weights)
 
 
 def loaders(sets: dict, meta: dict, budget, seed: int):
@@ -275,20 +328,20 @@ def same_run(run_dir: Path, config: dict) -> bool:
         return False
 
 
-def run_metrics(config, progress: EpochLine, untrained_loss: float, trainer, model, train_samples: int,
+def run_metrics(config, scores: dict, progress: EpochLine, trainer, model, train_samples: int,
                 fit_seconds: float, weights: Path) -> dict:
-    losses = [untrained_loss, *progress.val_losses]  # index = epoch; 0 is the untrained model
-    best_epoch = min(range(len(losses)), key=losses.__getitem__)
+    """A finished run's metrics; `scores`: how it was validated, its best and untrained
+    validation loss and its best epoch."""
+    best_epoch = scores["best_epoch"]
     epochs = len(progress.epoch_seconds)
     train_seconds = sum(progress.epoch_seconds)
     return {
         "dataset": config["dataset"],
         "cell": config["cell"],
         "seed": config["seed"],
-        "best_val_loss": losses[best_epoch],
-        "untrained_val_loss": untrained_loss,
-        "best_epoch": best_epoch,
+        **scores,
         "epochs_run": epochs,
+        "train_samples": train_samples,
         "train_seconds": round(train_seconds, 3),
         "seconds_to_best": round(sum(progress.epoch_seconds[:best_epoch]), 3),
         "train_samples_per_second": round(train_samples * epochs / train_seconds, 1) if train_seconds else None,
@@ -298,4 +351,5 @@ def run_metrics(config, progress: EpochLine, untrained_loss: float, trainer, mod
         "checkpoint_bytes": weights.stat().st_size,
         "device": str(trainer.strategy.root_device),
         "last_fit_seconds": round(fit_seconds, 3),
+        "curves": progress.curves(),
     }

@@ -29,12 +29,15 @@ def fragment(fig, height: int = 360, legend_px: int = 70) -> str:
 
 
 def learning_curves(curves) -> str:
-    """Validation loss per epoch: the seeds' mean as a line, their min-max as a band."""
+    """Validation loss per epoch: the seeds' mean as a line, their min-max as a band. Runs that
+    held nothing out (a final fit after cross-validation) show their training loss instead."""
     import plotly.graph_objects as go
 
+    held_out = curves["val_loss"].notna().any()
+    column, what = ("val_loss", "validation") if held_out else ("train_loss", "training")
     fig = go.Figure()
     for cell, part in curves.groupby("cell"):
-        by_epoch = part.groupby("epoch")["val_loss"].agg(["mean", "min", "max"]).reset_index()
+        by_epoch = part.groupby("epoch")[column].agg(["mean", "min", "max"]).reset_index()
         c = colour(str(cell), [])
         fig.add_trace(go.Scatter(x=by_epoch["epoch"], y=by_epoch["max"], mode="lines", line={"width": 0},
                                  showlegend=False, hoverinfo="skip", legendgroup=str(cell)))
@@ -43,8 +46,8 @@ def learning_curves(curves) -> str:
                                  hoverinfo="skip", legendgroup=str(cell)))
         fig.add_trace(go.Scatter(x=by_epoch["epoch"], y=by_epoch["mean"], mode="lines", line={"color": c},
                                  name=f"{escape(str(cell))} mean", legendgroup=str(cell)))
-    fig.update_layout(title="Validation loss per epoch", xaxis_title="epoch",
-                      yaxis_title="validation loss")
+    title = "Validation loss per epoch" if held_out else "Training loss per epoch (the final fit on all items)"
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=f"{what} loss")
     return fragment(fig)
 
 

@@ -244,6 +244,7 @@ def search_section(paths: Paths, name: str) -> dict:
     return {
         "trials": search["trials"],
         "size_match": search.get("size_match"),
+        "validation": search.get("validation") or {"method": "holdout"},
         "method": [describe(search.get("sampler")), describe(search.get("pruner"))],
         "cells": list(cells),
         "by_cell": cells,
