@@ -1,4 +1,8 @@
-"""What every kind of data shares: column mapping, type coercion and the Check record."""
+"""What every kind of data shares: column mapping, type coercion, the Check record, and the
+splits and flat storage of variable-length sequences that preparation uses.
+
+Kinds import from here, never from the stage modules (prepare.py imports the kinds).
+"""
 
 from __future__ import annotations
 
@@ -156,3 +160,48 @@ def majority_probabilities(train_labels, n_rows: int, n_classes: int):
 
     frequencies = np.bincount(np.asarray(train_labels), minlength=n_classes) / len(train_labels)
     return np.tile(frequencies, (n_rows, 1))
+
+
+# ---- preparation: splits and variable-length sequences -------------------------------------------
+
+
+def stratified_split(labels, fraction: float, seed: int):
+    """Indices (kept, held_out) with `fraction` held out, stratified by label when possible."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    try:
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError:  # a label too rare to stratify: a plain random split still works
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed)
+    return np.sort(kept), np.sort(held)
+
+
+def assign_splits(split_column, labels, splits_cfg):
+    """Index arrays of train/val/test for a classification table, one entry per example.
+
+    The source's own test split is kept; otherwise `splits.test` is carved out. Validation is
+    always carved from train, stratified.
+    """
+    import numpy as np
+
+    split = np.asarray(split_column.fillna("").astype(str))
+    labels = np.asarray(labels)
+    if (split == "test").any():
+        train_pool, test = np.flatnonzero(split != "test"), np.flatnonzero(split == "test")
+    else:
+        kept, held = stratified_split(labels, splits_cfg.test, splits_cfg.seed)
+        train_pool, test = kept, held
+    kept, held = stratified_split(labels[train_pool], splits_cfg.validation, splits_cfg.seed)
+    return {"train": train_pool[kept], "val": train_pool[held], "test": test}
+
+
+def ragged(sequences, dtype) -> tuple:
+    """Variable-length sequences as one flat array plus offsets (sequence i is flat[o[i]:o[i+1]])."""
+    import numpy as np
+
+    lengths = np.fromiter((len(s) for s in sequences), dtype="int64", count=len(sequences))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.concatenate([np.asarray(s, dtype=dtype) for s in sequences]) if len(sequences) else np.zeros(0, dtype)
+    return flat, offsets

@@ -6,7 +6,15 @@
 
 from __future__ import annotations
 
-from seqbench.kinds.base import Check, labels_as_strings, map_columns, require_columns, split_column
+from seqbench.kinds.base import (
+    Check,
+    assign_splits,
+    labels_as_strings,
+    map_columns,
+    ragged,
+    require_columns,
+    split_column,
+)
 
 COLUMNS = ("text", "label", "split")
 GROUP_KEY = None
@@ -112,8 +120,6 @@ def encode(texts, vocabulary: list[str], max_tokens: int) -> list[list[int]]:
 def prepare(df, cfg):
     import numpy as np
 
-    from seqbench.prepare import assign_splits, ragged
-
     labels = np.array([cfg.labels.index(label) for label in df["label"]], dtype="int64")
     splits = assign_splits(df["split"], labels, cfg.splits)
     texts = df["text"].tolist()
@@ -213,8 +219,6 @@ def predict_inputs(df, meta: dict):
     import pandas as pd
 
     from seqbench.data import RaggedDataset
-    from seqbench.kinds.base import require_columns
-    from seqbench.prepare import ragged
 
     require_columns(df, ["text"], "input")
     texts = df["text"].astype("string").fillna("").tolist()

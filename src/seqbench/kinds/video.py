@@ -11,9 +11,11 @@ from seqbench.errors import SchemaError
 from seqbench.kinds.base import (
     FLOAT_MAX,
     Check,
+    assign_splits,
     coerce_numeric,
     labels_as_strings,
     map_columns,
+    ragged,
     require_columns,
     split_column,
 )
@@ -150,8 +152,6 @@ def clips_of(df):
 def prepare(df, cfg):
     import numpy as np
 
-    from seqbench.prepare import assign_splits, ragged
-
     clip_ids, values, clip_labels, clip_splits = clips_of(df)
     names = list(cfg.labels) if cfg.labels else sorted(clip_labels.astype(str).unique())
     labels = np.array([names.index(label) for label in clip_labels], dtype="int64")
@@ -184,8 +184,6 @@ def predict_inputs(df, meta: dict):
     import pandas as pd
 
     from seqbench.data import RaggedDataset
-    from seqbench.kinds.base import require_columns
-    from seqbench.prepare import ragged
 
     require_columns(df, ["clip_id", "frame", *meta["features"]], "input")
     df = df.sort_values(["clip_id", "frame"], kind="stable")
