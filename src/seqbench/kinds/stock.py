@@ -10,6 +10,10 @@ to long. A mapping of sources (`source: {AAPL: a.csv, MSFT: m.csv}`) names each 
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_validator
+
 from seqbench.kinds.base import (
     FLOAT_MAX,
     Check,
@@ -18,10 +22,46 @@ from seqbench.kinds.base import (
     map_columns,
     require_columns,
 )
+from seqbench.settings import DatasetBase
 
 PRICES = ("open", "high", "low", "close")
 COLUMNS = ("date", "symbol", *PRICES, "volume")
 GROUP_KEY = None  # a bad row is quarantined alone
+
+
+# ---- settings: the keys of a stock dataset in params.yaml --------------------------------------
+
+
+class StockDataset(DatasetBase):
+    kind: Literal["stock"]
+    # strftime format of the date column; None parses ISO and m/d/Y dates.
+    date_format: str | None = None
+    # Symbol name for a single-series file that has no symbol column.
+    symbol: str = "SERIES"
+    # The longest allowed calendar gap between consecutive dates of one symbol.
+    max_gap_days: int = Field(10, gt=0)
+    lookback: int = Field(30, gt=0)  # days in one input window
+    # return: the log return over the next `horizon` days; volatility: the log of the realised
+    # variance over the next `horizon` days.
+    horizon: int = Field(1, gt=0)
+    target: Literal["return", "volatility"] = "return"
+    # The daily variance a volatility target sums: squared log returns (close to close, what
+    # GARCH and EWMA model), or a range estimator from the day's high and low (Parkinson) and
+    # also open and close (Garman-Klass). A range estimator falls back to the squared return on
+    # a day without a real range (high == low, e.g. the S&P 500's 1950s rows).
+    variance: Literal["squared_returns", "parkinson", "garman_klass"] = "squared_returns"
+
+    MAPPABLE: ClassVar[tuple[str, ...]] = COLUMNS
+
+    @model_validator(mode="after")
+    def _variance_needs_volatility(self):
+        # An unused setting is a mistake waiting to be believed: say so instead of ignoring it.
+        if "variance" in self.model_fields_set and self.target != "volatility":
+            raise ValueError("variance: applies only to target: volatility")
+        return self
+
+
+SETTINGS = StockDataset
 
 
 def canonicalize(tables: dict, cfg):
@@ -357,7 +397,6 @@ def predict_inputs(df, meta: dict):
     """(Dataset of every window in `df`, the rows they end at) for a canonical stock table."""
     import numpy as np
 
-    from seqbench.config import StockDataset
     from seqbench.data import WindowDataset
 
     cfg = StockDataset(kind="stock", source="input")

@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
 from seqbench.kinds.base import (
     Check,
     assign_splits,
@@ -15,11 +19,72 @@ from seqbench.kinds.base import (
     require_columns,
     split_column,
 )
+from seqbench.settings import DatasetBase
 
 COLUMNS = ("text", "label", "split")
 GROUP_KEY = None
 # Sources are decoded with errors="replace", so undecodable bytes show up as U+FFFD.
 REPLACEMENT_CHARACTER = "\ufffd"
+# Token embeddings a text dataset can use -> their width (None: set by embedding_size).
+EMBEDDINGS = {"learned": None, "glove-6b-50d": 50}
+
+
+# ---- settings: the keys of a text dataset in params.yaml ---------------------------------------
+
+
+class TextDataset(DatasetBase):
+    kind: Literal["text"]
+    labels: list[str] = Field(min_length=2)
+    max_chars: int = Field(20_000, gt=0)
+    encoding: str = "utf-8"
+    max_tokens: int = Field(200, gt=0)  # longer texts are cut to their first max_tokens tokens
+    vocab_size: int = Field(20_000, gt=1)  # the most frequent training words; others are <unk>
+    min_freq: int = Field(2, gt=0)  # words seen fewer times in training are <unk>
+    # balanced: the RNN's loss weights each class by n / (classes x its count in the training
+    # split), and the TF-IDF + LR baseline takes class_weight="balanced", the same rule;
+    # none: neither is weighted. So models and baseline see the imbalance the same way.
+    class_weight: Literal["balanced", "none"] = "balanced"
+    # learned: a token table trained from scratch, `embedding_size` wide; glove-6b-50d:
+    # pretrained GloVe vectors (the `glove` extra), 50 wide, so embedding_size does not apply.
+    embeddings: str = "learned"
+    embeddings_trainable: bool = True  # fine-tune pretrained vectors (true) or freeze them
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_strings(cls, value):
+        # YAML reads `labels: [0, 1]` as ints; labels are compared as strings everywhere.
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("embeddings")
+    @classmethod
+    def _known_embeddings(cls, value):
+        if value not in EMBEDDINGS:
+            raise ValueError(f"unknown embeddings '{value}'; use one of: {', '.join(EMBEDDINGS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _embedding_settings_agree(self):
+        if self.embeddings == "learned":
+            if not self.embeddings_trainable:
+                raise ValueError("embeddings_trainable: false freezes pretrained vectors; with "
+                                 "embeddings: learned the table would stay random")
+            return self
+        # Pretrained vectors fix the width: a different size asked for here is a contradiction
+        # (a global train.embedding_size, shared with other datasets, is ignored instead).
+        width = EMBEDDINGS[self.embeddings]
+        own = self.train.embedding_size
+        if own is not None and own != width:
+            raise ValueError(f"train.embedding_size: {own} contradicts embeddings: {self.embeddings} "
+                             f"({width} wide); remove it")
+        if "embedding_size" in (self.train.search.space or {}):
+            raise ValueError(f"train.search.space.embedding_size: embeddings: {self.embeddings} are "
+                             f"{width} wide, so searching the size wastes trials; remove it")
+        return self
+
+    MAPPABLE: ClassVar[tuple[str, ...]] = COLUMNS
+
+
+SETTINGS = TextDataset
 
 
 def canonicalize(tables: dict, cfg):

@@ -7,6 +7,10 @@ check is quarantined whole: a clip with a hole in it is not a clip.
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
 from seqbench.errors import SchemaError
 from seqbench.kinds.base import (
     FLOAT_MAX,
@@ -19,10 +23,38 @@ from seqbench.kinds.base import (
     require_columns,
     split_column,
 )
+from seqbench.settings import DatasetBase
 from seqbench.sources import NestedClips
 
 COLUMNS = ("clip_id", "frame", "label", "split")  # plus one f_* column per feature
 GROUP_KEY = "clip_id"
+
+
+# ---- settings: the keys of a video dataset in params.yaml --------------------------------------
+
+
+class VideoDataset(DatasetBase):
+    kind: Literal["video"]
+    labels: list[str] | None = None
+    class_weight: Literal["balanced", "none"] = "balanced"  # the classifier's loss, as for text
+    min_frames: int = Field(2, gt=0)
+    max_frames: int = Field(10_000, gt=0)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_strings(cls, value):
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _frame_bounds_ordered(self):
+        if self.min_frames > self.max_frames:
+            raise ValueError("min_frames must be <= max_frames")
+        return self
+
+    MAPPABLE: ClassVar[tuple[str, ...]] = COLUMNS
+
+
+SETTINGS = VideoDataset
 
 
 def feature_columns(df) -> list[str]:
