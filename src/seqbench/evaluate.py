@@ -76,7 +76,7 @@ def test_outputs(run_dir: Path, arrays: dict, meta: dict, split: str = "test"):
     from seqbench.predict import load_run, predict_outputs
 
     model, _ = load_run(run_dir)
-    return predict_outputs(model, datasets_for(arrays, meta, (split,))[split], meta["task"])
+    return predict_outputs(model, datasets_for(arrays, meta, (split,))[split])
 
 
 def read_run_metrics(run_dir: Path) -> dict:
@@ -211,8 +211,8 @@ def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list,
             **{key: mean_ci([m[key] for m in metrics])
                for key in ("epochs_run", "best_epoch", "seconds_to_best", "train_seconds", "train_samples_per_second")},
             "multiply_adds": cell_multiply_adds(model, arrays, meta),
-            "kernel": training_kernel(model, splits["train"], meta["task"], batch_size, metrics[0]["device"]),
-            "latency": inference_latency(model, test_set, meta["task"]),
+            "kernel": training_kernel(model, splits["train"], batch_size, metrics[0]["device"]),
+            "latency": inference_latency(model, test_set),
             "peak_memory": peak_training_memory(str(first), str(prepared_dir), batch_size),
         }
     return found
