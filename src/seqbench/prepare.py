@@ -31,10 +31,6 @@ def prepare(name: str, params_path: Path | str = "params.yaml") -> dict:
         message = str(exc)
         raise ConfigError(message if message.startswith("datasets.") else f"datasets.{name}.{message}") from None
     meta = {"dataset": name, "kind": cfg.kind, **meta}
-    if meta["task"] == "classify":
-        train_labels = arrays["labels"][arrays["idx_train"]]
-        meta["class_weight"] = cfg.class_weight
-        meta["class_weights"] = class_weights(train_labels, len(meta["labels"]), cfg.class_weight)
     with atomic_dir(paths.prepared(name)) as folder:
         np.savez(folder / "arrays.npz", **arrays)
         (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -61,20 +57,3 @@ def load_prepared(folder: Path | str) -> tuple[dict, dict]:
     except FileNotFoundError:
         raise SeqbenchError(f"{folder}: no prepared data; run `seqbench prepare` first") from None
     return arrays, meta
-
-
-def class_weights(train_labels, classes: int, how: str) -> list[float] | None:
-    """The classifier's loss weight per class, from the training split only (validation and
-    test frequencies must not leak in). "balanced" is scikit-learn's rule, n / (classes x
-    count), the one the baselines' class_weight="balanced" applies; "none" gives None."""
-    import numpy as np
-    from sklearn.utils.class_weight import compute_class_weight
-
-    if how == "none":
-        return None
-    present = np.unique(train_labels)
-    weights = np.ones(classes)
-    # A class absent from training has nothing to weigh there; it keeps 1 (its validation
-    # examples still count in the validation loss).
-    weights[present] = compute_class_weight("balanced", classes=present, y=train_labels)
-    return [round(float(w), 6) for w in weights]

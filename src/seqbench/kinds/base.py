@@ -7,7 +7,7 @@ Kinds import from here, never from the stage modules (prepare.py imports the kin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from seqbench.errors import SchemaError
 
@@ -29,6 +29,39 @@ class Check:
     name: str
     level: Literal["row", "table"]
     expectation: object  # a great_expectations Expectation
+
+
+class Scorer(Protocol):
+    """What evaluation asks of the scorer a kind gives it (`kind.scorer(arrays, meta)`): the
+    test split's scores, tests and tables. An output is what a model's predict_step gives for
+    the test split (or a baseline's equivalent): forecasts [N] or class probabilities [N, C]."""
+
+    primary: str  # the metric the verdict decides on
+    calibrates: bool  # whether each run's test outputs go through calibrate()
+
+    def calibrate(self, run, test_output, val_output):
+        """A run's test outputs adjusted with the help of its validation outputs."""
+
+    def scores(self, output) -> dict:
+        """Metric name -> value (floats, or None where undefined)."""
+
+    def paired_test(self, output_a, output_b) -> dict:
+        """The verdict's test of two models' outputs (with "p_value")."""
+
+    def extra_tests(self, output_a, output_b) -> dict:
+        """Tests reported beside the verdict's, by key (e.g. "accuracy_test"); may be empty."""
+
+    def curves(self, output) -> dict:
+        """Curves the report draws for a model (e.g. ROC); may be empty."""
+
+    def context(self) -> dict | None:
+        """What the report reads the scores against, or None."""
+
+    def predictions_table(self, outputs: dict):
+        """A DataFrame of the test split: the actual values and each model's predictions."""
+
+    def confusion_tables(self, predictions, models: list[str]) -> dict:
+        """Model -> a DataFrame of actual and predicted class (DVC's confusion plots); may be empty."""
 
 
 def map_columns(df, cfg, source: str):
@@ -144,22 +177,6 @@ def labels_as_strings(series):
         if (as_int == as_int.round()).all():
             return series.astype("Int64").astype("string")
     return series.astype("string")
-
-
-def classification_output(rows, probabilities, labels: list[str]):
-    """The predicted label and one probability column per label."""
-    columns = {f"p_{label}": probabilities[:, i] for i, label in enumerate(labels)}
-    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
-    return rows.assign(predicted_label=predicted, **columns)
-
-
-def majority_probabilities(train_labels, n_rows: int, n_classes: int):
-    """The majority-class baseline: the training class frequencies, the same for every row
-    (its predicted class is the most frequent one; its ROC-AUC is 0.5 by construction)."""
-    import numpy as np
-
-    frequencies = np.bincount(np.asarray(train_labels), minlength=n_classes) / len(train_labels)
-    return np.tile(frequencies, (n_rows, 1))
 
 
 # ---- preparation: splits and variable-length sequences -------------------------------------------

@@ -19,6 +19,7 @@ from seqbench.kinds.base import (
     require_columns,
     split_column,
 )
+from seqbench.kinds.classify import ClassifierScorer, classification_output, loss_weights, majority_probabilities
 from seqbench.settings import DatasetBase
 
 COLUMNS = ("text", "label", "split")
@@ -207,6 +208,7 @@ def prepare(df, cfg):
         "max_tokens": cfg.max_tokens,
         "embeddings": embeddings,
         "sizes": {s: int(len(i)) for s, i in splits.items()},
+        **loss_weights(arrays, len(cfg.labels), cfg),
     }
     return arrays, meta
 
@@ -294,8 +296,6 @@ def predict_inputs(df, meta: dict):
 
 
 def format_predictions(rows, outputs, meta: dict):
-    from seqbench.kinds.base import classification_output
-
     return classification_output(rows, outputs, meta["labels"])
 
 
@@ -328,8 +328,6 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
     ).fit(texts[fit], labels[fit])
     probabilities = np.zeros((len(test), len(meta["labels"])))
     probabilities[:, model.classes_] = model.predict_proba(texts[test])
-    from seqbench.kinds.base import majority_probabilities
-
     return {
         "tfidf_logreg": probabilities,
         "majority": majority_probabilities(labels[fit], len(test), len(meta["labels"])),
@@ -342,3 +340,11 @@ def describe_test(arrays: dict, validated_path):
 
     texts = pd.read_parquet(validated_path, columns=["text"])["text"]
     return texts.iloc[arrays["idx_test"]].str.slice(0, 300).reset_index(drop=True)
+
+
+# ---- scoring (evaluate stage) ------------------------------------------------------------------
+
+
+def scorer(arrays: dict, meta: dict) -> ClassifierScorer:
+    """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
+    return ClassifierScorer(arrays, meta)

@@ -23,6 +23,7 @@ from seqbench.kinds.base import (
     require_columns,
     split_column,
 )
+from seqbench.kinds.classify import ClassifierScorer, classification_output, loss_weights, majority_probabilities
 from seqbench.settings import DatasetBase
 from seqbench.sources import NestedClips
 
@@ -204,6 +205,7 @@ def prepare(df, cfg):
         "feature_std": std.tolist(),
         "input_size": int(flat.shape[1]),
         "sizes": {s: int(len(i)) for s, i in splits.items()},
+        **loss_weights(arrays, len(names), cfg),
     }
     return arrays, meta
 
@@ -231,8 +233,6 @@ def predict_inputs(df, meta: dict):
 
 
 def format_predictions(rows, outputs, meta: dict):
-    from seqbench.kinds.base import classification_output
-
     return classification_output(rows, outputs, meta["labels"])
 
 
@@ -249,8 +249,6 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
 
     import numpy as np
     from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
-
-    from seqbench.kinds.base import majority_probabilities
 
     values, offsets, labels = arrays["values"], arrays["offsets"], arrays["labels"]
 
@@ -275,3 +273,11 @@ def describe_test(arrays: dict, validated_path):
     import pandas as pd
 
     return pd.Series(arrays["clip_ids"][arrays["idx_test"]], dtype="string")
+
+
+# ---- scoring (evaluate stage) ------------------------------------------------------------------
+
+
+def scorer(arrays: dict, meta: dict) -> ClassifierScorer:
+    """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
+    return ClassifierScorer(arrays, meta)
