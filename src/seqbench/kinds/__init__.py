@@ -9,11 +9,19 @@ A kind's module provides (tests/test_kinds.py checks each registered kind for al
   `checks(cfg, df)`, `summary(df, cfg)`;
 - prepare: `TASK` (which model and batching: "forecast" or "classify") and
   `prepare(df, cfg) -> (arrays, meta)`;
-- evaluate: `baselines(arrays, meta, validated_path)`;
+- evaluate: `baselines(arrays, meta, validated_path)`, `scorer(arrays, meta)` (a
+  `base.Scorer`: scores, paired tests, the predictions table; the classification kinds share
+  kinds/classify.py's) and `describe_test(arrays, validated_path)` (a text per test example,
+  or None);
 - predict: `predict_inputs(df, meta)` and `format_predictions(rows, outputs, meta)`.
 
-The stages are generic and ask the kind. Adding a kind is its own module plus one line in
-KINDS, as long as it uses a task the models already have (forecast or classify).
+The stages are generic and ask the kind; the kinds import from base.py and classify.py, never
+from the stages. Adding a kind touches its own module and one registry line in KINDS (and
+gives tests/test_kinds.py a tiny table for it), as long as it uses a task the models already
+have: "forecast" (windows of a series, like stock) or "classify" (variable-length sequences,
+like text and video). A new task would also need its model (models/), its batching (data.py)
+and its plots in the report (report/sections.py), which today draw a forecast from stock's
+predictions table (symbol, date, actual_close, <model>_close, ...).
 """
 
 from seqbench.errors import ConfigError
