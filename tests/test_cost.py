@@ -130,28 +130,28 @@ def test_a_packed_bidirectional_classifier_takes_the_loop_for_both_cells():
 @needs_onednn
 def test_training_kernel_is_observed_on_a_training_step_and_leaves_the_model_as_it_was():
     model = forecaster("lstm")
-    found = cost.training_kernel(model, windows(), "forecast", batch_size=8, device="cpu")
+    found = cost.training_kernel(model, windows(), batch_size=8, device="cpu")
     assert found == {"name": ONEDNN, "packed": False, "device": "cpu", "observed": True}
     assert not model.training and next(model.parameters()).device.type == "cpu"
     model = classifier("gru", bidirectional=True)
-    found = cost.training_kernel(model, ragged(), "classify", batch_size=4, device="cpu")
+    found = cost.training_kernel(model, ragged(), batch_size=4, device="cpu")
     assert found["name"] == STEP_LOOP and found["packed"] is True
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU here is observed, not assumed")
 def test_a_gpu_run_evaluated_without_a_gpu_names_cudnn_unobserved():
-    found = cost.training_kernel(forecaster("gru"), windows(), "forecast", batch_size=8, device="cuda:0")
+    found = cost.training_kernel(forecaster("gru"), windows(), batch_size=8, device="cuda:0")
     assert found == {"name": CUDNN, "packed": None, "device": "cuda:0", "observed": False}
 
 
 @needs_onednn
 def test_latency_names_the_kernel_of_each_timed_batch(monkeypatch):
     monkeypatch.setattr(cost, "REPEATS", 2)
-    latency = cost.inference_latency(classifier("lstm", bidirectional=True), ragged(), "classify")
+    latency = cost.inference_latency(classifier("lstm", bidirectional=True), ragged())
     assert latency["batch_256"]["batch"] == 6
     assert latency["batch_256"]["kernel"] == STEP_LOOP and latency["batch_256"]["packed"] is True
     assert latency["batch_1"]["packed"] is True and latency["batch_1"]["seconds_per_sample"] > 0
-    latency = cost.inference_latency(forecaster("lstm"), windows(), "forecast")
+    latency = cost.inference_latency(forecaster("lstm"), windows())
     assert {entry["kernel"] for entry in latency.values()} == {ONEDNN}
 
 

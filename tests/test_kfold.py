@@ -122,5 +122,5 @@ def test_kfold_is_refused_for_a_stock_dataset():
 
     data = {"datasets": {"prices": {"kind": "stock", "source": "p.csv", "train": {"validation": "kfold"}}},
             "train": {"search": {"trials": 2}}}
-    with pytest.raises(ConfigError, match="datasets.prices: validation: kfold needs a classification dataset"):
+    with pytest.raises(ConfigError, match="datasets.prices: validation: kfold needs a classification dataset; a stock dataset"):
         parse_params(data)

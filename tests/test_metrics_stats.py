@@ -249,7 +249,8 @@ def test_verdict_uses_the_holm_adjusted_p():
 
 
 def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
-    from seqbench.evaluate import ClassifierScorer, assemble
+    from seqbench.evaluate import assemble
+    from seqbench.kinds.classify import ClassifierScorer
 
     rng = np.random.default_rng(8)
     labels = rng.integers(0, 3, 120)

@@ -32,6 +32,30 @@ def test_forecaster_starts_as_the_constant_forecast():
     assert torch.all(model(torch.randn(7, 10, 3)) == 0)
 
 
+def test_each_model_batches_and_predicts_its_own_way():
+    """Callers batch with model.collate_fn and call model.predict_step: forecasts [N] from
+    windows, class probabilities [N, classes] from sequences of different lengths."""
+    from torch.utils.data import DataLoader
+
+    from seqbench.data import RaggedDataset, WindowDataset
+
+    torch.manual_seed(0)
+    forecaster = Forecaster(input_size=3, hidden_size=4).eval()
+    windows = WindowDataset(torch.randn(20, 3).numpy(), torch.zeros(20).numpy(), list(range(4, 20)), lookback=5)
+    batch = next(iter(DataLoader(windows, batch_size=6, collate_fn=forecaster.collate_fn)))
+    assert forecaster.predict_step(batch).shape == (6,)
+    torch.testing.assert_close(forecaster.predict_step(batch), forecaster(*forecaster.inputs(batch)))
+
+    classifier = Classifier(num_classes=3, hidden_size=4, input_size=2).eval()
+    offsets = torch.tensor([0, 3, 4, 9]).numpy()
+    sequences = RaggedDataset(torch.randn(9, 2).numpy(), offsets, torch.tensor([0, 2, 1]).numpy(), [0, 1, 2])
+    batch = next(iter(DataLoader(sequences, batch_size=3, collate_fn=classifier.collate_fn)))
+    probabilities = classifier.predict_step(batch)
+    assert probabilities.shape == (3, 3)
+    torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(3))
+    torch.testing.assert_close(probabilities, torch.softmax(classifier(*classifier.inputs(batch)), dim=-1))
+
+
 STOCK_META = {"task": "forecast", "input_size": 4}
 TEXT_META = {"task": "classify", "input": "tokens", "vocabulary": ["<pad>", "<unk>", *map(str, range(998))],
              "labels": ["a", "b"]}

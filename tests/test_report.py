@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import check_in_browser, open_report
-from seqbench.evaluate import ClassifierScorer, ForecastScorer, assemble
+from seqbench.evaluate import assemble
+from seqbench.kinds.classify import ClassifierScorer
+from seqbench.kinds.stock import ForecastScorer
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = '<img src=x onerror="document.title=\'pwned\'">'

@@ -55,7 +55,7 @@ def prepared_project(project, train, test, **settings) -> dict:
 
 
 def test_balanced_weights_are_sklearns_rule_worked_by_hand():
-    from seqbench.prepare import class_weights
+    from seqbench.kinds.classify import class_weights
 
     # n / (classes x count): 8 / (2 x 6) and 8 / (2 x 2)
     assert class_weights(np.array([0, 0, 0, 0, 0, 0, 1, 1]), 2, "balanced") == pytest.approx([2 / 3, 2.0])

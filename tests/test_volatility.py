@@ -112,7 +112,7 @@ def test_historical_mean_and_always_up_baselines():
 
 
 def test_return_scorer_reads_direction_against_the_up_share():
-    from seqbench.evaluate import ForecastScorer
+    from seqbench.kinds.stock import ForecastScorer
 
     arrays, meta = tiny_returns_arrays()
     scorer = ForecastScorer(arrays, meta)
@@ -273,7 +273,8 @@ def test_a_range_estimator_on_flat_1950s_style_rows_falls_back_and_says_so():
 
 
 def test_volatility_scorer_scales_each_run_on_validation_and_tests_qlike():
-    from seqbench.evaluate import ForecastScorer, assemble
+    from seqbench.evaluate import assemble
+    from seqbench.kinds.stock import ForecastScorer
 
     arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
     scorer = ForecastScorer(arrays, meta)

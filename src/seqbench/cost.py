@@ -119,7 +119,7 @@ def observed_kernel(run) -> dict:
     return {"name": name, "packed": PACK_OP in ops}
 
 
-def training_kernel(model, dataset, task: str, batch_size: int, device: str) -> dict:
+def training_kernel(model, dataset, batch_size: int, device: str) -> dict:
     """The kernel a training step ran on the run's device: observed with one forward pass in
     training mode, with gradients, on a batch of the run's size. A device this machine lacks
     (trained on a GPU, evaluated without one) is not observed: on CUDA torch uses cuDNN for
@@ -130,7 +130,7 @@ def training_kernel(model, dataset, task: str, batch_size: int, device: str) -> 
     if not (target.type == "cpu" or (target.type == "cuda" and torch.cuda.is_available())):
         return {"name": CUDNN if target.type == "cuda" else None, "packed": None, "device": device,
                 "observed": False}
-    batch = [part.to(target) for part in first_batch(dataset, task, batch_size)]
+    batch = [part.to(target) for part in first_batch(model, dataset, batch_size)]
     was_training = model.training
     model.to(target).train()
     try:
@@ -141,21 +141,19 @@ def training_kernel(model, dataset, task: str, batch_size: int, device: str) -> 
     return {**kernel, "device": device, "observed": True}
 
 
-def first_batch(dataset, task: str, size: int):
-    """The first `size` test items as one model input (fewer when the test set is smaller)."""
+def first_batch(model, dataset, size: int):
+    """The first `size` items of `dataset` as one batch of `model`'s (fewer when the dataset is
+    smaller)."""
     from torch.utils.data import DataLoader
 
-    from seqbench.data import collate_ragged
-
-    collate = None if task == "forecast" else collate_ragged
-    return next(iter(DataLoader(dataset, batch_size=min(size, len(dataset)), collate_fn=collate)))
+    return next(iter(DataLoader(dataset, batch_size=min(size, len(dataset)), collate_fn=model.collate_fn)))
 
 
-def forward(model, batch, task: str):
-    return model(batch[0]) if task == "forecast" else model(batch[0], batch[1])
+def forward(model, batch):
+    return model(*model.inputs(batch))
 
 
-def inference_latency(model, dataset, task: str) -> dict:
+def inference_latency(model, dataset) -> dict:
     """Median seconds per sample of a forward pass, at batch 1 and batch 256, after a warm-up;
     with the kernel each batch ran (one batch of ragged sequences can take another path than
     a single sequence)."""
@@ -163,13 +161,13 @@ def inference_latency(model, dataset, task: str) -> dict:
 
     latency = {}
     for size in LATENCY_BATCHES:
-        batch = first_batch(dataset, task, size)
+        batch = first_batch(model, dataset, size)
         n = len(batch[-1])
         with torch.no_grad():  # not inference_mode: see observed_kernel
-            kernel = observed_kernel(lambda batch=batch: forward(model, batch, task))
+            kernel = observed_kernel(lambda batch=batch: forward(model, batch))
         with torch.inference_mode():
-            forward(model, batch, task)  # warm-up: first calls allocate and pick kernels
-            times = timeit.repeat(lambda batch=batch: forward(model, batch, task), repeat=REPEATS, number=1)
+            forward(model, batch)  # warm-up: first calls allocate and pick kernels
+            times = timeit.repeat(lambda batch=batch: forward(model, batch), repeat=REPEATS, number=1)
         latency[f"batch_{size}"] = {"seconds_per_sample": statistics.median(times) / n, "batch": n,
                                     "kernel": kernel["name"], "packed": kernel["packed"]}
     return latency
@@ -201,7 +199,7 @@ def _measure_step(run_dir: str, prepared_dir: str, batch_size: int) -> dict:
 
     model, _ = load_run(run_dir)
     arrays, meta = load_prepared(prepared_dir)
-    batch = first_batch(datasets_for(arrays, meta)["train"], meta["task"], batch_size)
+    batch = first_batch(model, datasets_for(arrays, meta)["train"], batch_size)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).train()
     batch = [part.to(device).clone() for part in batch]

@@ -32,19 +32,21 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     arrays, meta = load_prepared(paths.prepared(name))
     cells, seeds = list(params.train.cells), resolve_seeds(params.train.seeds, meta["sizes"]["train"])
     runs = trained_runs(paths, name, cells, seeds)
-    scorer = ForecastScorer(arrays, meta) if meta["task"] == "forecast" else ClassifierScorer(arrays, meta)
+    kind = get_kind(cfg.kind)
+    scorer = kind.scorer(arrays, meta)
     outputs = {run: test_outputs(run_dir, arrays, meta) for run, run_dir in runs.items()}
-    if getattr(scorer, "calibrates", False):  # e.g. log variance -> variance, scaled on validation
+    if scorer.calibrates:  # e.g. log variance -> variance, scaled on validation
         outputs = {run: scorer.calibrate(run, out, test_outputs(runs[run], arrays, meta, "val"))
                    for run, out in outputs.items()}
-    kind = get_kind(cfg.kind)
     baselines = kind.baselines(arrays, meta, paths.validated(name))
     result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds)
     mark_void(result["comparisons"], cells, void_reason([read_run_metrics(d) for d in runs.values()]))
-    if hasattr(kind, "describe_test"):
-        predictions.insert(0, "example", kind.describe_test(arrays, paths.validated(name)))
+    examples = kind.describe_test(arrays, paths.validated(name))
+    if examples is not None:
+        predictions.insert(0, "example", examples)
     result["cost"] = costs(runs, arrays, meta, paths.prepared(name), cells, seeds)
-    write_outputs(paths, name, result, predictions)
+    confusion = scorer.confusion_tables(predictions, cells + list(baselines))
+    write_outputs(paths, name, result, predictions, confusion)
     return result
 
 
@@ -56,8 +58,9 @@ def assemble(name: str, kind: str, meta: dict, scorer, outputs: dict, baselines:
     result["models"] = score_models(scorer, outputs, ensembles, baselines, cells, seeds)
     result["comparisons"] = comparisons(scorer, result["models"], ensembles, baselines, cells)
     result["curves"] = {model: scorer.curves(out) for model, out in {**ensembles, **baselines}.items()}
-    if hasattr(scorer, "context"):  # what the scores are read against, e.g. the test period's up-day share
-        result["context"] = scorer.context()
+    context = scorer.context()  # what the scores are read against, e.g. the test period's up-day share
+    if context is not None:
+        result["context"] = context
     return result, scorer.predictions_table({**ensembles, **baselines})
 
 
@@ -76,7 +79,7 @@ def test_outputs(run_dir: Path, arrays: dict, meta: dict, split: str = "test"):
     from seqbench.predict import load_run, predict_outputs
 
     model, _ = load_run(run_dir)
-    return predict_outputs(model, datasets_for(arrays, meta, (split,))[split], meta["task"])
+    return predict_outputs(model, datasets_for(arrays, meta, (split,))[split])
 
 
 def read_run_metrics(run_dir: Path) -> dict:
@@ -150,27 +153,25 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
     The best baseline is the one with the best primary metric on the test split: choosing it on
     the test split can only favour the baseline, never the RNN.
     The dataset's tests are one family: each gets "p_holm", its Holm-adjusted p, and the verdict
-    reads that. Classifiers also get "accuracy_test" (McNemar), and volatility forecasts
-    "squared_error_test" (DM on the squared error of the log variance; the verdict's is on
-    QLIKE), each reported but not deciding, and adjusted within its own family.
+    reads that. The scorer's extra tests (classifiers: "accuracy_test", McNemar; volatility
+    forecasts: "squared_error_test", DM on the squared error of the log variance) are reported
+    but not deciding, each adjusted within its own family.
     """
-    from seqbench.metrics import HIGHER_IS_BETTER, PRIMARY
+    from seqbench.metrics import HIGHER_IS_BETTER
     from seqbench.stats import difference_ci, holm, verdict
 
-    metric = getattr(scorer, "primary", None) or PRIMARY[scorer.task]
+    metric = scorer.primary
     higher = HIGHER_IS_BETTER[metric]
     pick = max if higher else min
     best_baseline = pick(baselines, key=lambda b: models[b]["scores"][metric])
     pairs = list(itertools.combinations(cells, 2)) + [(cell, best_baseline) for cell in cells]
     outputs = {**ensembles, **baselines}
     found = [{"a": a, "b": b, "metric": metric, "test": scorer.paired_test(outputs[a], outputs[b])} for a, b in pairs]
-    if hasattr(scorer, "accuracy_test"):
-        for comparison in found:
-            comparison["accuracy_test"] = scorer.accuracy_test(outputs[comparison["a"]], outputs[comparison["b"]])
-    if hasattr(scorer, "extra_tests"):  # reported beside the verdict's test, e.g. DM on squared error
-        for comparison in found:
-            comparison.update(scorer.extra_tests(outputs[comparison["a"]], outputs[comparison["b"]]))
-    for key in ("test", "accuracy_test", "squared_error_test"):  # all tests must exist before any can be adjusted
+    extras = [scorer.extra_tests(outputs[a], outputs[b]) for a, b in pairs]
+    for comparison, extra in zip(found, extras):
+        comparison.update(extra)
+    families = ["test", *dict.fromkeys(key for extra in extras for key in extra)]
+    for key in families:  # all tests must exist before any can be adjusted
         family = [comparison[key] for comparison in found if key in comparison]
         for test, adjusted in zip(family, holm([test["p_value"] for test in family])):
             test["p_holm"] = adjusted
@@ -211,8 +212,8 @@ def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list,
             **{key: mean_ci([m[key] for m in metrics])
                for key in ("epochs_run", "best_epoch", "seconds_to_best", "train_seconds", "train_samples_per_second")},
             "multiply_adds": cell_multiply_adds(model, arrays, meta),
-            "kernel": training_kernel(model, splits["train"], meta["task"], batch_size, metrics[0]["device"]),
-            "latency": inference_latency(model, test_set, meta["task"]),
+            "kernel": training_kernel(model, splits["train"], batch_size, metrics[0]["device"]),
+            "latency": inference_latency(model, test_set),
             "peak_memory": peak_training_memory(str(first), str(prepared_dir), batch_size),
         }
     return found
@@ -234,7 +235,7 @@ def headline(result: dict) -> dict:
     return numbers
 
 
-def write_outputs(paths: Paths, name: str, result: dict, predictions) -> None:
+def write_outputs(paths: Paths, name: str, result: dict, predictions, confusion: dict) -> None:
     from seqbench.io import atomic_path, write_json
 
     reports = paths.root / "reports"
@@ -242,164 +243,14 @@ def write_outputs(paths: Paths, name: str, result: dict, predictions) -> None:
     with atomic_path(reports / "eval" / name / "predictions.csv") as tmp:
         predictions.to_csv(tmp, index=False)
     write_json(headline(result), reports / "metrics" / f"{name}.json")
-    write_confusion_plots(reports / "plots" / "confusion" / name, predictions, result)
+    write_confusion_plots(reports / "plots" / "confusion" / name, confusion)
 
 
-def write_confusion_plots(folder: Path, predictions, result: dict) -> None:
-    """One CSV per model with `actual` and `predicted`: DVC's confusion template reads these."""
+def write_confusion_plots(folder: Path, tables: dict) -> None:
+    """One CSV per model with `actual` and `predicted`, from the scorer's confusion tables
+    (none for forecasts, so the folder stays empty): DVC's confusion template reads these."""
     from seqbench.io import atomic_dir
 
     with atomic_dir(folder) as tmp:
-        if result["task"] == "classify":
-            for model in result["cells"] + result["baselines"]:
-                table = predictions[["actual", model]].rename(columns={model: "predicted"})
-                table.to_csv(tmp / f"{model}.csv", index=False)
-
-
-class ForecastScorer:
-    """Scores scaled forecasts of a stock target and pairs them with Diebold-Mariano.
-
-    Return target: as log returns and prices, DM on squared errors (the verdict's metric: RMSE).
-    Volatility target: as log variance, DM on QLIKE (the verdict's metric) and, beside it, on the
-    squared error of the log variance; both with h - 1 lags (an h-day target's errors overlap).
-    """
-
-    task = "forecast"
-
-    def __init__(self, arrays: dict, meta: dict):
-        from seqbench.kinds.stock import forecast_truth, is_volatility
-        from seqbench.metrics import PRIMARY, VOLATILITY_PRIMARY
-
-        self.meta = meta
-        self.volatility = is_volatility(meta)
-        self.primary = VOLATILITY_PRIMARY if self.volatility else PRIMARY[self.task]
-        # An RNN forecasts E[log RV]; scoring it as a variance needs a scale (see calibrate).
-        self.calibrates = self.volatility
-        self.truth = forecast_truth(arrays, meta)
-        self.scales: dict = {}  # run -> the factor calibrate() multiplied its variance forecasts by
-
-    def unscale(self, output):
-        """The model's output in target units: a log return, or a log variance."""
-        return output * self.meta["target_std"] + self.meta["target_mean"]
-
-    def calibrate(self, run, test_output, val_output):
-        """A run's test forecasts of log variance as log *variance forecasts*: plus log k, with
-        k = mean(RV / exp(forecast)) over the validation windows (Duan's smearing estimate, and
-        the constant factor that minimises the run's validation QLIKE). Without it the
-        forecast, an estimate of E[log RV], sits below log E[RV] and QLIKE punishes it for
-        that, not for its timing. The test split plays no part; baselines forecast variance
-        directly and are left as they are."""
-        import numpy as np
-
-        from seqbench.metrics import smearing_factor
-
-        factor = smearing_factor(self.truth["validation_log_variance"], self.unscale(val_output))
-        self.scales[run] = factor
-        return test_output + np.log(factor) / self.meta["target_std"]
-
-    def scores(self, output) -> dict:
-        from seqbench.metrics import forecast_metrics, volatility_metrics
-
-        t = self.truth
-        if self.volatility:
-            return volatility_metrics(t["actual_log_variance"], self.unscale(output))
-        return forecast_metrics(t["actual_return"], self.unscale(output), t["last_close"], t["actual_close"],
-                                t["naive_scale"], t["benchmark"])
-
-    def paired_test(self, output_a, output_b) -> dict:
-        from seqbench.metrics import qlike_losses
-        from seqbench.stats import diebold_mariano
-
-        horizon = self.meta["horizon"]
-        if self.volatility:
-            actual = self.truth["actual_log_variance"]
-            losses = [qlike_losses(actual, self.unscale(o)) for o in (output_a, output_b)]
-            return {**diebold_mariano(*losses, horizon, power=1), "loss": "QLIKE"}
-        actual = self.truth["actual_return"]
-        return diebold_mariano(self.unscale(output_a) - actual, self.unscale(output_b) - actual, horizon)
-
-    def extra_tests(self, output_a, output_b) -> dict:
-        """Volatility: DM on the squared error of the log variance, beside the verdict's QLIKE."""
-        from seqbench.stats import diebold_mariano
-
-        if not self.volatility:
-            return {}
-        actual = self.truth["actual_log_variance"]
-        test = diebold_mariano(self.unscale(output_a) - actual, self.unscale(output_b) - actual, self.meta["horizon"])
-        return {"squared_error_test": {**test, "loss": "squared error of log variance"}}
-
-    def context(self) -> dict:
-        """What the report reads the scores against."""
-        found = {"target": "volatility" if self.volatility else "return", "horizon": self.meta["horizon"]}
-        if self.volatility:
-            found["variance"] = self.meta.get("variance")
-            found["variance_scale"] = {f"{cell} seed{seed}": k for (cell, seed), k in self.scales.items()}
-        else:
-            found["up_share"] = self.truth["up_share"]
-        return found
-
-    def curves(self, output) -> dict:
-        return {}
-
-    def predictions_table(self, outputs: dict):
-        import numpy as np
-        import pandas as pd
-
-        t = self.truth
-        if self.volatility:
-            # Volatility over the horizon: the square root of the variance summed over it.
-            table = pd.DataFrame({"symbol": t["symbol"], "date": t["date"],
-                                  "actual_log_variance": t["actual_log_variance"],
-                                  "actual_volatility": np.exp(t["actual_log_variance"] / 2)})
-            for model, output in outputs.items():
-                table[f"{model}_log_variance"] = self.unscale(output)
-                table[f"{model}_volatility"] = np.exp(table[f"{model}_log_variance"] / 2)
-            return table
-        table = pd.DataFrame({"symbol": t["symbol"], "date": t["date"], "actual_close": t["actual_close"],
-                              "actual_return": t["actual_return"]})
-        for model, output in outputs.items():
-            table[f"{model}_return"] = self.unscale(output)
-            table[f"{model}_close"] = t["last_close"] * np.exp(table[f"{model}_return"])
-        return table
-
-
-class ClassifierScorer:
-    """Scores class probabilities; pairs classifiers with a permutation test of macro-F1 (and McNemar)."""
-
-    task = "classify"
-
-    def __init__(self, arrays: dict, meta: dict):
-        self.labels = arrays["labels"][arrays["idx_test"]]
-        self.names = meta["labels"]
-
-    def scores(self, output) -> dict:
-        from seqbench.metrics import classification_metrics
-
-        return classification_metrics(self.labels, output, len(self.names))
-
-    def paired_test(self, output_a, output_b) -> dict:
-        """The verdict's test: a paired permutation test of macro-F1 (the primary metric)."""
-        from seqbench.stats import paired_permutation_f1
-
-        return paired_permutation_f1(self.labels, output_a.argmax(axis=1), output_b.argmax(axis=1), len(self.names))
-
-    def accuracy_test(self, output_a, output_b) -> dict:
-        """McNemar's exact test of accuracy: reported beside the verdict's test, not deciding."""
-        from seqbench.stats import mcnemar_exact
-
-        return mcnemar_exact(output_a.argmax(axis=1) == self.labels, output_b.argmax(axis=1) == self.labels)
-
-    def curves(self, output) -> dict:
-        from seqbench.metrics import roc_points
-
-        return {"roc": roc_points(self.labels, output, len(self.names))}
-
-    def predictions_table(self, outputs: dict):
-        import numpy as np
-        import pandas as pd
-
-        names = np.array(self.names, dtype=object)
-        table = pd.DataFrame({"actual": names[self.labels]})
-        for model, output in outputs.items():
-            table[model] = names[output.argmax(axis=1)]
-        return table
+        for model, table in tables.items():
+            table.to_csv(tmp / f"{model}.csv", index=False)

@@ -15,10 +15,6 @@ HIGHER_IS_BETTER = {
     "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "roc_auc": True,
 }
 BOUNDED = {"directional_accuracy", "mz_r2", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc"}  # within [0, 1]
-PRIMARY = {"forecast": "rmse", "classify": "macro_f1"}
-# A volatility forecast's verdict rests on QLIKE: unlike squared error of the log, it ranks
-# variance forecasts correctly even though realised variance is a noisy proxy (Patton 2011).
-VOLATILITY_PRIMARY = "qlike"
 
 
 def forecast_metrics(actual, predicted, last_close, actual_close, naive_scale: float,

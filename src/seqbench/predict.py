@@ -58,22 +58,16 @@ def resolve_run(model: str, root: Path) -> Path:
     raise SeqbenchError(f"{model}: neither a training run folder nor a dataset with trained models")
 
 
-def predict_outputs(model, dataset, task: str):
+def predict_outputs(model, dataset):
     """Model outputs for every item of `dataset`: forecasts [N] or probabilities [N, classes]."""
     import numpy as np
     import torch
     from torch.utils.data import DataLoader
 
-    from seqbench.data import collate_ragged
-
     outputs = []
-    collate = None if task == "forecast" else collate_ragged
     with torch.no_grad():
-        for batch in DataLoader(dataset, batch_size=BATCH, shuffle=False, collate_fn=collate):
-            if task == "forecast":
-                outputs.append(model(batch[0]).numpy())
-            else:
-                outputs.append(torch.softmax(model(batch[0], batch[1]), dim=-1).numpy())
+        for batch in DataLoader(dataset, batch_size=BATCH, shuffle=False, collate_fn=model.collate_fn):
+            outputs.append(model.predict_step(batch).numpy())
     return np.concatenate(outputs) if outputs else np.zeros(0)
 
 
@@ -92,7 +86,7 @@ def predict_file(model: str, input_path: str, output_path: str, root: Path = Pat
         dataset, rows = kind.predict_inputs(table, meta)
     except SeqbenchError as exc:
         raise SeqbenchError(f"{input_path} does not fit this {config['kind']} model ({run_dir}): {exc}") from None
-    predictions = kind.format_predictions(rows, predict_outputs(net, dataset, meta["task"]), meta)
+    predictions = kind.format_predictions(rows, predict_outputs(net, dataset), meta)
     output = Path(output_path)
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".parquet"):

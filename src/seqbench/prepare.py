@@ -31,10 +31,6 @@ def prepare(name: str, params_path: Path | str = "params.yaml") -> dict:
         message = str(exc)
         raise ConfigError(message if message.startswith("datasets.") else f"datasets.{name}.{message}") from None
     meta = {"dataset": name, "kind": cfg.kind, **meta}
-    if meta["task"] == "classify":
-        train_labels = arrays["labels"][arrays["idx_train"]]
-        meta["class_weight"] = cfg.class_weight
-        meta["class_weights"] = class_weights(train_labels, len(meta["labels"]), cfg.class_weight)
     with atomic_dir(paths.prepared(name)) as folder:
         np.savez(folder / "arrays.npz", **arrays)
         (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -61,62 +57,3 @@ def load_prepared(folder: Path | str) -> tuple[dict, dict]:
     except FileNotFoundError:
         raise SeqbenchError(f"{folder}: no prepared data; run `seqbench prepare` first") from None
     return arrays, meta
-
-
-def class_weights(train_labels, classes: int, how: str) -> list[float] | None:
-    """The classifier's loss weight per class, from the training split only (validation and
-    test frequencies must not leak in). "balanced" is scikit-learn's rule, n / (classes x
-    count), the one the baselines' class_weight="balanced" applies; "none" gives None."""
-    import numpy as np
-    from sklearn.utils.class_weight import compute_class_weight
-
-    if how == "none":
-        return None
-    present = np.unique(train_labels)
-    weights = np.ones(classes)
-    # A class absent from training has nothing to weigh there; it keeps 1 (its validation
-    # examples still count in the validation loss).
-    weights[present] = compute_class_weight("balanced", classes=present, y=train_labels)
-    return [round(float(w), 6) for w in weights]
-
-
-def stratified_split(labels, fraction: float, seed: int):
-    """Indices (kept, held_out) with `fraction` held out, stratified by label when possible."""
-    import numpy as np
-    from sklearn.model_selection import train_test_split
-
-    index = np.arange(len(labels))
-    try:
-        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
-    except ValueError:  # a label too rare to stratify: a plain random split still works
-        kept, held = train_test_split(index, test_size=fraction, random_state=seed)
-    return np.sort(kept), np.sort(held)
-
-
-def assign_splits(split_column, labels, splits_cfg):
-    """Index arrays of train/val/test for a classification table, one entry per example.
-
-    The source's own test split is kept; otherwise `splits.test` is carved out. Validation is
-    always carved from train, stratified.
-    """
-    import numpy as np
-
-    split = np.asarray(split_column.fillna("").astype(str))
-    labels = np.asarray(labels)
-    if (split == "test").any():
-        train_pool, test = np.flatnonzero(split != "test"), np.flatnonzero(split == "test")
-    else:
-        kept, held = stratified_split(labels, splits_cfg.test, splits_cfg.seed)
-        train_pool, test = kept, held
-    kept, held = stratified_split(labels[train_pool], splits_cfg.validation, splits_cfg.seed)
-    return {"train": train_pool[kept], "val": train_pool[held], "test": test}
-
-
-def ragged(sequences, dtype) -> tuple:
-    """Variable-length sequences as one flat array plus offsets (sequence i is flat[o[i]:o[i+1]])."""
-    import numpy as np
-
-    lengths = np.fromiter((len(s) for s in sequences), dtype="int64", count=len(sequences))
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    flat = np.concatenate([np.asarray(s, dtype=dtype) for s in sequences]) if len(sequences) else np.zeros(0, dtype)
-    return flat, offsets

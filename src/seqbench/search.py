@@ -35,7 +35,7 @@ LSTM_ONLY = {"forget_bias"}  # the GRU has no forget gate
 
 def cell_space(space: dict, cell: str) -> dict:
     """The dimensions a cell's trials sample (fixed values and LSTM-only keys left out)."""
-    from seqbench.config import Range
+    from seqbench.settings import Range
 
     return {key: value for key, value in space.items()
             if isinstance(value, (Range, list)) and not (key in LSTM_ONLY and cell != "lstm")}
@@ -43,7 +43,7 @@ def cell_space(space: dict, cell: str) -> dict:
 
 def fixed_values(space: dict) -> dict:
     """The space's fixed values: they override the budget in every trial and in the result."""
-    from seqbench.config import Range
+    from seqbench.settings import Range
 
     return {key: value for key, value in space.items() if not isinstance(value, (Range, list))}
 

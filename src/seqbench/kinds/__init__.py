@@ -1,12 +1,38 @@
-"""Everything that differs by kind of data lives in one module per kind.
+"""Everything that differs by kind of data lives in one module per kind, listed in KINDS.
 
-Each module provides: `COLUMNS` (the canonical columns), `GROUP_KEY` (the unit quarantined together, or None),
-`canonicalize(tables, cfg)`, `add_check_columns(df, cfg)`, `checks(cfg, df)` and
-`summary(df, cfg)`. The ingest and validate stages are generic and ask the kind.
+A kind's module provides (tests/test_kinds.py checks each registered kind for all of them):
+
+- `SETTINGS`: its pydantic settings class (a `settings.DatasetBase` whose `kind` literal is
+  its name in KINDS); config.py builds params.yaml's `datasets:` union from these;
+- `COLUMNS` (the canonical columns) and `GROUP_KEY` (the unit quarantined together, or None);
+- ingest and validate: `canonicalize(tables, cfg)`, `add_check_columns(df, cfg)`,
+  `checks(cfg, df)`, `summary(df, cfg)`;
+- prepare: `TASK` (which model and batching: "forecast" or "classify") and
+  `prepare(df, cfg) -> (arrays, meta)`;
+- evaluate: `baselines(arrays, meta, validated_path)`, `scorer(arrays, meta)` (a
+  `base.Scorer`: scores, paired tests, the predictions table; the classification kinds share
+  kinds/classify.py's) and `describe_test(arrays, validated_path)` (a text per test example,
+  or None);
+- predict: `predict_inputs(df, meta)` and `format_predictions(rows, outputs, meta)`.
+
+The stages are generic and ask the kind; the kinds import from base.py and classify.py, never
+from the stages. Adding a kind touches its own module and one registry line in KINDS (and
+gives tests/test_kinds.py a tiny table for it), as long as it uses a task the models already
+have: "forecast" (windows of a series, like stock) or "classify" (variable-length sequences,
+like text and video). A new task would also need its model (models/), its batching (data.py)
+and its plots in the report (report/sections.py), which today draw a forecast from stock's
+predictions table (symbol, date, actual_close, <model>_close, ...).
 """
 
-from importlib import import_module
+from seqbench.errors import ConfigError
+from seqbench.kinds import stock, text, video
+
+KINDS = {"stock": stock, "text": text, "video": video}
 
 
 def get_kind(name: str):
-    return import_module(f"seqbench.kinds.{name}")
+    """The module of kind `name`."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown kind '{name}'; the kinds are: {', '.join(KINDS)}") from None

@@ -1,9 +1,13 @@
-"""What every kind of data shares: column mapping, type coercion and the Check record."""
+"""What every kind of data shares: column mapping, type coercion, the Check record, and the
+splits and flat storage of variable-length sequences that preparation uses.
+
+Kinds import from here, never from the stage modules (prepare.py imports the kinds).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from seqbench.errors import SchemaError
 
@@ -25,6 +29,39 @@ class Check:
     name: str
     level: Literal["row", "table"]
     expectation: object  # a great_expectations Expectation
+
+
+class Scorer(Protocol):
+    """What evaluation asks of the scorer a kind gives it (`kind.scorer(arrays, meta)`): the
+    test split's scores, tests and tables. An output is what a model's predict_step gives for
+    the test split (or a baseline's equivalent): forecasts [N] or class probabilities [N, C]."""
+
+    primary: str  # the metric the verdict decides on
+    calibrates: bool  # whether each run's test outputs go through calibrate()
+
+    def calibrate(self, run, test_output, val_output):
+        """A run's test outputs adjusted with the help of its validation outputs."""
+
+    def scores(self, output) -> dict:
+        """Metric name -> value (floats, or None where undefined)."""
+
+    def paired_test(self, output_a, output_b) -> dict:
+        """The verdict's test of two models' outputs (with "p_value")."""
+
+    def extra_tests(self, output_a, output_b) -> dict:
+        """Tests reported beside the verdict's, by key (e.g. "accuracy_test"); may be empty."""
+
+    def curves(self, output) -> dict:
+        """Curves the report draws for a model (e.g. ROC); may be empty."""
+
+    def context(self) -> dict | None:
+        """What the report reads the scores against, or None."""
+
+    def predictions_table(self, outputs: dict):
+        """A DataFrame of the test split: the actual values and each model's predictions."""
+
+    def confusion_tables(self, predictions, models: list[str]) -> dict:
+        """Model -> a DataFrame of actual and predicted class (DVC's confusion plots); may be empty."""
 
 
 def map_columns(df, cfg, source: str):
@@ -142,17 +179,46 @@ def labels_as_strings(series):
     return series.astype("string")
 
 
-def classification_output(rows, probabilities, labels: list[str]):
-    """The predicted label and one probability column per label."""
-    columns = {f"p_{label}": probabilities[:, i] for i, label in enumerate(labels)}
-    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
-    return rows.assign(predicted_label=predicted, **columns)
+# ---- preparation: splits and variable-length sequences -------------------------------------------
 
 
-def majority_probabilities(train_labels, n_rows: int, n_classes: int):
-    """The majority-class baseline: the training class frequencies, the same for every row
-    (its predicted class is the most frequent one; its ROC-AUC is 0.5 by construction)."""
+def stratified_split(labels, fraction: float, seed: int):
+    """Indices (kept, held_out) with `fraction` held out, stratified by label when possible."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    try:
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError:  # a label too rare to stratify: a plain random split still works
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed)
+    return np.sort(kept), np.sort(held)
+
+
+def assign_splits(split_column, labels, splits_cfg):
+    """Index arrays of train/val/test for a classification table, one entry per example.
+
+    The source's own test split is kept; otherwise `splits.test` is carved out. Validation is
+    always carved from train, stratified.
+    """
     import numpy as np
 
-    frequencies = np.bincount(np.asarray(train_labels), minlength=n_classes) / len(train_labels)
-    return np.tile(frequencies, (n_rows, 1))
+    split = np.asarray(split_column.fillna("").astype(str))
+    labels = np.asarray(labels)
+    if (split == "test").any():
+        train_pool, test = np.flatnonzero(split != "test"), np.flatnonzero(split == "test")
+    else:
+        kept, held = stratified_split(labels, splits_cfg.test, splits_cfg.seed)
+        train_pool, test = kept, held
+    kept, held = stratified_split(labels[train_pool], splits_cfg.validation, splits_cfg.seed)
+    return {"train": train_pool[kept], "val": train_pool[held], "test": test}
+
+
+def ragged(sequences, dtype) -> tuple:
+    """Variable-length sequences as one flat array plus offsets (sequence i is flat[o[i]:o[i+1]])."""
+    import numpy as np
+
+    lengths = np.fromiter((len(s) for s in sequences), dtype="int64", count=len(sequences))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    flat = np.concatenate([np.asarray(s, dtype=dtype) for s in sequences]) if len(sequences) else np.zeros(0, dtype)
+    return flat, offsets

@@ -6,12 +6,86 @@
 
 from __future__ import annotations
 
-from seqbench.kinds.base import Check, labels_as_strings, map_columns, require_columns, split_column
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from seqbench.kinds.base import (
+    Check,
+    assign_splits,
+    labels_as_strings,
+    map_columns,
+    ragged,
+    require_columns,
+    split_column,
+)
+from seqbench.kinds.classify import ClassifierScorer, classification_output, loss_weights, majority_probabilities
+from seqbench.settings import DatasetBase
 
 COLUMNS = ("text", "label", "split")
 GROUP_KEY = None
 # Sources are decoded with errors="replace", so undecodable bytes show up as U+FFFD.
 REPLACEMENT_CHARACTER = "\ufffd"
+# Token embeddings a text dataset can use -> their width (None: set by embedding_size).
+EMBEDDINGS = {"learned": None, "glove-6b-50d": 50}
+
+
+# ---- settings: the keys of a text dataset in params.yaml ---------------------------------------
+
+
+class TextDataset(DatasetBase):
+    kind: Literal["text"]
+    labels: list[str] = Field(min_length=2)
+    max_chars: int = Field(20_000, gt=0)
+    encoding: str = "utf-8"
+    max_tokens: int = Field(200, gt=0)  # longer texts are cut to their first max_tokens tokens
+    vocab_size: int = Field(20_000, gt=1)  # the most frequent training words; others are <unk>
+    min_freq: int = Field(2, gt=0)  # words seen fewer times in training are <unk>
+    # balanced: the RNN's loss weights each class by n / (classes x its count in the training
+    # split), and the TF-IDF + LR baseline takes class_weight="balanced", the same rule;
+    # none: neither is weighted. So models and baseline see the imbalance the same way.
+    class_weight: Literal["balanced", "none"] = "balanced"
+    # learned: a token table trained from scratch, `embedding_size` wide; glove-6b-50d:
+    # pretrained GloVe vectors (the `glove` extra), 50 wide, so embedding_size does not apply.
+    embeddings: str = "learned"
+    embeddings_trainable: bool = True  # fine-tune pretrained vectors (true) or freeze them
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_strings(cls, value):
+        # YAML reads `labels: [0, 1]` as ints; labels are compared as strings everywhere.
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("embeddings")
+    @classmethod
+    def _known_embeddings(cls, value):
+        if value not in EMBEDDINGS:
+            raise ValueError(f"unknown embeddings '{value}'; use one of: {', '.join(EMBEDDINGS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _embedding_settings_agree(self):
+        if self.embeddings == "learned":
+            if not self.embeddings_trainable:
+                raise ValueError("embeddings_trainable: false freezes pretrained vectors; with "
+                                 "embeddings: learned the table would stay random")
+            return self
+        # Pretrained vectors fix the width: a different size asked for here is a contradiction
+        # (a global train.embedding_size, shared with other datasets, is ignored instead).
+        width = EMBEDDINGS[self.embeddings]
+        own = self.train.embedding_size
+        if own is not None and own != width:
+            raise ValueError(f"train.embedding_size: {own} contradicts embeddings: {self.embeddings} "
+                             f"({width} wide); remove it")
+        if "embedding_size" in (self.train.search.space or {}):
+            raise ValueError(f"train.search.space.embedding_size: embeddings: {self.embeddings} are "
+                             f"{width} wide, so searching the size wastes trials; remove it")
+        return self
+
+    MAPPABLE: ClassVar[tuple[str, ...]] = COLUMNS
+
+
+SETTINGS = TextDataset
 
 
 def canonicalize(tables: dict, cfg):
@@ -112,8 +186,6 @@ def encode(texts, vocabulary: list[str], max_tokens: int) -> list[list[int]]:
 def prepare(df, cfg):
     import numpy as np
 
-    from seqbench.prepare import assign_splits, ragged
-
     labels = np.array([cfg.labels.index(label) for label in df["label"]], dtype="int64")
     splits = assign_splits(df["split"], labels, cfg.splits)
     texts = df["text"].tolist()
@@ -136,6 +208,7 @@ def prepare(df, cfg):
         "max_tokens": cfg.max_tokens,
         "embeddings": embeddings,
         "sizes": {s: int(len(i)) for s, i in splits.items()},
+        **loss_weights(arrays, len(cfg.labels), cfg),
     }
     return arrays, meta
 
@@ -213,8 +286,6 @@ def predict_inputs(df, meta: dict):
     import pandas as pd
 
     from seqbench.data import RaggedDataset
-    from seqbench.kinds.base import require_columns
-    from seqbench.prepare import ragged
 
     require_columns(df, ["text"], "input")
     texts = df["text"].astype("string").fillna("").tolist()
@@ -225,8 +296,6 @@ def predict_inputs(df, meta: dict):
 
 
 def format_predictions(rows, outputs, meta: dict):
-    from seqbench.kinds.base import classification_output
-
     return classification_output(rows, outputs, meta["labels"])
 
 
@@ -259,8 +328,6 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
     ).fit(texts[fit], labels[fit])
     probabilities = np.zeros((len(test), len(meta["labels"])))
     probabilities[:, model.classes_] = model.predict_proba(texts[test])
-    from seqbench.kinds.base import majority_probabilities
-
     return {
         "tfidf_logreg": probabilities,
         "majority": majority_probabilities(labels[fit], len(test), len(meta["labels"])),
@@ -273,3 +340,11 @@ def describe_test(arrays: dict, validated_path):
 
     texts = pd.read_parquet(validated_path, columns=["text"])["text"]
     return texts.iloc[arrays["idx_test"]].str.slice(0, 300).reset_index(drop=True)
+
+
+# ---- scoring (evaluate stage) ------------------------------------------------------------------
+
+
+def scorer(arrays: dict, meta: dict) -> ClassifierScorer:
+    """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
+    return ClassifierScorer(arrays, meta)

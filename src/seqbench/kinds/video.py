@@ -7,20 +7,55 @@ check is quarantined whole: a clip with a hole in it is not a clip.
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
 from seqbench.errors import SchemaError
 from seqbench.kinds.base import (
     FLOAT_MAX,
     Check,
+    assign_splits,
     coerce_numeric,
     labels_as_strings,
     map_columns,
+    ragged,
     require_columns,
     split_column,
 )
+from seqbench.kinds.classify import ClassifierScorer, classification_output, loss_weights, majority_probabilities
+from seqbench.settings import DatasetBase
 from seqbench.sources import NestedClips
 
 COLUMNS = ("clip_id", "frame", "label", "split")  # plus one f_* column per feature
 GROUP_KEY = "clip_id"
+
+
+# ---- settings: the keys of a video dataset in params.yaml --------------------------------------
+
+
+class VideoDataset(DatasetBase):
+    kind: Literal["video"]
+    labels: list[str] | None = None
+    class_weight: Literal["balanced", "none"] = "balanced"  # the classifier's loss, as for text
+    min_frames: int = Field(2, gt=0)
+    max_frames: int = Field(10_000, gt=0)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_strings(cls, value):
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _frame_bounds_ordered(self):
+        if self.min_frames > self.max_frames:
+            raise ValueError("min_frames must be <= max_frames")
+        return self
+
+    MAPPABLE: ClassVar[tuple[str, ...]] = COLUMNS
+
+
+SETTINGS = VideoDataset
 
 
 def feature_columns(df) -> list[str]:
@@ -150,8 +185,6 @@ def clips_of(df):
 def prepare(df, cfg):
     import numpy as np
 
-    from seqbench.prepare import assign_splits, ragged
-
     clip_ids, values, clip_labels, clip_splits = clips_of(df)
     names = list(cfg.labels) if cfg.labels else sorted(clip_labels.astype(str).unique())
     labels = np.array([names.index(label) for label in clip_labels], dtype="int64")
@@ -172,6 +205,7 @@ def prepare(df, cfg):
         "feature_std": std.tolist(),
         "input_size": int(flat.shape[1]),
         "sizes": {s: int(len(i)) for s, i in splits.items()},
+        **loss_weights(arrays, len(names), cfg),
     }
     return arrays, meta
 
@@ -184,8 +218,6 @@ def predict_inputs(df, meta: dict):
     import pandas as pd
 
     from seqbench.data import RaggedDataset
-    from seqbench.kinds.base import require_columns
-    from seqbench.prepare import ragged
 
     require_columns(df, ["clip_id", "frame", *meta["features"]], "input")
     df = df.sort_values(["clip_id", "frame"], kind="stable")
@@ -201,8 +233,6 @@ def predict_inputs(df, meta: dict):
 
 
 def format_predictions(rows, outputs, meta: dict):
-    from seqbench.kinds.base import classification_output
-
     return classification_output(rows, outputs, meta["labels"])
 
 
@@ -219,8 +249,6 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
 
     import numpy as np
     from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
-
-    from seqbench.kinds.base import majority_probabilities
 
     values, offsets, labels = arrays["values"], arrays["offsets"], arrays["labels"]
 
@@ -245,3 +273,11 @@ def describe_test(arrays: dict, validated_path):
     import pandas as pd
 
     return pd.Series(arrays["clip_ids"][arrays["idx_test"]], dtype="string")
+
+
+# ---- scoring (evaluate stage) ------------------------------------------------------------------
+
+
+def scorer(arrays: dict, meta: dict) -> ClassifierScorer:
+    """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
+    return ClassifierScorer(arrays, meta)

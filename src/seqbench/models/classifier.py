@@ -8,10 +8,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from seqbench.data import collate_ragged
 from seqbench.models.base import RNNModule, final_hidden, make_rnn
 
 
 class Classifier(RNNModule):
+    # Sequences of different lengths: padded into one batch, with their lengths.
+    collate_fn = staticmethod(collate_ragged)
+
     def __init__(self, num_classes: int, cell: str = "lstm", hidden_size: int = 32, layers: int = 1,
                  dropout: float = 0.0, bidirectional: bool = False, pooling: str = "last",
                  learning_rate: float = 2e-3, vocab_size: int | None = None, input_size: int | None = None,
@@ -86,6 +90,9 @@ class Classifier(RNNModule):
         # With weights, torch's mean divides by the batch's summed weights: a weighted mean.
         return F.cross_entropy(self(x, lengths), y, weight=self.class_weights), len(y)
 
-    @torch.no_grad()
-    def predict_proba(self, x, lengths):
-        return torch.softmax(self(x, lengths), dim=-1)
+    def inputs(self, batch) -> tuple:
+        return batch[0], batch[1]  # batches are (padded sequences, lengths, labels)
+
+    def predict_step(self, batch, batch_idx: int = 0, dataloader_idx: int = 0):
+        """Class probabilities [batch, classes]."""
+        return torch.softmax(self(*self.inputs(batch)), dim=-1)

@@ -28,6 +28,13 @@ class Forecaster(RNNModule):
         last = final_hidden(state, bidirectional=False)  # [batch, hidden]
         return self.head(self.drop(last)).squeeze(-1)
 
+    def inputs(self, batch) -> tuple:
+        return (batch[0],)  # batches are (windows, targets)
+
+    def predict_step(self, batch, batch_idx: int = 0, dataloader_idx: int = 0):
+        """Forecasts of the scaled target [batch]."""
+        return self(*self.inputs(batch))
+
     def loss(self, batch):
         x, y = batch
         # Huber, not squared error: one crash day (1987: -25 standard deviations) would

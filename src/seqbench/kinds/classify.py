@@ -1,0 +1,113 @@
+"""What the classification kinds (text, video) share: the loss's class weights, the majority
+baseline, the predictions' format and the scorer of class probabilities.
+
+A kind imports from here what it needs; stock, a forecasting kind, has its own in its module.
+"""
+
+from __future__ import annotations
+
+
+# ---- preparation -------------------------------------------------------------------------------
+
+
+def class_weights(train_labels, classes: int, how: str) -> list[float] | None:
+    """The classifier's loss weight per class, from the training split only (validation and
+    test frequencies must not leak in). "balanced" is scikit-learn's rule, n / (classes x
+    count), the one the baselines' class_weight="balanced" applies; "none" gives None."""
+    import numpy as np
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if how == "none":
+        return None
+    present = np.unique(train_labels)
+    weights = np.ones(classes)
+    # A class absent from training has nothing to weigh there; it keeps 1 (its validation
+    # examples still count in the validation loss).
+    weights[present] = compute_class_weight("balanced", classes=present, y=train_labels)
+    return [round(float(w), 6) for w in weights]
+
+
+def loss_weights(arrays: dict, n_classes: int, cfg) -> dict:
+    """meta.json's `class_weight` (the setting) and `class_weights` (per class, from the
+    training split), which the classifier's loss and the weighted baselines read."""
+    train_labels = arrays["labels"][arrays["idx_train"]]
+    return {"class_weight": cfg.class_weight,
+            "class_weights": class_weights(train_labels, n_classes, cfg.class_weight)}
+
+
+# ---- baselines and predictions -------------------------------------------------------------------
+
+
+def classification_output(rows, probabilities, labels: list[str]):
+    """The predicted label and one probability column per label."""
+    columns = {f"p_{label}": probabilities[:, i] for i, label in enumerate(labels)}
+    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    return rows.assign(predicted_label=predicted, **columns)
+
+
+def majority_probabilities(train_labels, n_rows: int, n_classes: int):
+    """The majority-class baseline: the training class frequencies, the same for every row
+    (its predicted class is the most frequent one; its ROC-AUC is 0.5 by construction)."""
+    import numpy as np
+
+    frequencies = np.bincount(np.asarray(train_labels), minlength=n_classes) / len(train_labels)
+    return np.tile(frequencies, (n_rows, 1))
+
+
+# ---- scoring (evaluate stage) ------------------------------------------------------------------
+
+
+class ClassifierScorer:
+    """Scores class probabilities; pairs classifiers with a permutation test of macro-F1 (and
+    McNemar). The scorer of every classification kind (kinds.base.Scorer says what one does)."""
+
+    primary = "macro_f1"
+    calibrates = False  # probabilities are scored as the model gives them
+
+    def __init__(self, arrays: dict, meta: dict):
+        self.labels = arrays["labels"][arrays["idx_test"]]
+        self.names = meta["labels"]
+
+    def scores(self, output) -> dict:
+        from seqbench.metrics import classification_metrics
+
+        return classification_metrics(self.labels, output, len(self.names))
+
+    def paired_test(self, output_a, output_b) -> dict:
+        """The verdict's test: a paired permutation test of macro-F1 (the primary metric)."""
+        from seqbench.stats import paired_permutation_f1
+
+        return paired_permutation_f1(self.labels, output_a.argmax(axis=1), output_b.argmax(axis=1), len(self.names))
+
+    def calibrate(self, run, test_output, val_output):
+        return test_output
+
+    def extra_tests(self, output_a, output_b) -> dict:
+        """McNemar's exact test of accuracy: reported beside the verdict's test, not deciding."""
+        from seqbench.stats import mcnemar_exact
+
+        correct_a, correct_b = output_a.argmax(axis=1) == self.labels, output_b.argmax(axis=1) == self.labels
+        return {"accuracy_test": mcnemar_exact(correct_a, correct_b)}
+
+    def curves(self, output) -> dict:
+        from seqbench.metrics import roc_points
+
+        return {"roc": roc_points(self.labels, output, len(self.names))}
+
+    def context(self) -> None:
+        return None  # the scores need nothing beside them
+
+    def predictions_table(self, outputs: dict):
+        import numpy as np
+        import pandas as pd
+
+        names = np.array(self.names, dtype=object)
+        table = pd.DataFrame({"actual": names[self.labels]})
+        for model, output in outputs.items():
+            table[model] = names[output.argmax(axis=1)]
+        return table
+
+    def confusion_tables(self, predictions, models: list[str]) -> dict:
+        """Per model, the actual and predicted class of each test example: DVC's confusion
+        template reads these."""
+        return {model: predictions[["actual", model]].rename(columns={model: "predicted"}) for model in models}
