@@ -137,7 +137,17 @@ def report_project(root: Path) -> Path:
     rng = np.random.default_rng(0)
     write_dataset(root, "prices", *stock_evaluation(rng))
     write_dataset(root, "reviews", *text_evaluation(rng), columns=("text",), searched=False)
+    (root / "reports/setups").mkdir(parents=True, exist_ok=True)
+    (root / "reports/setups/reviews.yaml").write_text(yaml.safe_dump(SETUPS, sort_keys=False))
     return root / "params.yaml"
+
+
+# A record of set-ups tried on reviews (reports/setups/reviews.yaml); its text stays inert.
+SETUPS = {"metric": "macro_f1", "measured": "today", "setups": [
+    {"setup": f"learned {SCRIPT}", "changes": {"embeddings": "learned", "train": {"param_budget": 60000}},
+     "scores": {"lstm": 0.743, "gru": 0.724, "tfidf_logreg": 0.789}},
+    {"setup": "frozen", "changes": {"embeddings_trainable": False}, "scores": {"lstm": 0.719, "gru": 0.709}},
+]}
 
 
 @pytest.fixture(scope="module")
@@ -340,3 +350,36 @@ def test_a_missing_search_file_is_a_clean_error(tmp_path):
     assert_clean_failure(result, "reports/search/prices.json: not found", "dvc repro search@prices")
     assert not (tmp_path / "reports/index.html").exists()
     assert params.exists()
+
+
+def test_set_ups_tried_are_listed_under_their_dataset(rendered, browser):
+    open_report(browser, rendered)
+    rows = table_rows(browser, "#reviews-setups table.setups")
+    assert rows[f"learned {SCRIPT}"] == ["embeddings: learned; train.param_budget: 60000", "0.743", "0.724", "0.789"]
+    assert rows["frozen"] == ["embeddings_trainable: False", "0.719", "0.709", "—"]
+    assert browser.find_elements("css selector", "#prices-setups") == []  # no record, no section
+
+
+def test_a_malformed_set_ups_record_is_a_clean_error(tmp_path):
+    from conftest import Project, assert_clean_failure
+
+    report_project(tmp_path)
+    (tmp_path / "reports/setups/reviews.yaml").write_text("setups: [{setup: x}]\n")
+    result = Project(tmp_path).run("report")
+    assert_clean_failure(result, "reports/setups/reviews.yaml: not a set-ups record")
+
+
+def test_cross_validation_is_named_with_each_cells_epoch_count(tmp_path):
+    from seqbench.report import render_report
+
+    params = report_project(tmp_path)
+    search = fake_search("reviews")
+    search["validation"] = {"method": "kfold", "folds": 5}
+    for cell, epochs in zip(CELLS, (41, 57)):
+        search["cells"][cell]["cross_validation"] = {"refit_epochs": epochs}
+    (tmp_path / "reports/search/reviews.json").write_text(json.dumps(search))
+    page = render_report(params).read_text()
+    note = page[page.index('id="reviews-validation"'):]
+    note = note[:note.index("</p>")]
+    assert "stratified 5-fold cross-validation" in note and "(70)" in note  # train 60 + validation 10
+    assert "lstm 41, gru 57 epochs" in note

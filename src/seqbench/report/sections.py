@@ -50,6 +50,7 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
         "summary": summary_row(result),
         "forest": forest_panel(name, result),
         "search": search,
+        "setups": setups_section(paths, name),
         "hidden_sizes": hidden_sizes(result, search),
         "cost_work": cost_work(result),
     }
@@ -317,3 +318,40 @@ def trial_series(trials: list[dict]) -> dict:
     with_value = [t for t in ordered if t.get("value") is not None]
     return {"complete": [t for t in with_value if t["state"] == "complete"],
             "pruned": [t for t in with_value if t["state"] == "pruned"], "best": steps}
+
+
+# ---- set-ups tried -------------------------------------------------------------------------------
+
+
+def setups_section(paths: Paths, name: str) -> dict | None:
+    """reports/setups/<dataset>.yaml, when there is one: the set-ups tried on a dataset before
+    params.yaml's was chosen, with what each scored (a record kept by hand, shown as it is)."""
+    import yaml
+
+    path = paths.root / "reports" / "setups" / f"{name}.yaml"
+    if not path.exists():
+        return None
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        rows = [{"setup": str(row["setup"]), "changes": row.get("changes") or {},
+                 "scores": {str(k): float(v) for k, v in row["scores"].items()}} for row in record["setups"]]
+        metric, measured = str(record["metric"]), str(record["measured"])
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SeqbenchError(f"{path}: not a set-ups record (each of `setups` needs `setup` and `scores`, "
+                            f"beside `metric` and `measured`): {type(exc).__name__}: {exc}") from None
+    models = list(dict.fromkeys(model for row in rows for model in row["scores"]))
+    return {"metric": metric, "measured": measured, "models": models,
+            "rows": [{"setup": row["setup"], "changes": describe_changes(row["changes"]),
+                      "scores": [format_value(row["scores"].get(m)) for m in models]} for row in rows]}
+
+
+def describe_changes(changes: dict, prefix: str = "") -> str:
+    """{"embeddings": "learned", "train": {"param_budget": 60000}} ->
+    "embeddings: learned; train.param_budget: 60000"."""
+    parts = []
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            parts.append(describe_changes(value, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}: {value}")
+    return "; ".join(parts)
