@@ -245,7 +245,7 @@ def dvc_project(root: Path, params: dict, files: dict) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", ".gitignore"):
         shutil.copy(REPO / name, root)
-    for folder in ("src", "flows"):
+    for folder in ("src", "flows", "reports/setups"):  # reports/setups: the report stage's record of set-ups tried
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name, frame in files.items():
         frame.to_csv(root / name, index=False)
