@@ -50,6 +50,47 @@ def test_a_finished_run_is_reused_and_a_changed_budget_retrains(prepared_stock):
     assert changed["epochs_run"] == 2
 
 
+@pytest.mark.parametrize("content", ["", "{\"best_val", "[]"])
+def test_an_empty_or_corrupt_metrics_file_trains_the_run_again(prepared_stock, content):
+    first = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    metrics = prepared_stock.root / "models/toy/runs/lstm/seed0/metrics.json"
+    metrics.write_text(content)  # what a crash can leave on a file system that lost the write
+    with pytest.warns(UserWarning, match="metrics.json: unreadable .*training this run again"):
+        again = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    assert again["best_val_loss"] == first["best_val_loss"]  # trained again, the same result
+    assert json.loads(metrics.read_text())["best_val_loss"] == first["best_val_loss"]
+
+
+@pytest.mark.parametrize("state_file", ["config.json", "checkpoints/last.ckpt"])
+def test_a_corrupt_config_or_checkpoint_starts_the_run_over(prepared_stock, state_file):
+    first = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    run_dir = prepared_stock.root / "models/toy/runs/lstm/seed0"
+    (run_dir / "metrics.json").unlink()  # as if killed before the end
+    (run_dir / state_file).write_bytes(b"\x00 half a file")
+    with pytest.warns(UserWarning, match=f"{state_file}: unreadable .*starting this run over"):
+        again = train_run("toy", "lstm", 0, params_of(prepared_stock))
+    assert again["best_val_loss"] == first["best_val_loss"] and again["epochs_run"] == first["epochs_run"]
+
+
+def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path, monkeypatch):
+    from seqbench import io
+
+    flushed = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(io.os, "fsync", recording_fsync)
+    io.write_json({"a": 1}, tmp_path / "out.json")
+    assert flushed[0].startswith(str(tmp_path / ".out.json.")) and flushed[1] == str(tmp_path)
+    flushed.clear()
+    with io.atomic_dir(tmp_path / "folder") as tmp:
+        (tmp / "table.csv").write_text("x\n1\n")
+    assert any(f.endswith("table.csv") for f in flushed) and flushed[-1] == str(tmp_path)
+
+
 def test_run_outputs_are_on_disk_and_weights_load_safely(prepared_stock):
     train_run("toy", "gru", 0, params_of(prepared_stock))
     run_dir = prepared_stock.root / "models/toy/runs/gru/seed0"

@@ -22,9 +22,28 @@ def atomic_path(path: Path | str):
     tmp.chmod(0o644)  # mkstemp makes it private; outputs should read like any other file
     try:
         yield tmp
+        fsync_path(tmp)  # the bytes reach the disk before the name points at them
         os.replace(tmp, path)
+        fsync_path(path.parent)  # and the rename itself survives a power cut
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a directory's contents to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush every file and folder below `folder`, and `folder` itself."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            fsync_path(Path(root) / name)
+        fsync_path(Path(root))
 
 
 @contextmanager
@@ -36,11 +55,13 @@ def atomic_dir(path: Path | str):
     tmp.chmod(0o755)  # mkdtemp makes it private; outputs should read like any other folder
     try:
         yield tmp
+        fsync_tree(tmp)
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
         os.replace(tmp, path)
+        fsync_path(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

@@ -163,7 +163,10 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     if not same_run(run_dir, config):
         shutil.rmtree(run_dir, ignore_errors=True)  # other settings or data: start over
     elif (run_dir / "metrics.json").exists():
-        return json.loads((run_dir / "metrics.json").read_text())
+        finished = read_metrics(run_dir / "metrics.json")
+        if finished is not None:
+            return finished
+        shutil.rmtree(run_dir, ignore_errors=True)  # a corrupt record of a finished run: train again
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(config, run_dir / "config.json")
     label = f"{name} {cell} seed{seed}"
@@ -197,8 +200,8 @@ def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Pat
     if untrained_loss <= min(progress.val_losses):
         state = torch.load(run_dir / "untrained.pt", map_location="cpu", weights_only=True)
     else:
-        # This run's own Lightning checkpoint, just written (it holds more than tensors).
-        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)["state_dict"]
+        # This run's own Lightning checkpoint, just written: tensors and plain values only.
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     weights = run_dir / "model.pt"
     with atomic_path(weights) as tmp:
         torch.save(state, tmp)
@@ -320,11 +323,49 @@ def make_trainer(budget, callbacks, run_dir: Path | None = None):
     )
 
 
-def same_run(run_dir: Path, config: dict) -> bool:
-    """Was run_dir made by a run with exactly this config (budget, seed, data)?"""
+def read_metrics(path: Path) -> dict | None:
+    """A finished run's metrics, or None with a warning when the file is empty or corrupt (a
+    crash mid-write on a file system that lost it): the run is then trained again."""
+    import warnings
+
     try:
-        return json.loads((run_dir / "config.json").read_text()) == json.loads(json.dumps(config))
-    except (OSError, ValueError):
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(metrics, dict) and "best_val_loss" in metrics:
+            return metrics
+        problem = "not a run's metrics"
+    except (OSError, ValueError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    warnings.warn(f"{path}: unreadable ({problem}); training this run again")
+    return None
+
+
+def same_run(run_dir: Path, config: dict) -> bool:
+    """Was run_dir made by a run with exactly this config (budget, seed, data), and can its
+    checkpoint be resumed from? A corrupt config or checkpoint starts it over, with a warning."""
+    import warnings
+
+    path = run_dir / "config.json"
+    if not path.exists():
+        return False
+    try:
+        same = json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(config))
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"{path}: unreadable ({type(exc).__name__}: {exc}); starting this run over")
+        return False
+    return same and resumable(run_dir / "checkpoints" / "last.ckpt")
+
+
+def resumable(checkpoint: Path) -> bool:
+    """No checkpoint yet, or one that loads (as tensors and plain values only)."""
+    import warnings
+
+    if not checkpoint.exists():
+        return True
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=True)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any unloadable checkpoint is started over
+        warnings.warn(f"{checkpoint}: unreadable ({type(exc).__name__}); starting this run over")
         return False
 
 
