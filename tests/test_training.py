@@ -91,6 +91,19 @@ def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path, monk
     assert any(f.endswith("table.csv") for f in flushed) and flushed[-1] == str(tmp_path)
 
 
+def test_ingest_puts_the_table_in_place_before_its_manifest(project, monkeypatch):
+    from seqbench import io
+
+    project.write("prices.csv", random_walk_prices(40))
+    project.params({"toy": {"kind": "stock", "source": "prices.csv", "max_quarantine_fraction": 1.0}})
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(io.os, "replace", lambda src, dst: (renamed.append(os.path.basename(dst)), real_replace(src, dst)))
+    result = project.run("ingest", "toy")
+    assert result.exit_code == 0, result.output
+    assert renamed == ["toy.parquet", "toy.manifest.json"]
+
+
 def test_run_outputs_are_on_disk_and_weights_load_safely(prepared_stock):
     train_run("toy", "gru", 0, params_of(prepared_stock))
     run_dir = prepared_stock.root / "models/toy/runs/gru/seed0"

@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
-from seqbench.io import atomic_path, write_json
+from seqbench.io import atomic_dir, atomic_path, write_json
 from seqbench.paths import Paths
 
 
@@ -68,9 +68,7 @@ def write_outputs(dataset: str, summary: dict, results: list[dict], paths: Paths
     curves = pd.DataFrame(rows, columns=["cell", "seed", "epoch", "train_loss", "val_loss", "seconds"])
     with atomic_path(folder / "learning_curves.csv") as tmp:
         curves.sort_values(["cell", "seed", "epoch"]).to_csv(tmp, index=False)
-    mean_dir = folder / "curves"
-    shutil.rmtree(mean_dir, ignore_errors=True)
-    for cell, part in curves.groupby("cell"):
-        mean = part.groupby("epoch")[["train_loss", "val_loss"]].mean().reset_index()
-        with atomic_path(mean_dir / f"{cell}.csv") as tmp:
-            mean.to_csv(tmp, index=False)
+    with atomic_dir(folder / "curves") as mean_dir:  # replaced as a whole, never left half empty
+        for cell, part in curves.groupby("cell"):
+            mean = part.groupby("epoch")[["train_loss", "val_loss"]].mean().reset_index()
+            mean.to_csv(mean_dir / f"{cell}.csv", index=False)

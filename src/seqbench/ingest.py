@@ -24,8 +24,9 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
     tables = {key: read_source(src, paths.root, encoding) for key, src in cfg.sources().items()}
     df = kind.canonicalize(tables, cfg)
     # Both files appear together or not at all: each is renamed into place only after both
-    # were written in full.
-    with atomic_path(paths.raw(name)) as table_tmp, atomic_path(paths.manifest(name)) as manifest_tmp:
+    # were written in full, the table first (the inner block's file is renamed first), so a
+    # manifest never describes a table that is not there yet.
+    with atomic_path(paths.manifest(name)) as manifest_tmp, atomic_path(paths.raw(name)) as table_tmp:
         df.to_parquet(table_tmp, engine="pyarrow", index=False)
         manifest = {
             "dataset": name,
