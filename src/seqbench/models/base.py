@@ -47,8 +47,10 @@ def final_hidden(state, bidirectional: bool):
 
 
 class RNNModule(pl.LightningModule):
-    """Subclasses define `loss(batch) -> (loss, batch_size)`, `inputs(batch)` and
-    `predict_step(batch)`, and set `collate_fn`; the Trainer does the rest.
+    """Subclasses define `loss(batch) -> (loss, batch_size)`, `inputs(batch)` (forward()'s
+    arguments, taken from a batch that also holds the targets) and `predict_step(batch)` (what
+    the model predicts, in the form evaluation scores), and set `collate_fn`; the Trainer does
+    the rest.
 
     Callers that run a model (evaluation, `seqbench predict`, the cost measurements) batch
     with its `collate_fn` and call `predict_step` or `self(*self.inputs(batch))`, so they need
@@ -57,14 +59,6 @@ class RNNModule(pl.LightningModule):
 
     # The DataLoader's collate_fn for this model's batches; None is torch's default stacking.
     collate_fn = None
-
-    def inputs(self, batch) -> tuple:
-        """forward()'s arguments, taken from a batch (which also holds the targets)."""
-        raise NotImplementedError
-
-    def predict_step(self, batch, batch_idx: int = 0, dataloader_idx: int = 0):
-        """What the model predicts for a batch, in the form evaluation scores."""
-        raise NotImplementedError
 
     def configure_optimizers(self):
         # AdamW: decoupled weight decay; with weight_decay 0 it is exactly Adam.
