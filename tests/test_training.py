@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,30 +116,41 @@ def test_run_outputs_are_on_disk_and_weights_load_safely(prepared_stock):
     assert logged, "dvclive logged the losses"
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(prepared_stock):
-    set_train(prepared_stock, max_epochs=40, patience=40)
-    code = (
-        "import sys; from seqbench.train import train_run; "
-        f"train_run('toy', 'lstm', 0, {str(params_of(prepared_stock))!r})"
-    )
-    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
-    last = prepared_stock.root / "models/toy/runs/lstm/seed0/checkpoints/last.ckpt"
-    seen = []
+def test_killed_run_resumes_and_ends_as_an_uninterrupted_run(prepared_stock, tmp_path):
+    set_train(prepared_stock, max_epochs=12, patience=12, dropout=0.3)
+    twin = tmp_path / "twin"  # the same project, trained without interruption
+    shutil.copytree(prepared_stock.root, twin)
+    code = "import sys; from seqbench.train import train_run; train_run('toy', 'lstm', 0, sys.argv[1])"
+    process = subprocess.Popen([sys.executable, "-c", code, str(params_of(prepared_stock))],
+                               stderr=subprocess.PIPE, text=True)
+    run_dir = prepared_stock.root / "models/toy/runs/lstm/seed0"
     for line in process.stderr:  # wait for a few epochs, then kill it hard
-        seen.append(line)
-        if "epoch 3/40" in line and last.exists():
+        if "epoch 4/12" in line and (run_dir / "checkpoints/last.ckpt").exists():
             break
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    assert not (prepared_stock.root / "models/toy/runs/lstm/seed0/metrics.json").exists()
-    finished = torch.load(last, weights_only=False)["epoch"] + 1  # the checkpoint counts from 0
+    assert not (run_dir / "metrics.json").exists()
+    finished = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["epoch"] + 1  # counts from 0
 
-    resumed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run([sys.executable, "-c", code, str(params_of(prepared_stock))],
+                             capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     first_line = next(line for line in resumed.stderr.splitlines() if "epoch" in line)
-    assert f"epoch {finished + 1}/40" in first_line, first_line
-    metrics = json.loads((prepared_stock.root / "models/toy/runs/lstm/seed0/metrics.json").read_text())
-    assert [c["epoch"] for c in metrics["curves"]] == list(range(1, metrics["epochs_run"] + 1))
+    assert f"epoch {finished + 1}/12" in first_line, first_line
+    uninterrupted = subprocess.run([sys.executable, "-c", code, str(twin / "params.yaml")],
+                                   capture_output=True, text=True, timeout=600)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+
+    def outcome(root):
+        metrics = json.loads((root / "models/toy/runs/lstm/seed0/metrics.json").read_text())
+        losses = [(c["epoch"], c["train_loss"], c["val_loss"]) for c in metrics["curves"]]
+        return metrics["best_val_loss"], metrics["epochs_run"], losses
+
+    assert outcome(prepared_stock.root) == outcome(twin)
+    assert outcome(twin)[1] == 12  # the interruption fell inside the run, not after it
+    resumed_weights = torch.load(run_dir / "model.pt", weights_only=True)
+    twin_weights = torch.load(twin / "models/toy/runs/lstm/seed0/model.pt", weights_only=True)
+    assert all(torch.equal(resumed_weights[k], twin_weights[k]) for k in twin_weights)
 
 
 def test_a_checkpoint_is_never_half_written(tmp_path, monkeypatch):

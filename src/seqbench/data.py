@@ -53,27 +53,55 @@ def collate_ragged(batch):
     return pad_sequence(sequences, batch_first=True), lengths, torch.stack(labels)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A seed for one epoch of one run: the shuffle (and dropout) of epoch k depend on (seed, k)
+    only, so a run resumed from a checkpoint draws what an uninterrupted one would have."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+class EpochShuffle(torch.utils.data.Sampler):
+    """A permutation per epoch, from (seed, epoch). Lightning calls `set_epoch` before each epoch."""
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.size
+
+
 class BucketBatchSampler(torch.utils.data.Sampler):
     """Shuffled batches of similar-length sequences, so a batch is not padded to one outlier.
 
     Each epoch: shuffle, cut into pools of `pool` batches, sort each pool by length, cut it
-    into batches, shuffle the batches. Seeded, so runs are repeatable.
+    into batches, shuffle the batches. Seeded by (seed, epoch), so runs are repeatable and a
+    resumed run shuffles as an uninterrupted one would.
     """
 
     def __init__(self, lengths, batch_size: int, seed: int = 0, pool: int = 50):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.pool = pool * batch_size
-        self.rng = np.random.default_rng(seed)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __iter__(self):
-        order = self.rng.permutation(len(self.lengths))
+        rng = np.random.default_rng(epoch_seed(self.seed, self.epoch))
+        order = rng.permutation(len(self.lengths))
         batches = []
         for start in range(0, len(order), self.pool):
             chunk = order[start : start + self.pool]
             chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
             batches.extend(chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size))
-        for i in self.rng.permutation(len(batches)):
+        for i in rng.permutation(len(batches)):
             yield batches[i].tolist()
 
     def __len__(self) -> int:
@@ -100,8 +128,8 @@ def loader(dataset: Dataset, meta: dict, batch_size: int, shuffle: bool, seed: i
     from torch.utils.data import DataLoader
 
     if meta["task"] == "forecast":
-        generator = torch.Generator().manual_seed(seed)
-        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+        sampler = EpochShuffle(len(dataset), seed) if shuffle else None
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
     if shuffle:
         lengths = np.diff(dataset.offsets)[dataset.index]
         sampler = BucketBatchSampler(lengths, batch_size, seed)

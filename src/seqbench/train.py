@@ -48,6 +48,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
+class StepSeed(Callback):
+    """Seeds torch's generator before every training step from (seed, step): dropout then draws
+    the same numbers in a run resumed from a checkpoint as in an uninterrupted one (Lightning's
+    checkpoints do not keep the generator's state)."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        from seqbench.data import epoch_seed
+
+        torch.manual_seed(epoch_seed(self.seed, trainer.global_step))
+
+
 class EpochLine(Callback):
     """One line per epoch: the run, the epoch, train and validation loss. Also keeps the
     epoch timings (saved in checkpoints, so they survive a resume)."""
@@ -188,7 +202,7 @@ def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Pat
                                  mode="min", save_top_k=1, save_last=True)
     progress = EpochLine(label)
     trainer = make_trainer(budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)],
-                           run_dir)
+                           seed, run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
     started = time.perf_counter()
@@ -225,7 +239,7 @@ def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, l
     # Kept every epoch, so that a killed run resumes from its last epoch.
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
     progress = EpochLine(label)
-    trainer = make_trainer(budget, [checkpoint, progress], run_dir)
+    trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     started = time.perf_counter()
     trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None)
@@ -256,7 +270,7 @@ def fit_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str
     progress = EpochLine(label)
     untrained = validation_loss(model, val_loader)
     trainer = make_trainer(budget, [progress, EarlyStopping(monitor="val_loss", patience=budget.patience),
-                                    *callbacks])
+                                    *callbacks], seed)
     result = {"untrained_val_loss": untrained, "val_losses": progress.val_losses, "stopped": False,
               "parameters": model.sized_parameters(), "hidden_size": model.hparams.hidden_size}
     try:
@@ -292,7 +306,7 @@ def untrained_baseline(model, val_loader, run_dir: Path, label: str, resuming: b
     return loss
 
 
-def make_trainer(budget, callbacks, run_dir: Path | None = None):
+def make_trainer(budget, callbacks, seed: int, run_dir: Path | None = None):
     """The Trainer of a run (checkpoints and a DVCLive log in run_dir) or, without run_dir, of a
     search trial (nothing written)."""
     quiet_lightning()
@@ -315,7 +329,7 @@ def make_trainer(budget, callbacks, run_dir: Path | None = None):
         devices=1,
         deterministic="warn",  # deterministic where torch supports it; a warning where not
         gradient_clip_val=budget.gradient_clip or None,
-        callbacks=callbacks,
+        callbacks=[StepSeed(seed), *callbacks],
         enable_progress_bar=False,
         enable_model_summary=False,
         log_every_n_steps=1,  # only epoch-level values are logged; this silences a warning
