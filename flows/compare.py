@@ -17,6 +17,7 @@ from prefect import flow, task
 
 from seqbench.compare import collect_runs, remove_stale_runs
 from seqbench.config import load_params, resolve_seeds
+from seqbench.locks import workspace_lock
 from seqbench.orchestration import dataset_args, prefect_api, quiet_user_errors, task_runner
 from seqbench.train import train_run
 
@@ -33,16 +34,18 @@ def compare(dataset: str, params_path: str = "params.yaml") -> dict:
     quiet_user_errors()
     params = load_params(params_path)
     train = params.train
-    _, meta = load_prepared(Paths(Path(params_path).resolve().parent).prepared(dataset))
-    seeds = resolve_seeds(train.seeds, meta["sizes"]["train"])
-    remove_stale_runs(dataset, train.cells, seeds, Path(params_path))
-    futures = {
-        (cell, seed): train_task.with_options(retries=train.retries).submit(dataset, cell, seed, params_path,
-                                                                            train.threads)
-        for cell in train.cells
-        for seed in seeds
-    }
-    return collect_runs(dataset, futures, Path(params_path))
+    root = Path(params_path).resolve().parent
+    with workspace_lock(root):
+        _, meta = load_prepared(Paths(root).prepared(dataset))
+        seeds = resolve_seeds(train.seeds, meta["sizes"]["train"])
+        remove_stale_runs(dataset, train.cells, seeds, Path(params_path))
+        futures = {
+            (cell, seed): train_task.with_options(retries=train.retries).submit(dataset, cell, seed, params_path,
+                                                                                train.threads)
+            for cell in train.cells
+            for seed in seeds
+        }
+        return collect_runs(dataset, futures, Path(params_path))
 
 
 def main(argv=None) -> int:
@@ -52,7 +55,7 @@ def main(argv=None) -> int:
     def run():
         params = load_params(args.params)
         params.dataset(args.dataset)  # an unknown name fails here, before a server starts
-        with prefect_api():
+        with workspace_lock(Path(args.params).resolve().parent), prefect_api():
             compare.with_options(task_runner=task_runner(params.train))(args.dataset, args.params)
 
     return exit_code(run)

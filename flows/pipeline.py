@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from seqbench import pipeline as steps
 from seqbench.config import load_params
 from seqbench.errors import ConfigError
+from seqbench.locks import workspace_lock
 from seqbench.orchestration import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
@@ -86,12 +87,14 @@ def pipeline(datasets: list[str] | None = None, pull: bool | None = None, push: 
     unknown = [name for name in chosen if name not in declared]
     if unknown:
         raise ConfigError(f"unknown dataset(s) {', '.join(unknown)}; params.yaml declares: {', '.join(declared)}")
-    if params.schedule.pull if pull is None else pull:
-        dvc_pull(root)
-    outcomes = dvc_repro(root, chosen, declared)
-    if params.schedule.push if push is None else push:
-        dvc_push(root)
-    publish_report(root, chosen, outcomes)
+    # One pipeline per workspace, for the whole run; the stages dvc starts inherit the lock.
+    with workspace_lock(root):
+        if params.schedule.pull if pull is None else pull:
+            dvc_pull(root)
+        outcomes = dvc_repro(root, chosen, declared)
+        if params.schedule.push if push is None else push:
+            dvc_push(root)
+        publish_report(root, chosen, outcomes)
     return outcomes
 
 
@@ -106,7 +109,11 @@ def main(argv=None) -> int:
     from seqbench.orchestration import prefect_api
 
     def run():
-        with prefect_api():
+        # Checked before a server starts or any shell sees a dataset name (DVC puts the names
+        # into the stages' command lines), and before waiting on anything.
+        params_file = Path(args.params).resolve()
+        load_params(params_file)
+        with workspace_lock(params_file.parent), prefect_api():
             pipeline(args.datasets, args.pull, args.push, args.params)
 
     return exit_code(run)

@@ -17,6 +17,7 @@ from prefect import flow, task
 
 from seqbench.config import load_params
 from seqbench.errors import SeqbenchError
+from seqbench.locks import workspace_lock
 from seqbench.orchestration import dataset_args, prefect_api, quiet_user_errors, task_runner
 from seqbench.search import ask, finished, fingerprint, history_of, open_study, search_trial, tell, write_result
 
@@ -33,14 +34,15 @@ def search(dataset: str, params_path: str = "params.yaml") -> dict:
     setting = params.search(dataset)
     paths = Paths(Path(params_path).resolve().parent)
     studies = {}
-    folder = paths.study(dataset)
-    folder.mkdir(parents=True, exist_ok=True)  # DVC's output, even without trials
-    if setting.trials:
-        wanted = fingerprint(params, dataset, paths)
-        studies = {cell: open_study(folder / f"{cell}.journal", cell, wanted)
-                   for cell in params.train.cells}
-        run_rounds(dataset, studies, setting, params_path, params.train)
-    return write_result(dataset, params_path, studies)
+    with workspace_lock(paths.root):
+        folder = paths.study(dataset)
+        folder.mkdir(parents=True, exist_ok=True)  # DVC's output, even without trials
+        if setting.trials:
+            wanted = fingerprint(params, dataset, paths)
+            studies = {cell: open_study(folder / f"{cell}.journal", cell, wanted)
+                       for cell in params.train.cells}
+            run_rounds(dataset, studies, setting, params_path, params.train)
+        return write_result(dataset, params_path, studies)
 
 
 def run_rounds(dataset: str, studies: dict, setting, params_path: str, train) -> None:
@@ -101,10 +103,11 @@ def main(argv=None) -> int:
     def run():
         params = load_params(args.params)
         params.dataset(args.dataset)  # an unknown name fails here, before a server starts
-        if not params.search(args.dataset).trials:
-            return search.fn(args.dataset, args.params)  # nothing to run in parallel
-        with prefect_api():
-            return search.with_options(task_runner=task_runner(params.train))(args.dataset, args.params)
+        with workspace_lock(Path(args.params).resolve().parent):
+            if not params.search(args.dataset).trials:
+                return search.fn(args.dataset, args.params)  # nothing to run in parallel
+            with prefect_api():
+                return search.with_options(task_runner=task_runner(params.train))(args.dataset, args.params)
 
     return exit_code(run)
 

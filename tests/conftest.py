@@ -324,3 +324,20 @@ def stop_process_group(process, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+# ---- a tiny DVC project: one small stock dataset, two epochs ---------------------------------
+
+TINY_DVC = {
+    "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "runner": "sequential"},
+    "datasets": {"prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5}},
+}
+
+
+@pytest.fixture
+def tiny_project(tmp_path):
+    """A git + DVC repository with one small stock dataset; returns (root, env)."""
+    root = tmp_path / "project"
+    env = dvc_project(root, TINY_DVC, {"prices.csv": random_walk_prices(120)})
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    return root, env

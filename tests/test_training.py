@@ -153,6 +153,19 @@ def test_killed_run_resumes_and_ends_as_an_uninterrupted_run(prepared_stock, tmp
     assert all(torch.equal(resumed_weights[k], twin_weights[k]) for k in twin_weights)
 
 
+def test_two_processes_on_one_run_folder_train_it_once(prepared_stock):
+    set_train(prepared_stock, max_epochs=6, patience=6)
+    code = ("import json, sys; from seqbench.train import train_run; "
+            "print(json.dumps(train_run('toy', 'gru', 0, sys.argv[1])['best_val_loss']))")
+    command = [sys.executable, "-c", code, str(params_of(prepared_stock))]
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=600) for process in both]
+    assert [process.returncode for process in both] == [0, 0], outputs
+    assert outputs[0][0] == outputs[1][0]  # the same result ...
+    started = sum(err.count("gru seed0: training started") for _, err in outputs)
+    assert started == 1, outputs  # ... from one training: the second waited for the first, then reused it
+
+
 def test_a_checkpoint_is_never_half_written(tmp_path, monkeypatch):
     target = tmp_path / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"step": 1}, target)

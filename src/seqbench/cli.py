@@ -63,8 +63,23 @@ def user_errors(command):
     return wrapper
 
 
+def holds_workspace(command):
+    """Run a writing command under the workspace lock of its project (the folder of --params):
+    one pipeline per workspace. A stage of `make run` finds the lock held by its pipeline."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from seqbench.locks import workspace_lock
+
+        with workspace_lock(Path(kwargs.get("params") or "params.yaml").resolve().parent):
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
 @app.command()
 @user_errors
+@holds_workspace
 def ingest(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
     """Read DATASET's source and write data/raw/DATASET.parquet plus a JSON manifest."""
     from seqbench.ingest import ingest as run_ingest
@@ -80,6 +95,7 @@ def ingest(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"))
 
 @app.command()
 @user_errors
+@holds_workspace
 def validate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
     """Check data/raw/DATASET.parquet with its kind's Great Expectations suite.
 
@@ -102,6 +118,7 @@ def validate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
 
 @app.command()
 @user_errors
+@holds_workspace
 def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
     """Turn data/validated/DATASET.parquet into model-ready arrays in data/prepared/DATASET/.
 
@@ -132,6 +149,7 @@ def predict(
 
 @app.command()
 @user_errors
+@holds_workspace
 def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
     """Score every trained run of DATASET and its baselines on the test split; run the paired tests.
 
@@ -154,6 +172,7 @@ def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
 
 @app.command()
 @user_errors
+@holds_workspace
 def report(
     params: ParamsOption = Path("params.yaml"),
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("reports/index.html"),

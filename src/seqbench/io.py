@@ -16,6 +16,7 @@ def atomic_path(path: Path | str):
     """Yield a temporary path beside `path`; move it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
@@ -27,6 +28,20 @@ def atomic_path(path: Path | str):
         fsync_path(path.parent)  # and the rename itself survives a power cut
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def remove_leftovers(path: Path) -> None:
+    """Remove what a killed writer of `path` left beside it (`.NAME.*.tmp`, `.NAME.old-PID`):
+    never trusted, but inside a folder that a stage depends on it would change the folder's
+    hash. Writers of one path never overlap (one pipeline per workspace, one per run folder)."""
+    import glob
+
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if stale.name.endswith(".tmp") or stale.name.startswith(f".{path.name}.old-"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def fsync_path(path: Path) -> None:
@@ -51,6 +66,7 @@ def atomic_dir(path: Path | str):
     """Yield a temporary directory beside `path`; swap it in for `path` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; outputs should read like any other folder
     try:

@@ -19,22 +19,22 @@ from seqbench.errors import SeqbenchError
 
 RAN = re.compile(r"Running stage '([^']+)'")
 SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
-LOCKED = "Unable to acquire lock"
-
-
-class DvcLockedError(SeqbenchError):
-    """Another DVC command holds the workspace's lock."""
 
 
 def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print) -> str:
     """Run `dvc ARGS` in `root`, passing each output line to `on_line`; return the output.
 
-    A failure raises SeqbenchError with DVC's own error lines; a held lock says so plainly.
+    A failure raises SeqbenchError with DVC's own error lines.
+
+    `--wait-for-lock`: DVC lets go of its lock while a stage's command runs and takes it back
+    afterwards with only ~3 s of retries, so a hand-run `dvc status` at that moment would fail
+    the stage after its outputs were written. Waiting instead, the pipeline is never failed by
+    a read-only DVC command (other pipelines are kept out by seqbench's workspace lock).
     """
     env = dict(os.environ)
     # The stages call `seqbench` and `python`: the ones of this environment.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    command = [sys.executable, "-m", "dvc", *args]
+    command = [sys.executable, "-m", "dvc", "--wait-for-lock", *args]
     lines = []
     with subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as process:
@@ -53,12 +53,6 @@ def dvc_error(args: list[str], output: str, root: Path) -> SeqbenchError:
     # DVC's own ERROR lines, and before them the failing stage's message (seqbench's "error: ...").
     errors = [line.strip() for line in output.splitlines() if line.lstrip().startswith(("ERROR", "error:"))]
     errors = errors or output.splitlines()[-5:]
-    if LOCKED in output:
-        return DvcLockedError(
-            f"another DVC command is working in {root} (DVC's lock is held); this run did not start "
-            f"`dvc {' '.join(args)}`. Wait for the other run to finish. If none is running, a killed run "
-            f"left its lock behind: see {next((e for e in errors if LOCKED in e), errors[-1] if errors else '')}"
-        )
     return SeqbenchError(f"`dvc {' '.join(args)}` failed in {root}: " + "; ".join(errors))
 
 

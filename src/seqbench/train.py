@@ -33,6 +33,7 @@ from pytorch_lightning.plugins import TorchCheckpointIO
 
 from seqbench.data import datasets_for, loader
 from seqbench.io import atomic_path, sha256_file, write_json
+from seqbench.locks import run_folder_lock
 from seqbench.models import build_model
 from seqbench.paths import Paths
 from seqbench.prepare import load_prepared
@@ -174,23 +175,30 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
 
         cross_validation = chosen_cross_validation(paths, name, cell)
         config["cross_validation"] = cross_validation
-    if not same_run(run_dir, config):
-        shutil.rmtree(run_dir, ignore_errors=True)  # other settings or data: start over
-    elif (run_dir / "metrics.json").exists():
-        finished = read_metrics(run_dir / "metrics.json")
-        if finished is not None:
-            return finished
-        shutil.rmtree(run_dir, ignore_errors=True)  # a corrupt record of a finished run: train again
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(config, run_dir / "config.json")
-    label = f"{name} {cell} seed{seed}"
-    if cross_validation:
-        metrics = fit_all(model, arrays, meta, budget, seed, run_dir, label, config, cross_validation)
-    else:
-        metrics = fit_holdout(model, arrays, meta, budget, seed, run_dir, label, config)
-    metrics["threads"] = threads
-    write_json(metrics, run_dir / "metrics.json")
-    return metrics
+    # One writer per run folder: a second process on the same run waits, then reuses its result.
+    with run_folder_lock(paths.root, f"{name}/{cell}/seed{seed}"):
+        if not same_run(run_dir, config):
+            start_over(run_dir)  # other settings or data: start over
+        elif (run_dir / "metrics.json").exists():
+            finished = read_metrics(run_dir / "metrics.json")
+            if finished is not None:
+                return finished
+            start_over(run_dir)  # a corrupt record of a finished run: train again
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(config, run_dir / "config.json")
+        label = f"{name} {cell} seed{seed}"
+        if cross_validation:
+            metrics = fit_all(model, arrays, meta, budget, seed, run_dir, label, config, cross_validation)
+        else:
+            metrics = fit_holdout(model, arrays, meta, budget, seed, run_dir, label, config)
+        metrics["threads"] = threads
+        write_json(metrics, run_dir / "metrics.json")
+        return metrics
+
+
+def start_over(run_dir: Path) -> None:
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
 
 
 def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str,
