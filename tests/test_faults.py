@@ -25,6 +25,25 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# A read-only DVC command on a large workspace, over and over: it holds DVC's lock for 8 s at a
+# time. DVC alone retakes its lock after a stage's command with 3 s of retries, so without
+# `--wait-for-lock` a stage ending inside such a hold would fail.
+SLOW_READER = """
+import time
+from dvc.lock import LockError
+from dvc.repo import Repo
+lock = Repo('.').lock
+while True:
+    try:
+        lock.lock()
+    except LockError:
+        continue
+    time.sleep(8)
+    lock.unlock()
+    time.sleep(1.5)
+"""
+
+
 def test_one_pipeline_per_workspace_and_dvc_status_never_fails_it(tiny_project, prefect_server):
     root, env = tiny_project
     env = {**env, **prefect_server}
@@ -42,12 +61,15 @@ def test_one_pipeline_per_workspace_and_dvc_status_never_fails_it(tiny_project, 
         assert by_hand.returncode == 1 and f"process {first.pid}" in by_hand.stderr, by_hand.stderr
         assert "Traceback" not in by_hand.stderr
 
-        # Read-only DVC commands, as a user would type them, over and over while stages run.
+        # Read-only DVC commands as a user would type them, over and over while stages run, and a
+        # slow reader beside them.
+        reader = subprocess.Popen([sys.executable, "-c", SLOW_READER], cwd=root, env=env)
         hand_commands = 0
         while first.poll() is None:
             for command in (["dvc", "status"], ["dvc", "metrics", "show"]):
                 subprocess.run(command, cwd=root, env=env, capture_output=True, timeout=120)
                 hand_commands += 1
+        reader.kill()
         output = first.stdout.read()
     finally:
         if first.poll() is None:
