@@ -31,7 +31,7 @@ from pathlib import Path
 
 PACKAGE = "seqbench"
 PACKAGE_DIR = Path(__file__).resolve().parent  # src/seqbench
-ROOT = PACKAGE_DIR.parents[1]  # the project root, holding src/ and flows/
+ROOT = PACKAGE_DIR.parents[1]  # the project root (src/, flows/) of a checkout; the digest needs only the package
 
 # What a training run (train.train_run) and a search trial (search.search_trial) compute is a
 # function of this module's closure; train.py and search.py import each other, so it is one
