@@ -243,8 +243,9 @@ def dvc_project(root: Path, params: dict, files: dict) -> dict:
     import sys
 
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", ".gitignore"):
-        shutil.copy(REPO / name, root)
+    for name in ("dvc.yaml", ".gitignore", "data/README.md"):  # data/README.md: data/ as in a clone
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / name, root / name)
     for folder in ("src", "flows", "reports/setups"):  # reports/setups: the report stage's record of set-ups tried
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name, frame in files.items():

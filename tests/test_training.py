@@ -244,7 +244,7 @@ def test_changed_training_code_retrains_a_finished_run(prepared_stock, monkeypat
     import seqbench.train as train_module
 
     first = train_run("toy", "gru", 0, params_of(prepared_stock))
-    monkeypatch.setattr(train_module, "code_sha256", lambda: "other code")
+    monkeypatch.setattr(train_module, "code_sha256", lambda kind: "other code")
     marker = prepared_stock.root / "models/toy/runs/gru/seed0/metrics.json"
     marker.write_text(json.dumps({**first, "best_val_loss": -1.0}))  # what reuse would return
     again = train_run("toy", "gru", 0, params_of(prepared_stock))

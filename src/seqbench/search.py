@@ -221,12 +221,14 @@ def fingerprint(params, name: str, paths: Paths) -> dict:
     """What a study's trials depend on; when any of it changes, the search starts over. The
     trial count is left out: raising it continues the study."""
     from seqbench.io import sha256_file
-    from seqbench.train import code_sha256
+    from seqbench.stages import code_sha256
 
     setting = params.search(name).model_dump(mode="json", exclude={"trials"})
+    # The code digest is the training runs' one: a trial is a short training run, and its
+    # closure holds this file too (how trials are asked and scored).
     return {"search": setting, "budget": params.budget(name).model_dump(mode="json"),
-            "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"), "code_sha256": code_sha256(),
-            "search_code_sha256": sha256_file(Path(__file__))}  # how trials are scored
+            "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"),
+            "code_sha256": code_sha256(params.dataset(name).kind)}
 
 
 def open_study(path: Path, cell: str, wanted: dict):

@@ -37,6 +37,8 @@ from seqbench.locks import run_folder_lock
 from seqbench.models import build_model
 from seqbench.paths import Paths
 from seqbench.prepare import load_prepared
+# A finished run is reused only if the code it ran is unchanged: the digest of its import closure.
+from seqbench.stages import code_sha256
 
 EVAL_BATCH = 512
 
@@ -115,23 +117,11 @@ class EpochLine(Callback):
         ]
 
 
-def code_sha256() -> str:
-    """A digest of the code a run's result depends on: a finished run is reused only if the
-    training code is unchanged too (DVC reruns the stage when it changed)."""
-    import hashlib
-
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for path in sorted([package / "train.py", package / "data.py", *(package / "models").glob("*.py")]):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def run_config(name: str, cell: str, seed: int, budget, meta: dict, model, data_sha256: str) -> dict:
     return {
         "dataset": name,
         "data_sha256": data_sha256,
-        "code_sha256": code_sha256(),
+        "code_sha256": code_sha256(meta["kind"]),
         "kind": meta["kind"],
         "cell": cell,
         "seed": seed,
