@@ -117,4 +117,4 @@ def test_dataset_names_are_checked_before_any_shell_sees_them(tiny_project):
     assert process.returncode == 1
     assert "dataset name 'a;touch PWNED;' may hold only letters" in process.stderr, process.stderr
     assert "Traceback" not in process.stderr
-    assert not (root / "PWNED").exists() and not (root / "data").exists()
+    assert not (root / "PWNED").exists() and not (root / "data/raw").exists()
