@@ -272,20 +272,20 @@ def remote_options(url: str, limits: Ingest) -> dict:
 def download_failed(label: str, exc: BaseException | None, limits: Ingest) -> SourceError:
     """The error after the last try: a timeout names the setting that allows more patience."""
     tries = f"{limits.tries} {'try' if limits.tries == 1 else 'tries'}"
-    cause = root_cause(exc) if exc is not None else None
-    name = type(cause).__name__
-    if isinstance(cause, TimeoutError) or "Timeout" in name:
-        if "Connect" in name:
-            return LimitExceeded(f"{label}: could not connect within ingest.connect_timeout_s "
-                                 f"({limits.connect_timeout_s:g} s), {tries}; raise it in params.yaml "
-                                 "if the server is only slow")
+    # aiohttp's, fsspec's and botocore's timeouts, wherever they sit in the chain of causes.
+    timeouts = [type(e).__name__ for e in causes(exc) if isinstance(e, TimeoutError) or "Timeout" in type(e).__name__]
+    if any("Connect" in name for name in timeouts):
+        return LimitExceeded(f"{label}: could not connect within ingest.connect_timeout_s "
+                             f"({limits.connect_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
+                             "params.yaml if the server is only slow")
+    if timeouts:
         return LimitExceeded(f"{label}: the server sent nothing for ingest.read_timeout_s "
                              f"({limits.read_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
                              "params.yaml if the server is only slow")
     return SourceError(f"{label}: could not download after {tries} ({describe_error(exc)})")
 
 
-def causes(exc: BaseException):
+def causes(exc: BaseException | None):
     """`exc` and what it was raised from, outermost first (fsspec wraps errors up to twice)."""
     while exc is not None:
         yield exc
