@@ -46,7 +46,7 @@ class Server:
     def __init__(self, handler):
         self.sent = 0
         self.release = threading.Event()
-        handler.server_state = self
+        handler = type(handler.__name__, (handler,), {"server_state": self})  # this server's own
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -115,6 +115,22 @@ def serve():
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def files_server(serve, tmp_path):
+    """A plain file server over tmp_path/www; yields (folder, base URL)."""
+    www = tmp_path / "www"
+    www.mkdir()
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(www), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    return www, serve(Files).base
 
 
 @pytest.fixture
@@ -197,7 +213,7 @@ def test_the_cli_reports_a_stalled_download_in_one_line_without_traceback(projec
     assert "Traceback" not in process.stderr
     errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"{server.base}/p.csv" in errors[0], process.stderr
-    assert "raise it (or ingest.tries) in params.yaml" in errors[0]
+    assert "ingest.read_timeout_s (1 s), 2 tries; raise it (or ingest.tries) in params.yaml" in errors[0]
     assert time.monotonic() - started < 20
     assert not project.exists("data/raw/d.parquet")
 
@@ -205,7 +221,7 @@ def test_the_cli_reports_a_stalled_download_in_one_line_without_traceback(projec
 def test_a_download_stops_soon_after_max_bytes(serve, fast_retries):
     server = serve(EndlessBody)
     limits = Ingest(max_bytes=8 * MIB, tries=1)
-    with pytest.raises(LimitExceeded, match=r"downloads more, more than ingest.max_bytes \(8 MiB\)"):
+    with pytest.raises(LimitExceeded, match=r"zeros.csv: is larger than ingest.max_bytes \(8 MiB\); raise ingest.max_bytes in params.yaml"):
         read_source(f"{server.base}/zeros.csv", limits=limits)
     time.sleep(0.5)  # let the handler see the hang-up
     # What the server got out before the client hung up: the bound plus what the loopback's
@@ -215,8 +231,8 @@ def test_a_download_stops_soon_after_max_bytes(serve, fast_retries):
 
 
 def test_an_unbounded_reader_would_have_taken_far_more(serve):
-    """The control for the test above: the same server does send gigabytes to a client that
-    keeps reading, so a small count there is the bound's doing."""
+    """The control for the test above: the same server keeps sending to a client that keeps
+    reading, so a small count there is the bound's doing."""
     server = serve(EndlessBody)
     with socket.create_connection(("127.0.0.1", int(server.base.rsplit(":", 1)[1]))) as client:
         client.sendall(b"GET /zeros.csv HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -258,7 +274,7 @@ def test_a_compressed_file_that_expands_past_max_bytes_is_refused(tmp_path, suff
     data = bomb(suffix, 64 * MIB)
     assert len(data) < MIB  # small on disk: only its decompressed size is over the bound
     (tmp_path / f"zeros.csv.{suffix}").write_bytes(data)
-    with pytest.raises(LimitExceeded, match=r"zeros.csv.\w+: decompresses to more, more than ingest.max_bytes \(4 MiB\)"):
+    with pytest.raises(LimitExceeded, match=r"zeros.csv.\w+: decompresses to more than ingest.max_bytes \(4 MiB\)"):
         read_source(f"zeros.csv.{suffix}", root=tmp_path, limits=Ingest(max_bytes=4 * MIB))
 
 
@@ -269,21 +285,11 @@ def test_a_compressed_file_within_max_bytes_is_read(tmp_path, suffix):
     assert len(table) == MIB and (table["value"] == 0).all()
 
 
-def test_a_downloaded_gzip_bomb_is_refused(serve, tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
+def test_a_downloaded_gzip_bomb_is_refused(files_server):
+    www, base = files_server
     (www / "zeros.csv.gz").write_bytes(bomb("gz", 64 * MIB))
-
-    class Files(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(www), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = serve(Files)
-    with pytest.raises(LimitExceeded, match="decompresses to more"):
-        read_source(f"{server.base}/zeros.csv.gz", limits=Ingest(max_bytes=4 * MIB))
+    with pytest.raises(LimitExceeded, match="zeros.csv.gz: decompresses to more than ingest.max_bytes"):
+        read_source(f"{base}/zeros.csv.gz", limits=Ingest(max_bytes=4 * MIB))
 
 
 def test_a_local_file_over_max_bytes_is_refused_before_reading(tmp_path):
@@ -353,23 +359,14 @@ def test_redact_text_finds_urls_in_a_sentence():
 
 
 @pytest.fixture
-def files_server(serve, tmp_path):
-    www = tmp_path / "www"
-    www.mkdir()
-
-    class Files(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(www), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = serve(Files)
-    return www, server.base.replace("http://", f"http://reader:{PASSWORD}@")
+def with_credentials(files_server):
+    """The files server's folder and its base URL with a user name and password in it."""
+    www, base = files_server
+    return www, base.replace("http://", f"http://reader:{PASSWORD}@")
 
 
-def test_a_failing_url_with_credentials_shows_them_masked(project, files_server, fast_retries):
-    _, base = files_server
+def test_a_failing_url_with_credentials_shows_them_masked(project, with_credentials, fast_retries):
+    _, base = with_credentials
     url = f"{base}/missing.csv?token={TOKEN}"
     with pytest.raises(SourceError) as error:
         read_source(url)
@@ -380,8 +377,8 @@ def test_a_failing_url_with_credentials_shows_them_masked(project, files_server,
     assert PASSWORD not in result.output and TOKEN not in result.output
 
 
-def test_the_manifest_keeps_no_credentials(project, files_server):
-    www, base = files_server
+def test_the_manifest_keeps_no_credentials(project, with_credentials):
+    www, base = with_credentials
     stock_frame(7).to_csv(www / "prices.csv", index=False)
     project.params({"d": {**STOCK, "source": {"train": f"{base}/prices.csv?token={TOKEN}"}}})
     result = project.run("ingest", "d")

@@ -101,13 +101,13 @@ def resolve_local(source: str, root: Path | str, limits: Ingest | None = None) -
     if size == 0:
         raise SourceError(f"{source}: file is empty")
     if size > limits.max_bytes:
-        raise too_large(source, f"is {size_text(size)} on disk", limits)
+        raise too_large(source, f"is {size_text(size)} on disk, more than", limits)
     return path
 
 
 def too_large(label: str, what: str, limits: Ingest) -> LimitExceeded:
     return LimitExceeded(
-        f"{label}: {what}, more than ingest.max_bytes ({size_text(limits.max_bytes)}); "
+        f"{label}: {what} ingest.max_bytes ({size_text(limits.max_bytes)}); "
         "raise ingest.max_bytes in params.yaml if the source really is that large"
     )
 
@@ -199,7 +199,7 @@ def open_decompressed(data, compression: str | None, source: str, limits: Ingest
             yield raw  # its size on disk or downloaded was bounded already
             return
         stream = stack.enter_context(compr[compression](raw, mode="rb"))
-        bounded = BoundedReader(stream, limits.max_bytes, lambda: too_large(source, "decompresses to more", limits))
+        bounded = BoundedReader(stream, limits.max_bytes, lambda: too_large(source, "decompresses to more than", limits))
         yield io.BufferedReader(bounded, CHUNK)
 
 
@@ -215,7 +215,7 @@ def check_parquet_size(data, source: str, limits: Ingest) -> None:
         raise too_long(source, limits)
     size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if size > limits.max_bytes:
-        raise too_large(source, f"decompresses to {size_text(size)}", limits)
+        raise too_large(source, f"decompresses to {size_text(size)}, more than", limits)
 
 
 def download(url: str, limits: Ingest | None = None) -> io.BytesIO:
@@ -232,7 +232,7 @@ def download(url: str, limits: Ingest | None = None) -> io.BytesIO:
         buffer = io.BytesIO()
         try:
             with fsspec.open(url, "rb", **remote_options(url, limits)) as f:
-                bounded = BoundedReader(f, limits.max_bytes, lambda: too_large(label, "downloads more", limits))
+                bounded = BoundedReader(f, limits.max_bytes, lambda: too_large(label, "is larger than", limits))
                 shutil.copyfileobj(bounded, buffer, CHUNK)
         except SourceError:
             raise
