@@ -11,6 +11,7 @@ import pytest
 
 from seqbench import sources
 from seqbench.errors import SourceError
+from seqbench.settings import Ingest
 from seqbench.sources import NestedClips, describe_format, read_source
 
 from conftest import stock_frame
@@ -145,9 +146,9 @@ def test_unreachable_host_is_retried_then_reported(fast_retries, opened_urls):
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(SourceError, match=f"could not download after {sources.RETRIES} tries"):
+    with pytest.raises(SourceError, match=f"could not download after {Ingest().tries} tries"):
         read_source(f"http://127.0.0.1:{port}/prices.csv")
-    assert len(opened_urls) == sources.RETRIES
+    assert len(opened_urls) == Ingest().tries
 
 
 def test_non_utf8_bytes_are_replaced_not_fatal(tmp_path):

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from seqbench.errors import SeqbenchError
+from seqbench.redact import redact_text
 
 app = typer.Typer(
     help="Benchmark LSTM against GRU on your sequence data. `make run` (or `dvc repro`) runs the whole pipeline.",
@@ -47,13 +48,16 @@ def user_errors(command):
             from rich.markup import escape
 
             # Escaped: a message's own brackets (pip install -e '.[glove]') are not markup.
-            _stderr().print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
+            # Redacted: a message may quote a source URL with its password or token.
+            _stderr().print(f"[bold red]error:[/] {escape(redact_text(str(exc)))}", markup=True, soft_wrap=True)
             raise typer.Exit(1) from None
         except Exception as exc:
             if os.environ.get("SEQBENCH_DEBUG"):
                 raise
+            from rich.markup import escape
+
             _stderr().print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(redact_text(str(exc)))}\n"
                 "This is a bug in seqbench; rerun with SEQBENCH_DEBUG=1 for the traceback.",
                 markup=True,
                 soft_wrap=True,

@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seqbench.errors import ConfigError
 from seqbench.kinds import KINDS
-from seqbench.settings import Budget, Search, Strict
+from seqbench.settings import Budget, Ingest, Search, Strict
 
 DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -101,6 +101,7 @@ Dataset = Annotated[Union[tuple(kind.SETTINGS for kind in KINDS.values())], Fiel
 class Params(Strict):
     datasets: dict[str, Dataset] = Field(min_length=1)
     train: Training = Field(default_factory=Training)
+    ingest: Ingest = Field(default_factory=Ingest)
     schedule: Schedule = Field(default_factory=Schedule)
 
     @field_validator("datasets")

@@ -17,6 +17,10 @@ class SourceError(SeqbenchError):
     """A source could not be read: missing, unreachable, empty or unreadable."""
 
 
+class LimitExceeded(SourceError):
+    """A source is larger, longer or slower than a bound of params.yaml's `ingest:` section."""
+
+
 class SchemaError(SeqbenchError):
     """A source was read, but its columns do not fit the dataset's kind."""
 
@@ -33,6 +37,8 @@ def exit_code(action) -> int:
     try:
         action()
     except SeqbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        from seqbench.redact import redact_text
+
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return 1
     return 0

@@ -9,6 +9,7 @@ from seqbench.config import load_params
 from seqbench.io import atomic_path, sha256_file
 from seqbench.kinds import get_kind
 from seqbench.paths import Paths
+from seqbench.redact import redact_source
 from seqbench.sources import read_source
 
 
@@ -17,11 +18,12 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
     import json
 
     params_path = Path(params_path)
-    cfg = load_params(params_path).dataset(name)
+    params = load_params(params_path)
+    cfg = params.dataset(name)
     paths = Paths(params_path.resolve().parent)
     kind = get_kind(cfg.kind)
     encoding = getattr(cfg, "encoding", "utf-8")
-    tables = {key: read_source(src, paths.root, encoding) for key, src in cfg.sources().items()}
+    tables = {key: read_source(src, paths.root, encoding, params.ingest) for key, src in cfg.sources().items()}
     df = kind.canonicalize(tables, cfg)
     # Both files appear together or not at all: each is renamed into place only after both
     # were written in full, the table first (the inner block's file is renamed first), so a
@@ -31,7 +33,9 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
         manifest = {
             "dataset": name,
             "kind": cfg.kind,
-            "source": cfg.source,
+            # Redacted: the manifest is read and shared; a token in a URL must not be. Nothing
+            # compares this field (DVC tracks the table itself), so the real URL is not needed.
+            "source": redact_source(cfg.source),
             "rows": int(len(df)),
             "columns": {c: str(t) for c, t in df.dtypes.items()},
             "sha256": sha256_file(table_tmp),

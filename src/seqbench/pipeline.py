@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from seqbench.errors import SeqbenchError
+from seqbench.redact import redact_text
 
 RAN = re.compile(r"Running stage '([^']+)'")
 SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
@@ -24,6 +25,8 @@ SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
 def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print) -> str:
     """Run `dvc ARGS` in `root`, passing each output line to `on_line`; return the output.
 
+    Every line is redacted first (a URL's password or token becomes ***): the lines go to
+    Prefect's logs, and DVC may print a stage's command or a source's error with a URL in it.
     A failure raises SeqbenchError with DVC's own error lines.
 
     `--wait-for-lock`: DVC lets go of its lock while a stage's command runs and takes it back
@@ -39,7 +42,7 @@ def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print)
     with subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as process:
         for line in process.stdout:
-            line = line.rstrip("\n")
+            line = redact_text(line.rstrip("\n"))
             lines.append(line)
             if line.strip():
                 on_line(line)

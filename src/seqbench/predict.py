@@ -75,6 +75,7 @@ def predict_file(model: str, input_path: str, output_path: str, root: Path = Pat
     """Predict for a canonical-schema file; write CSV or Parquet; return (run used, rows)."""
     from seqbench.io import atomic_path
     from seqbench.kinds import get_kind
+    from seqbench.redact import redact_url
     from seqbench.sources import read_source
 
     run_dir = resolve_run(model, root)
@@ -85,7 +86,7 @@ def predict_file(model: str, input_path: str, output_path: str, root: Path = Pat
     try:
         dataset, rows = kind.predict_inputs(table, meta)
     except SeqbenchError as exc:
-        raise SeqbenchError(f"{input_path} does not fit this {config['kind']} model ({run_dir}): {exc}") from None
+        raise SeqbenchError(f"{redact_url(input_path)} does not fit this {config['kind']} model ({run_dir}): {exc}") from None
     predictions = kind.format_predictions(rows, predict_outputs(net, dataset), meta)
     output = Path(output_path)
     suffix = output.suffix.lower()

