@@ -185,3 +185,17 @@ def test_the_validation_page_shows_each_expectation_and_the_failing_rows(pages, 
     assert "expect_column_values_to_be_in_set" in text and "value_set" in text
     assert "4 quarantined" in text and "14 validated" in text
     assert "\ufffd" in text  # the failing value itself, as a sample
+
+
+def test_a_failed_validation_still_writes_its_page(project, chromium):
+    """The page matters most when the stage stops: it names the failed check and shows its rows."""
+    from conftest import STOCK, stock_frame
+
+    project.write("prices.csv", pd.concat([stock_frame(5, start="2020-01-01"), stock_frame(5, start="2020-03-01")]))
+    project.params({"s": {**STOCK, "max_gap_days": 10}})
+    assert project.run("ingest", "s").exit_code == 0
+    assert project.run("validate", "s").exit_code == 1
+    page = visit(chromium, (project.root / "reports/validation/s/index.html").as_uri())
+    assert "Great Expectations: failed" in page["text"] and "was not written" in page["text"]
+    gap = chromium.find_element("css selector", "#samples-max_gap_days").text
+    assert "2020-03-02" in gap and "55" in gap  # the row after the gap, and its gap in days
