@@ -199,3 +199,12 @@ def test_a_failed_validation_still_writes_its_page(project, chromium):
     assert "Great Expectations: failed" in page["text"] and "was not written" in page["text"]
     gap = chromium.find_element("css selector", "#samples-max_gap_days").text
     assert "2020-03-02" in gap and "55" in gap  # the row after the gap, and its gap in days
+
+
+def test_no_template_marks_text_safe():
+    """Only code makes HTML (figures.fragment's Markup); a template's |safe could pass data through."""
+    import re
+
+    templates = Path(__file__).resolve().parents[1] / "src/seqbench/report/templates"
+    for template in templates.glob("*.j2"):
+        assert not re.search(r"\|\s*safe\b", template.read_text()), f"{template.name} uses |safe"

@@ -34,12 +34,14 @@ def render_report(params_path: Path | str = "params.yaml", output: Path | str | 
 
 
 def render_html(sections: list[dict], forest: str, metadata: dict) -> str:
+    from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
     from seqbench.report.pages import content_security_policy, environment, scripts_in
     from seqbench.stats import ALPHA, VERDICT_RULE
 
-    plotly_js = get_plotlyjs()
+    # The template marks nothing safe: plotly.js and the figures are Markup, everything else is escaped.
+    plotly_js = Markup(get_plotlyjs())
     figure_scripts = [script for fragment in figure_fragments([sections, forest]) for script in scripts_in(fragment)]
     csp = content_security_policy([plotly_js, *figure_scripts], images=True)
     return environment().get_template("index.html.j2").render(
