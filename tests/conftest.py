@@ -264,9 +264,9 @@ def dvc_project(root: Path, params: dict, files: dict) -> dict:
 ARTIFACTS = Path(os.environ.get("SEQBENCH_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Real headless Chromium (Debian's chromium and chromedriver) driven by Selenium."""
+def start_chromium(logs: dict | None = None):
+    """Real headless Chromium (Debian's chromium and chromedriver) driven by Selenium, keeping the
+    console log and whichever other logs `logs` asks for (e.g. {"performance": "ALL"})."""
     import shutil
 
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
@@ -280,8 +280,13 @@ def browser():
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--window-size=1280,900"):
         options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", **(logs or {})})
+    return webdriver.Chrome(service=Service(chromedriver), options=options)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    driver = start_chromium()
     yield driver
     driver.quit()
 

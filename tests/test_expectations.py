@@ -140,11 +140,12 @@ def test_video_checks_quarantine_whole_clips(project):
     assert sorted(project.read("validated", "v")["clip_id"].unique()) == ["c0", "c8"]
 
 
-def test_validation_writes_data_docs_and_the_json_result(project):
+def test_validation_writes_its_page_and_the_json_result(project):
     result = ingest_and_validate(project, "s", "prices.csv", stock_frame(10), **STOCK)
     assert result.exit_code == 0, result.output
-    docs = project.root / "reports/validation/s/index.html"
-    assert docs.exists() and "Data Docs" in docs.read_text()
+    page = (project.root / "reports/validation/s/index.html").read_text()
+    assert "Validation of s" in page and "expect_column_pair_values_a_to_be_greater_than_b" in page
+    assert "<script" not in page and "://" not in page  # the project's own page: no script, nothing fetched
     report = json.loads((project.root / "reports/validation/s.json").read_text())
     assert report["success"] and report["rows_validated"] == 10 and report["rows_quarantined"] == 0
     assert {c["check"] for c in report["checks"]} >= {"date_increasing", "max_gap_days", "low_le_high"}

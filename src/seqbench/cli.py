@@ -104,7 +104,8 @@ def validate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
     """Check data/raw/DATASET.parquet with its kind's Great Expectations suite.
 
     Clean rows go to data/validated/, failing rows to data/quarantine/ with the failed checks,
-    the result to reports/validation/DATASET.json and Data Docs to reports/validation/DATASET/.
+    the result to reports/validation/DATASET.json and a page of the checks (with sample failing
+    rows) to reports/validation/DATASET/index.html.
     """
     from seqbench.validate import validate as run_validate
 

@@ -3,6 +3,9 @@
 Rows failing a row-level check go to data/quarantine/ with the failed checks' names; the rest go
 to data/validated/. A failed table-level check, or more quarantine than params.yaml allows,
 stops the stage with a message naming each failed expectation and a few sample rows.
+
+GX evaluates the expectations; the page showing them (reports/validation/<name>/index.html) is
+the project's own, escaped and offline (report/validation.py), in place of GX's Data Docs.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from pathlib import Path
 
 from seqbench.config import load_params
 from seqbench.errors import SeqbenchError, ValidationFailed
-from seqbench.io import atomic_dir, write_json, write_parquet
+from seqbench.io import write_json, write_parquet
 from seqbench.kinds import get_kind
 from seqbench.paths import Paths
+from seqbench.report.validation import write_validation_page
 
 SAMPLE_ROWS = 3
 
@@ -50,8 +54,7 @@ def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
 
     checked = kind.add_check_columns(df, cfg)
     checks = kind.checks(cfg, df)
-    with atomic_dir(paths.data_docs(name)) as docs_dir:
-        results = run_suite(name, checked, checks, docs_dir)
+    results = run_suite(name, checked, checks)
 
     reasons = failed_checks_per_row(results, checked, kind.GROUP_KEY)
     bad = df.index.isin(list(reasons))
@@ -77,6 +80,7 @@ def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
     report["success"] = not problems
 
     write_parquet(quarantine.reset_index(drop=True), paths.quarantine(name))
+    write_validation_page(report, paths.data_docs(name))  # also when it failed: the page shows why
     write_json(report, paths.validation_report(name))
     if problems:
         paths.validated(name).unlink(missing_ok=True)
@@ -96,8 +100,8 @@ def read_raw(path: Path, name: str):
         raise SeqbenchError(f"{path}: unreadable ({exc}); run `seqbench ingest {name}` again") from None
 
 
-def gx_context(docs_dir: Path):
-    """An in-memory GX context whose one Data Docs site is built into `docs_dir`."""
+def gx_context():
+    """An in-memory GX context that writes nothing: no stores on disk, no Data Docs site."""
     # No usage statistics: the machines that run this reach no analytics host anyway.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
@@ -107,24 +111,18 @@ def gx_context(docs_dir: Path):
         ProgressBarsConfig,
     )
 
-    site = {
-        "class_name": "SiteBuilder",
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-    }
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        data_docs_sites={"seqbench": site},
         progress_bars=ProgressBarsConfig(globally=False),
     )
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def run_suite(name: str, df, checks, docs_dir: Path) -> list[CheckResult]:
-    """Validate `df` against `checks` with a GX checkpoint that also builds the Data Docs."""
+def run_suite(name: str, df, checks) -> list[CheckResult]:
+    """Validate `df` against `checks` with a GX checkpoint."""
     import great_expectations as gx
 
-    context = gx_context(docs_dir)
+    context = gx_context()
     batch = context.data_sources.add_pandas("seqbench").add_dataframe_asset(name)
     suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite"))
     for check in checks:
@@ -137,7 +135,8 @@ def run_suite(name: str, df, checks, docs_dir: Path) -> list[CheckResult]:
         gx.Checkpoint(
             name=f"{name}_checkpoint",
             validation_definitions=[definition],
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+            # No UpdateDataDocsAction: GX's pages write failing values unescaped and load from CDNs.
+            actions=[],
             # COMPLETE lists every failing row's index, which quarantine needs.
             result_format={"result_format": "COMPLETE"},
         )

@@ -1,6 +1,7 @@
 """The report stage: reports/index.html from every dataset's evaluation, search, training curves
 and validation result. Jinja2 templates (autoescaped) plus Plotly figures; plotly.js is inlined
-once, so the page opens from file:// with no network.
+once, so the page opens from file:// with no network, and its Content-Security-Policy lets only
+plotly.js and the figures' own scripts run (pages.py).
 
 sections.py shapes the data each part shows, figures.py draws it, formatting.py holds the
 template's number filters and metadata.py the "Run" block.
@@ -33,17 +34,31 @@ def render_report(params_path: Path | str = "params.yaml", output: Path | str | 
 
 
 def render_html(sections: list[dict], forest: str, metadata: dict) -> str:
-    import jinja2
+    from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
-    from seqbench.report.formatting import FILTERS
+    from seqbench.report.pages import content_security_policy, environment, scripts_in
     from seqbench.stats import ALPHA, VERDICT_RULE
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("seqbench.report", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
-    env.filters.update(FILTERS)
-    return env.get_template("index.html.j2").render(
-        sections=sections, forest=forest, meta=metadata, plotly_js=get_plotlyjs(), verdict_rule=VERDICT_RULE,
-        alpha=ALPHA,
+    # The template marks nothing safe: plotly.js and the figures are Markup, everything else is escaped.
+    plotly_js = Markup(get_plotlyjs())
+    figure_scripts = [script for fragment in figure_fragments([sections, forest]) for script in scripts_in(fragment)]
+    csp = content_security_policy([plotly_js, *figure_scripts], images=True)
+    return environment().get_template("index.html.j2").render(
+        sections=sections, forest=forest, meta=metadata, plotly_js=plotly_js, verdict_rule=VERDICT_RULE,
+        alpha=ALPHA, csp=csp,
     )
+
+
+def figure_fragments(value) -> list[str]:
+    """Every figure in `value` (nested dicts and lists): the Markup that figures.fragment returns.
+    Only code makes Markup, never data, so only the figures' own scripts get allowed by hash."""
+    from markupsafe import Markup
+
+    if isinstance(value, Markup):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [fragment for item in value for fragment in figure_fragments(item)]
+    return []

@@ -25,7 +25,10 @@ def fragment(fig, height: int = 360, legend_px: int = 70) -> str:
     """legend_px: how far below the plot area the legend sits (a tall figure needs it in pixels)."""
     fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 60, "b": 40},
                       legend={"orientation": "h", "y": -legend_px / height}, template="plotly_white")
-    return fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG)
+    from markupsafe import Markup
+
+    # Markup: HTML the template inserts as it is, and whose scripts the page's policy allows.
+    return Markup(fig.to_html(full_html=False, include_plotlyjs=False, config=CONFIG))
 
 
 def learning_curves(curves) -> str:
