@@ -53,3 +53,22 @@ def test_unknown_dataset_is_a_clear_error(project):
     result = project.run("ingest", "nope")
     assert result.exit_code == 1
     assert "unknown dataset 'nope'; params.yaml declares: prices" in result.output
+
+
+def test_brackets_in_data_print_as_they_are(project):
+    """Messages quote column names, sources and paths: Rich markup in them must not be read as
+    markup (a `[/quote]` used to end in a MarkupError traceback, `[bold]` vanished)."""
+    import pandas as pd
+
+    from conftest import TEXT
+
+    project.write("reviews.csv", pd.DataFrame({"note [/quote]": ["a"], "Review [bold]": ["b"], "score": ["great"]}))
+    project.write("prices[bold].csv", stock_frame(8))
+    project.params({"reviews": TEXT, "prices": {**STOCK, "source": "prices[bold].csv"}})
+    result = project.run("ingest", "reviews")
+    assert result.exit_code == 1
+    assert "note [/quote]" in result.output and "Review [bold]" in result.output, result.output
+    assert "Traceback" not in result.output
+    assert project.run("ingest", "prices").exit_code == 0
+    listing = project.run("datasets")
+    assert listing.exit_code == 0 and "prices[bold].csv" in listing.output, listing.output

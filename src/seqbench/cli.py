@@ -32,9 +32,11 @@ DatasetArgument = Annotated[str, typer.Argument(help="A dataset name declared in
 
 
 def _stderr():
+    """The console for progress and errors. Markup is off: messages carry paths, column names and
+    sample rows, whose brackets must print as they are; the error prefix asks for it explicitly."""
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def user_errors(command):
@@ -200,10 +202,13 @@ def datasets(params: ParamsOption = Path("params.yaml")):
     from seqbench.status import dataset_status
 
     declared = load_params(params)
+    from rich.text import Text
+
     table = Table("dataset", "kind", "source", "raw", "validated")
     for name, cfg in declared.datasets.items():
         status = dataset_status(name, cfg, params.resolve().parent)
-        table.add_row(name, cfg.kind, status["source"], status["raw"], status["validated"])
+        # Text cells: a source path or URL with brackets is not markup.
+        table.add_row(*(Text(str(cell)) for cell in (name, cfg.kind, status["source"], status["raw"], status["validated"])))
     Console().print(table)
 
 
