@@ -204,7 +204,8 @@ def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Pat
     last = run_dir / "checkpoints" / "last.ckpt"
     untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
     started = time.perf_counter()
-    trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None)
+    trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None,
+                weights_only=True)  # a checkpoint holds tensors and plain values only
     fit_seconds = time.perf_counter() - started
 
     # Early stopping counts the untrained model as epoch 0: if no epoch beat it on validation,
@@ -240,7 +241,8 @@ def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, l
     trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     started = time.perf_counter()
-    trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None)
+    trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None,
+                weights_only=True)  # a checkpoint holds tensors and plain values only
     fit_seconds = time.perf_counter() - started
     weights = run_dir / "model.pt"
     with atomic_path(weights) as tmp:
