@@ -193,6 +193,40 @@ def report(
 
 @app.command()
 @user_errors
+@holds_workspace
+def suite(name: Annotated[str, typer.Argument(help="A suite declared under `suites:` in params.yaml.")],
+          params: ParamsOption = Path("params.yaml")):
+    """LSTM vs GRU across suite NAME's datasets: win/tie/loss, Wilcoxon, Friedman and ranks.
+
+    Writes reports/suite/NAME.json from the datasets' reports/eval/*.json.
+    """
+    from seqbench.suite import run_suite
+
+    result = run_suite(name, params)
+    counts, ranks = result["counts"], result["friedman"]["average_ranks"]
+    _stderr().print(f"suite {name}: LSTM wins {counts['lstm_wins']}, ties {counts['ties']}, GRU wins "
+                    f"{counts['gru_wins']}; Wilcoxon p = {result['wilcoxon']['p_value']:.3g}; Friedman p = "
+                    f"{result['friedman']['p_value']:.3g}; average ranks: "
+                    + ", ".join(f"{m} {r:.2f}" for m, r in ranks.items()))
+
+
+@app.command("suite-pipeline")
+@user_errors
+def suite_pipeline(params: Annotated[Path, typer.Argument(help="The suite workspace's params file, "
+                                                                 "e.g. suites/ucr/params.yaml.")]):
+    """Write the DVC pipeline (dvc.yaml) of a suite workspace beside its params file.
+
+    It is the project's dvc.yaml with code paths rebased and the suite stages added (`make suite`
+    runs this first).
+    """
+    from seqbench.workspace import write_suite_pipeline
+
+    path = write_suite_pipeline(params)
+    _stderr().print(f"suite pipeline: {path}")
+
+
+@app.command()
+@user_errors
 def datasets(params: ParamsOption = Path("params.yaml")):
     """List the datasets declared in params.yaml and how far each has got."""
     from rich.console import Console

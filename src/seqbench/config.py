@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seqbench.errors import ConfigError
 from seqbench.kinds import KINDS
-from seqbench.settings import Budget, Ingest, Search, Strict
+from seqbench.settings import Budget, DatasetTraining, Ingest, Search, Strict
 
 DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -94,6 +94,34 @@ class Schedule(Strict):
         return value
 
 
+# A Friedman test over LSTM, GRU and the baselines ranks models within each dataset: with fewer
+# than 3 datasets there is nothing to rank across.
+MIN_SUITE_DATASETS = 3
+
+
+class Suite(Strict):
+    """A named group of declared datasets compared together (suite.py): the across-dataset tests
+    and the critical-difference diagram. `train:` is shared by its members, over the global
+    budget and under each dataset's own `train:` (the same keys as a dataset's)."""
+
+    datasets: list[str]
+    train: DatasetTraining = Field(default_factory=DatasetTraining)
+
+    @field_validator("datasets")
+    @classmethod
+    def _enough_to_rank(cls, value):
+        if len(set(value)) != len(value):
+            raise ValueError("names a dataset twice")
+        if len(value) < MIN_SUITE_DATASETS:
+            raise ValueError(f"has {len(value)} dataset(s); a suite needs at least {MIN_SUITE_DATASETS}, "
+                             "as its Friedman test ranks the models across datasets")
+        return value
+
+    def sets_train(self) -> bool:
+        return bool(self.train.model_dump(exclude_none=True, exclude={"search"})
+                    or self.train.search.model_dump(exclude_none=True))
+
+
 # One settings class per kind, told apart by its `kind` key.
 Dataset = Annotated[Union[tuple(kind.SETTINGS for kind in KINDS.values())], Field(discriminator="kind")]
 
@@ -103,6 +131,8 @@ class Params(Strict):
     train: Training = Field(default_factory=Training)
     ingest: Ingest = Field(default_factory=Ingest)
     schedule: Schedule = Field(default_factory=Schedule)
+    # Suites run in a workspace of their own (suites/<name>/, `make suite`), not in `make run`.
+    suites: dict[str, Suite] = Field(default_factory=dict)
 
     @field_validator("datasets")
     @classmethod
@@ -130,6 +160,31 @@ class Params(Strict):
                                  "(the folds choose each cell's epoch count)")
         return self
 
+    @field_validator("suites")
+    @classmethod
+    def _suite_names_are_path_safe(cls, value):
+        import re
+
+        for name in value:
+            if not re.match(DATASET_NAME, name):
+                raise ValueError(f"suite name '{name}' may hold only letters, digits, '_', '-' and '.'")
+        return value
+
+    @model_validator(mode="after")
+    def _suites_name_declared_datasets(self) -> Params:
+        declared = ", ".join(self.datasets)
+        for suite_name, suite in self.suites.items():
+            for name in suite.datasets:
+                if name not in self.datasets:
+                    raise ValueError(f"suites.{suite_name}.datasets: '{name}' is not a declared dataset; "
+                                     f"params.yaml declares: {declared}")
+        for name in self.datasets:
+            shaping = [s for s, suite in self.suites.items() if name in suite.datasets and suite.sets_train()]
+            if len(shaping) > 1:
+                raise ValueError(f"suites: {', '.join(shaping)} all set `train:` for dataset '{name}'; "
+                                 "only one suite of a dataset may shape its budget")
+        return self
+
     def dataset(self, name: str):
         try:
             return self.datasets[name]
@@ -141,16 +196,24 @@ class Params(Strict):
     def budget(self, name: str) -> Budget:
         """The global budget with the dataset's own overrides applied (before any search)."""
         fields = {k: getattr(self.train, k) for k in Budget.model_fields}
-        fields.update(self.dataset(name).train.model_dump(exclude_none=True, exclude={"search"}))
+        for own in self.overrides(name):
+            fields.update(own.model_dump(exclude_none=True, exclude={"search"}))
         return Budget(**fields)
 
     def search(self, name: str) -> Search:
         """The global search settings with the dataset's own merged in (its space key by key)."""
         merged = self.train.search.model_dump()
-        own = self.dataset(name).train.search.model_dump(exclude_none=True)
-        merged["space"] = {**merged["space"], **own.pop("space", {})}
-        merged.update(own)
+        for override in self.overrides(name):
+            own = override.search.model_dump(exclude_none=True)
+            merged["space"] = {**merged["space"], **own.pop("space", {})}
+            merged.update(own)
         return Search(**merged)
+
+    def overrides(self, name: str) -> list[DatasetTraining]:
+        """The `train:` sections over the global one for dataset `name`, weakest first: its
+        suite's (shared by the suite's datasets), then its own."""
+        shared = [suite.train for suite in self.suites.values() if name in suite.datasets]
+        return [*shared, self.dataset(name).train]
 
 
 def _format_error(error: dict) -> str:

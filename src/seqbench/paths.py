@@ -53,3 +53,7 @@ class Paths:
 
     def train_summary(self, name: str) -> Path:
         return self.root / "reports" / "train" / f"{name}.json"
+
+    def suite_result(self, name: str) -> Path:
+        """A suite's statistics across its datasets (suite.py), read by the report."""
+        return self.root / "reports" / "suite" / f"{name}.json"

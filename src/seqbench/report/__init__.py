@@ -19,7 +19,7 @@ def render_report(params_path: Path | str = "params.yaml", output: Path | str | 
     from seqbench.io import atomic_path
     from seqbench.report import figures
     from seqbench.report.metadata import run_metadata
-    from seqbench.report.sections import dataset_section
+    from seqbench.report.sections import dataset_section, suite_section
 
     params_path = Path(params_path)
     params = load_params(params_path)
@@ -27,13 +27,14 @@ def render_report(params_path: Path | str = "params.yaml", output: Path | str | 
     output = Path(output) if output else paths.root / "reports" / "index.html"
     sections = [dataset_section(paths, name, output.parent) for name in params.datasets]
     forest = figures.forest_plot([s["forest"] for s in sections])
-    html = render_html(sections, forest, run_metadata(paths.root, params_path, params))
+    suites = [suite_section(paths, name) for name in params.suites]
+    html = render_html(sections, forest, run_metadata(paths.root, params_path, params), suites)
     with atomic_path(output) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return output
 
 
-def render_html(sections: list[dict], forest: str, metadata: dict) -> str:
+def render_html(sections: list[dict], forest: str, metadata: dict, suites: list[dict] = ()) -> str:
     from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
@@ -42,10 +43,10 @@ def render_html(sections: list[dict], forest: str, metadata: dict) -> str:
 
     # The template marks nothing safe: plotly.js and the figures are Markup, everything else is escaped.
     plotly_js = Markup(get_plotlyjs())
-    figure_scripts = [script for fragment in figure_fragments([sections, forest]) for script in scripts_in(fragment)]
+    figure_scripts = [script for fragment in figure_fragments([sections, forest, list(suites)]) for script in scripts_in(fragment)]
     csp = content_security_policy([plotly_js, *figure_scripts], images=True)
     return environment().get_template("index.html.j2").render(
-        sections=sections, forest=forest, meta=metadata, plotly_js=plotly_js, verdict_rule=VERDICT_RULE,
+        sections=sections, forest=forest, suites=suites, meta=metadata, plotly_js=plotly_js, verdict_rule=VERDICT_RULE,
         alpha=ALPHA, csp=csp,
     )
 

@@ -251,3 +251,75 @@ def _trial_text(trial: dict) -> str:
 def _transparent(hex_colour: str, alpha: float = 0.2) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+# ---- suites -----------------------------------------------------------------------------------
+
+
+def critical_difference(friedman: dict, datasets: int) -> str:
+    """Demšar's critical-difference diagram: each model at its average rank over the suite's
+    datasets (1 = best, on the left), and a thick bar under the models that no Holm-adjusted
+    pairwise test separates. Drawn here rather than with aeon's matplotlib figure, so that it
+    looks like the rest of the page and needs no image."""
+    import plotly.graph_objects as go
+
+    ranks, order = friedman["average_ranks"], friedman["models"]
+    fig = go.Figure()
+    for i, model in enumerate(order):  # labels staggered upwards so close ranks stay readable
+        height = 1 + 0.6 * (i % 3)
+        fig.add_trace(go.Scatter(
+            x=[ranks[model], ranks[model]], y=[0, height], mode="lines+markers+text", name=escape(model),
+            text=["", f"{escape(model)} ({ranks[model]:.2f})"], textposition="top center",
+            line={"color": colour(model, [m for m in order if m not in COLOURS]), "width": 1.5},
+            marker={"size": [9, 0]}, hovertemplate=f"{escape(model)}: average rank %{{x:.2f}}<extra></extra>"))
+    for j, clique in enumerate(friedman["cliques"]):
+        members = [ranks[m] for m in clique]
+        fig.add_trace(go.Scatter(
+            x=[min(members) - 0.03, max(members) + 0.03], y=[-0.5 - 0.35 * j] * 2, mode="lines",
+            line={"color": "#222", "width": 6}, name="no significant difference" if j == 0 else None,
+            showlegend=j == 0, legendgroup="clique",
+            hovertemplate=escape(", ".join(clique)) + ": not separated<extra></extra>"))
+    fig.update_xaxes(range=[0.7, len(order) + 0.3], dtick=1, title_text="average rank (1 = best)",
+                     zeroline=False, showgrid=False, showline=True, linecolor="#333", ticks="outside")
+    fig.update_yaxes(visible=False, range=[-0.6 - 0.35 * max(len(friedman["cliques"]), 1), 3.2])
+    fig.update_layout(title=f"Average ranks over {datasets} datasets (Friedman p = {friedman['p_value']:.3g})",
+                      showlegend=False)
+    return fragment(fig, 320)
+
+
+def lstm_vs_gru(rows: list[dict], metric: str) -> str:
+    """Each dataset's LSTM score against its GRU score; above the diagonal GRU scored higher.
+    Colour: the dataset's verdict (a winner, or no significant difference)."""
+    import plotly.graph_objects as go
+
+    values = [v for row in rows for v in (row["scores"]["lstm"], row["scores"]["gru"])]
+    low, high = min(values), max(values)
+    fig = go.Figure(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="equal scores",
+                               line={"color": "#999", "dash": "dot"}, hoverinfo="skip"))
+    for won in (True, False):
+        part = [row for row in rows if bool(row["winner"]) == won]
+        fig.add_trace(go.Scatter(
+            x=[row["scores"]["lstm"] for row in part], y=[row["scores"]["gru"] for row in part],
+            text=[escape(f"{row['dataset']}: {row['verdict']}") for row in part], mode="markers",
+            marker={"size": 11, "color": VERDICT_COLOURS[won]},
+            name="a significant verdict" if won else "no significant difference",
+            hovertemplate="%{text}<br>LSTM %{x:.4g}, GRU %{y:.4g}<extra></extra>"))
+    fig.update_layout(title=f"LSTM vs GRU per dataset ({escape(metric)}, mean over seeds)",
+                      xaxis_title=f"LSTM {escape(metric)}", yaxis_title=f"GRU {escape(metric)}")
+    return fragment(fig, 420)
+
+
+def cost_vs_score(rows: list[dict], metric: str) -> str:
+    """Each cell's training time per run (mean over seeds) against its score, per dataset."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for cell in ("lstm", "gru"):
+        fig.add_trace(go.Scatter(
+            x=[row["train_seconds"][cell] for row in rows], y=[row["scores"][cell] for row in rows],
+            text=[escape(row["dataset"]) for row in rows], mode="markers", name=cell,
+            marker={"size": 10, "color": COLOURS[cell]},
+            hovertemplate="%{text}: %{x:.3g} s, %{y:.4g}<extra>" + cell + "</extra>"))
+    fig.update_layout(title=f"Cost vs score ({escape(metric)})", xaxis_title="training time per run (s, log scale)",
+                      yaxis_title=escape(metric), xaxis_type="log")
+    return fragment(fig, 420)

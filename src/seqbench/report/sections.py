@@ -355,3 +355,20 @@ def describe_changes(changes: dict, prefix: str = "") -> str:
         else:
             parts.append(f"{prefix}{key}: {value}")
     return "; ".join(parts)
+
+
+# ---- suites --------------------------------------------------------------------------------------
+
+
+def suite_section(paths: Paths, name: str) -> dict:
+    """A suite's part of the page: reports/suite/<name>.json (suite.py) and its three figures."""
+    result = read_json(paths.suite_result(name), f"suite@{name}")
+    rows, metric = result["datasets"], result["metric"]
+    return {
+        "name": name,
+        "result": result,
+        "models": result["friedman"]["models"],
+        "plots": {"cd": figures.critical_difference(result["friedman"], len(rows)),
+                  "scatter": figures.lstm_vs_gru(rows, metric),
+                  "cost": figures.cost_vs_score(rows, metric)},
+    }
