@@ -26,7 +26,7 @@ from seqbench import pipeline as steps
 from seqbench.config import load_params
 from seqbench.errors import ConfigError
 from seqbench.locks import workspace_lock
-from seqbench.orchestration import api_only_logger, quiet_user_errors
+from seqbench.orchestration import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
 SKIPPED = "Skipped"  # the state name of a stage DVC found unchanged (its type stays COMPLETED)
@@ -34,6 +34,21 @@ SKIPPED = "Skipped"  # the state name of a stage DVC found unchanged (its type s
 
 def log_line(line: str) -> None:
     get_run_logger().info(line)
+
+
+def api_only_logger():
+    """The current run's logger, sending to the Prefect API only: for a stage's output, which
+    reaches the console already (reproduce_stage echoes it as it is printed)."""
+    import logging
+
+    from prefect.logging.handlers import APILogHandler
+
+    logger = logging.getLogger("seqbench.stage_output")
+    if not logger.handlers:
+        logger.addHandler(APILogHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # Prefect's console handler sits above: it would print them again
+    return logging.LoggerAdapter(logger, get_run_logger().extra)
 
 
 # A remote that does not answer is worth retrying; a failed stage is not (DVC's error is final).

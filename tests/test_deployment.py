@@ -85,6 +85,7 @@ def test_a_failed_stage_fails_its_task_and_the_run_reports_the_rest_as_not_run(t
 
     from prefect import get_client
     from prefect.artifacts import Artifact
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
     from prefect.client.schemas.objects import StateType
 
     root, env = tiny_project
@@ -99,10 +100,13 @@ def test_a_failed_stage_fails_its_task_and_the_run_reports_the_rest_as_not_run(t
     flow_run_id = re.search(r"flow-run/([0-9a-f-]{36})", output).group(1)
     with get_client(sync_client=True) as client:
         assert client.read_flow_run(flow_run_id).state_type == StateType.FAILED
-        runs = task_runs(client, flow_run_id)
-    stages = [run for run in runs if run.name in PLAN]
-    assert [run.name for run in stages] == ["ingest@prices"]  # nothing after the failed stage was started
-    assert stages[0].state_type == StateType.FAILED and "missing column(s) date" in stages[0].state.message
+        stages = [run for run in task_runs(client, flow_run_id) if run.name in PLAN]
+        assert [run.name for run in stages] == ["ingest@prices"]  # nothing after the failed stage was started
+        assert stages[0].state_type == StateType.FAILED and "missing column(s) date" in stages[0].state.message
+        # The stage's output (DVC's lines and the command's) is in its task run's log.
+        logs = [log.message for log in client.read_logs(
+            log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[stages[0].id])))]
+        assert "Running stage 'ingest@prices':" in logs and "error: prices.csv: missing column(s) date" in "\n".join(logs)
     artifact = Artifact.get("seqbench-verdicts")
     assert "| ingest@prices | failed |" in artifact.data and "| report | not run | — |" in artifact.data
 
@@ -185,6 +189,16 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
             assert seen_waiting
             first = client.read_flow_run(first.id)
             assert first.state_type == StateType.COMPLETED, first.state
+            # Each stage a task run named by it, in DVC's order: the first run ran them all; the
+            # second found all but ingest (always_changed) up to date and shows them as Skipped.
+            ran = {run.name: run for run in task_runs(client, first.id)}
+            assert [name for name in ran if name in PLAN] == PLAN
+            assert all(ran[name].state_name == "Completed" for name in PLAN)
+            assert ran["train@prices"].total_run_time.total_seconds() > 0
+            again = {run.name: run for run in task_runs(client, by_hand.id)}
+            assert again["ingest@prices"].state_name == "Completed"
+            assert {again[name].state_name for name in PLAN[1:]} == {"Skipped"}
+            assert {again[name].state_type for name in PLAN} == {StateType.COMPLETED}
     finally:
         stop_process_group(serving)
         log.close()
@@ -192,13 +206,13 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
     assert (root / "reports/index.html").exists()
     artifact = Artifact.get("seqbench-verdicts")
     assert artifact is not None and "| prices | rmse |" in artifact.data
-    assert "Skipped as unchanged: validate@prices" in artifact.data  # the last run: all up to date
+    assert "| validate@prices | skipped |" in artifact.data and "| ingest@prices | ran |" in artifact.data
     assert (root / "reports/index.html").resolve().as_uri() in artifact.data
     # The second run found everything up to date and left a consistent workspace.
     status = run_command(["dvc", "status"], root, env)
     assert "Data and pipelines are up to date" in status or "changed deps" not in status
     serve_log = (root.parent / "serve.log").read_text()
-    assert "skipped as unchanged: validate@prices" in serve_log
+    assert "skipped: validate@prices, prepare@prices" in serve_log
 
 
 def _deployment(client, name):

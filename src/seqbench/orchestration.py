@@ -73,22 +73,6 @@ def quiet_user_errors() -> None:
                 handler.addFilter(_NoTracebackForUserErrors())
 
 
-def api_only_logger():
-    """The current run's logger, sending to the Prefect API only: for lines that already reach
-    the console another way (a stage's output, echoed as it is printed)."""
-    import logging
-
-    from prefect import get_run_logger
-    from prefect.logging.handlers import APILogHandler
-
-    logger = logging.getLogger("seqbench.run_output")
-    if not logger.handlers:
-        logger.addHandler(APILogHandler())
-        logger.setLevel(logging.INFO)
-        logger.propagate = False  # Prefect's console handler sits above: it would print them again
-    return logging.LoggerAdapter(logger, get_run_logger().extra)
-
-
 def task_runner(train):
     """The Prefect task runner named by params.yaml's `train.runner`."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
