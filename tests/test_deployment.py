@@ -30,6 +30,9 @@ def test_stages_are_planned_in_dvcs_order_and_a_subset_ends_with_the_report(tiny
     assert everything[-1] == "report" and everything.index("ingest@other") < everything.index("train@other")
     # A subset: the chosen datasets' stages up to their evaluation, then the report alone.
     assert plan_stages(root, ["prices"], ["prices", "other"]) == PLAN
+    (root / "dvc.yaml").write_text("stages: [not, a, mapping]\n")
+    with pytest.raises(SeqbenchError, match="cannot plan the pipeline in"):
+        plan_stages(root, ["prices"], ["prices"])
 
 
 def test_verdict_table_without_evaluations_says_so_and_lists_the_stages(tmp_path):

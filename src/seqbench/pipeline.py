@@ -71,6 +71,7 @@ def plan_stages(root: Path, chosen: list[str], declared: list[str]) -> list[str]
     from contextlib import chdir
 
     from dvc.dvcfile import PROJECT_FILE
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
     from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
 
@@ -78,9 +79,14 @@ def plan_stages(root: Path, chosen: list[str], declared: list[str]) -> list[str]
     if set(chosen) != set(declared):
         targets, then = [f"evaluate@{name}" for name in chosen], ["report"]
     # DVC addresses stages relative to the working folder, as the command line does in the root.
-    with chdir(root), Repo(str(root)) as repo:
-        plan = plan_repro(get_active_graph(repo.index.graph), collect_stages(repo, targets))
-        return [stage.addressing for stage in plan] + then
+    with chdir(root):
+        try:
+            with Repo(str(root)) as repo:
+                plan = plan_repro(get_active_graph(repo.index.graph), collect_stages(repo, targets))
+                return [stage.addressing for stage in plan] + then
+        except DvcException as exc:  # e.g. a malformed dvc.yaml: DVC's message is the news
+            failure = exc
+    raise SeqbenchError(f"cannot plan the pipeline in {root}: {failure}")
 
 
 def reproduce_stage(root: Path, addressing: str, on_line: Callable[[str], None] = print) -> bool:
@@ -198,13 +204,27 @@ def captured_output(on_line: Callable[[str], None]):
 
 
 def _pump(read_end: int, echo, on_line: Callable[[str], None]) -> None:
-    with os.fdopen(read_end, encoding="utf-8", errors="replace") as pipe, echo:
+    with os.fdopen(read_end, encoding="utf-8", errors="replace") as pipe:
         for raw in pipe:
             line = redact_text(raw.rstrip("\n"))
-            echo.write(line + "\n")
-            echo.flush()
+            echo = _echo(echo, line)
             if line.strip():
                 on_line(line)
+    if echo is not None:
+        echo.close()
+
+
+def _echo(echo, line: str):
+    """Write `line` to the console; a console gone away (a closed terminal) stops the echo, not
+    the reading: an unread pipe would fill and block the stage."""
+    if echo is None:
+        return None
+    try:
+        echo.write(line + "\n")
+        echo.flush()
+        return echo
+    except (OSError, ValueError):
+        return None
 
 
 def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = None) -> str:
