@@ -133,7 +133,8 @@ def pipeline(datasets: list[str] | None = None, pull: bool | None = None, push: 
         if params.schedule.pull if pull is None else pull:
             dvc_pull(root)
         stages, failed = run_stages(root, steps.plan_stages(root, chosen, declared))
-        get_run_logger().info(steps.stage_summary(stages))
+        logger = get_run_logger()
+        (logger.info if failed is None else logger.warning)(steps.stage_summary(stages))
         if failed is None and (params.schedule.push if push is None else push):
             dvc_push(root)
         publish_report(root, chosen, stages)
