@@ -2,20 +2,25 @@
 
     python flows/pipeline.py [--datasets sp500_volatility text] [--pull] [--push] [--params params.yaml]
 
-Steps, each a task: `dvc pull` (optional, when a remote is configured), `dvc repro` (unchanged
-stages are skipped; the training stages' comparison flows report to the same Prefect API),
-`dvc push` (optional), and publishing: a markdown artifact with the verdicts and a link to
-reports/index.html. Without PREFECT_API_URL one temporary Prefect server serves the whole run,
-so the training stages don't each start their own.
+Steps, each a task: `dvc pull` (optional, when a remote is configured), then every DVC stage
+`dvc repro` would visit, in its order, as a task named by the stage (`ingest@prices`, ...;
+unchanged stages end as "Skipped"; after a failed stage the rest are not run; the training
+stages' comparison flows report to the same Prefect API), `dvc push` (optional), and
+publishing: a markdown artifact with the verdicts, each stage's outcome and duration, and a link
+to reports/index.html. Without PREFECT_API_URL one temporary Prefect server serves the whole
+run, so the training stages don't each start their own.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 
 from seqbench import pipeline as steps
 from seqbench.config import load_params
@@ -24,10 +29,26 @@ from seqbench.locks import workspace_lock
 from seqbench.orchestration import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
+SKIPPED = "Skipped"  # the state name of a stage DVC found unchanged (its type stays COMPLETED)
 
 
 def log_line(line: str) -> None:
     get_run_logger().info(line)
+
+
+def api_only_logger():
+    """The current run's logger, sending to the Prefect API only: for a stage's output, which
+    reaches the console already (reproduce_stage echoes it as it is printed)."""
+    import logging
+
+    from prefect.logging.handlers import APILogHandler
+
+    logger = logging.getLogger("seqbench.stage_output")
+    if not logger.handlers:
+        logger.addHandler(APILogHandler())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False  # Prefect's console handler sits above: it would print them again
+    return logging.LoggerAdapter(logger, get_run_logger().extra)
 
 
 # A remote that does not answer is worth retrying; a failed stage is not (DVC's error is final).
@@ -40,15 +61,33 @@ def dvc_pull(root: Path) -> bool:
     return True
 
 
-@task(name="dvc-repro")
-def dvc_repro(root: Path, chosen: list[str], declared: list[str]) -> dict:
-    output = "\n".join(steps.run_dvc(args, root, log_line) for args in steps.repro_commands(chosen, declared))
-    outcomes = steps.stage_outcomes(output)
-    get_run_logger().info(
-        f"stages run: {', '.join(outcomes['ran']) or 'none'}; "
-        f"skipped as unchanged: {', '.join(outcomes['skipped']) or 'none'}"
-    )
-    return outcomes
+# DVC decides what is up to date, never Prefect's cache; a failed stage is not retried (its
+# error is the data's or the code's, and DVC's is final).
+@task(name="dvc-stage", cache_policy=NO_CACHE)
+def dvc_stage(root: Path, stage: str):
+    """One DVC stage, its output in this task's log; DVC's unchanged stages end as Skipped."""
+    if steps.reproduce_stage(root, stage, api_only_logger().info):
+        return "ran"
+    get_run_logger().info(f"skipped: '{stage}' is unchanged since its last run")
+    return Completed(name=SKIPPED, message="unchanged since its last run: DVC skipped it")
+
+
+def run_stages(root: Path, plan: list[str]):
+    """Each stage as its own task, one after the other in DVC's order. After a failed stage the
+    rest are not run, as `dvc repro` stops; returns the outcomes and the failed task's state."""
+    stages, failed = [], None
+    for stage in plan:
+        if failed is not None:
+            stages.append({"stage": stage, "outcome": "not run", "seconds": None})
+            continue
+        started = time.monotonic()
+        state = dvc_stage.with_options(name=stage, task_run_name=stage)(root, stage, return_state=True)
+        if not state.is_completed():
+            failed, outcome = state, "failed"
+        else:
+            outcome = "skipped" if state.name == SKIPPED else "ran"
+        stages.append({"stage": stage, "outcome": outcome, "seconds": time.monotonic() - started})
+    return stages, failed
 
 
 @task(name="dvc-push", retries=3, retry_delay_seconds=[5, 20, 60])
@@ -61,19 +100,21 @@ def dvc_push(root: Path) -> bool:
 
 
 @task(name="publish-report")
-def publish_report(root: Path, chosen: list[str], outcomes: dict) -> str:
+def publish_report(root: Path, chosen: list[str], stages: list[dict]) -> str:
     from prefect.artifacts import create_markdown_artifact
 
-    table = steps.verdict_table(root, chosen, outcomes)
-    create_markdown_artifact(markdown=table, key=ARTIFACT_KEY, description="LSTM vs GRU verdicts per dataset")
+    table = steps.verdict_table(root, chosen, stages)
+    create_markdown_artifact(markdown=table, key=ARTIFACT_KEY,
+                             description="LSTM vs GRU verdicts per dataset; each stage's outcome and duration")
     get_run_logger().info(table)
     return table
 
 
 @flow(name="seqbench-pipeline")
 def pipeline(datasets: list[str] | None = None, pull: bool | None = None, push: bool | None = None,
-             params_path: str = "params.yaml") -> dict:
-    """Run the DVC pipeline (optionally pulling and pushing), then publish the verdicts.
+             params_path: str = "params.yaml") -> list[dict]:
+    """Run the DVC pipeline stage by stage (optionally pulling and pushing), then publish the
+    verdicts and the stages' outcomes; a failed stage fails the run with its error.
 
     datasets: a subset of params.yaml's datasets (default: all); pull/push default to
     params.yaml's `schedule:` settings.
@@ -87,15 +128,19 @@ def pipeline(datasets: list[str] | None = None, pull: bool | None = None, push: 
     unknown = [name for name in chosen if name not in declared]
     if unknown:
         raise ConfigError(f"unknown dataset(s) {', '.join(unknown)}; params.yaml declares: {', '.join(declared)}")
-    # One pipeline per workspace, for the whole run; the stages dvc starts inherit the lock.
+    # One pipeline per workspace, for the whole run; the stages' commands inherit the lock.
     with workspace_lock(root):
         if params.schedule.pull if pull is None else pull:
             dvc_pull(root)
-        outcomes = dvc_repro(root, chosen, declared)
-        if params.schedule.push if push is None else push:
+        stages, failed = run_stages(root, steps.plan_stages(root, chosen, declared))
+        logger = get_run_logger()
+        (logger.info if failed is None else logger.warning)(steps.stage_summary(stages))
+        if failed is None and (params.schedule.push if push is None else push):
             dvc_push(root)
-        publish_report(root, chosen, outcomes)
-    return outcomes
+        publish_report(root, chosen, stages)
+    if failed is not None:
+        failed.result()  # raises the stage's error: the run fails with it
+    return stages
 
 
 def main(argv=None) -> int:

@@ -11,26 +11,50 @@ import pytest
 
 from conftest import run_command, stop_process_group
 from seqbench.errors import SeqbenchError
-from seqbench.pipeline import repro_commands, run_dvc, stage_outcomes, verdict_table
+from seqbench.pipeline import StageFailed, captured_output, plan_stages, reproduce_stage, verdict_table
 
-def test_stage_outcomes_read_dvc_repro_output():
-    output = ("Running stage 'ingest@prices':\n> seqbench ingest prices\n"
-              "Stage 'validate@prices' didn't change, skipping\nRunning stage 'report':\n")
-    assert stage_outcomes(output) == {"ran": ["ingest@prices", "report"], "skipped": ["validate@prices"]}
+PLAN = ["ingest@prices", "validate@prices", "prepare@prices", "search@prices", "train@prices",
+        "evaluate@prices", "report"]
 
 
-def test_a_subset_of_datasets_reproduces_their_stages_then_the_report():
-    assert repro_commands(["a", "b"], ["a", "b"]) == [["repro"]]
-    assert repro_commands(["b"], ["a", "b"]) == [["repro", "evaluate@b"], ["repro", "--single-item", "report"]]
+def test_stages_are_planned_in_dvcs_order_and_a_subset_ends_with_the_report(tiny_project, tmp_path, monkeypatch):
+    import yaml
+
+    root, _ = tiny_project
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["datasets"]["other"] = params["datasets"]["prices"]
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)  # DVC addresses stages from the working folder: the plan must not depend on it
+    everything = plan_stages(root, ["prices", "other"], ["prices", "other"])
+    assert sorted(everything) == sorted(PLAN[:-1] + [name.replace("prices", "other") for name in PLAN[:-1]] + ["report"])
+    assert everything[-1] == "report" and everything.index("ingest@other") < everything.index("train@other")
+    # A subset: the chosen datasets' stages up to their evaluation, then the report alone.
+    assert plan_stages(root, ["prices"], ["prices", "other"]) == PLAN
+    (root / "dvc.yaml").write_text("stages: [not, a, mapping]\n")
+    with pytest.raises(SeqbenchError, match="cannot plan the pipeline in"):
+        plan_stages(root, ["prices"], ["prices"])
 
 
-def test_verdict_table_without_evaluations_says_so(tmp_path):
-    table = verdict_table(tmp_path, ["prices"], {"ran": ["ingest@prices"], "skipped": []})
+def test_verdict_table_without_evaluations_says_so_and_lists_the_stages(tmp_path):
+    stages = [{"stage": "ingest@prices", "outcome": "ran", "seconds": 1.25},
+              {"stage": "validate@prices", "outcome": "failed", "seconds": 0.5},
+              {"stage": "report", "outcome": "not run", "seconds": None}]
+    table = verdict_table(tmp_path, ["prices"], stages)
     assert "| prices | — | not evaluated |" in table and "no report rendered yet" in table
-    assert "Stages run: ingest@prices. Skipped as unchanged: none." in table
+    assert "| ingest@prices | ran | 1.2 s |" in table and "| report | not run | — |" in table
 
 
-def test_a_held_dvc_lock_makes_the_pipeline_wait_not_fail(tiny_project):
+def test_a_stages_output_is_captured_line_by_line_and_redacted():
+    import os
+
+    lines = []
+    with captured_output(lines.append):
+        subprocess.run(["sh", "-c", "echo fetching https://ann:hunter2@example.com/x.csv; echo oops >&2"], check=True)
+        os.write(1, b"from this process\n")  # e.g. DVC's own messages
+    assert lines == ["fetching https://ann:***@example.com/x.csv", "oops", "from this process"]
+
+
+def test_a_held_dvc_lock_makes_a_stage_wait_not_fail(tiny_project):
     root, env = tiny_project
     holder = subprocess.Popen(
         [sys.executable, "-c", "import time; from dvc.repo import Repo; r = Repo('.'); r.lock.lock(); "
@@ -40,29 +64,63 @@ def test_a_held_dvc_lock_makes_the_pipeline_wait_not_fail(tiny_project):
     try:
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
-        run_dvc(["status"], root, on_line=lambda line: None)  # waits for the lock, then runs
+        lines = []
+        assert reproduce_stage(root, "ingest@prices", lines.append)  # waits for the lock, then runs
         assert time.monotonic() - started > 3  # DVC alone gives up after ~3 s
+        assert "Running stage 'ingest@prices':" in lines and "> seqbench ingest prices" in lines
+        assert reproduce_stage(root, "validate@prices", lines.append)  # never ran before: runs
+        assert not reproduce_stage(root, "validate@prices", lines.append)  # now unchanged: skipped
+        assert "Stage 'validate@prices' didn't change, skipping" in lines
     finally:
         holder.kill()
         holder.wait()
 
 
-def test_a_failing_stage_fails_with_dvcs_error(tiny_project):
+def test_a_failing_stage_fails_with_its_own_error(tiny_project):
     root, _ = tiny_project
-    (root / "prices.csv").write_text("not,a,price,file\n1,2,3,4\n")
-    with pytest.raises(SeqbenchError, match="failed to reproduce 'ingest@prices'"):
-        run_dvc(["repro"], root, on_line=lambda line: None)
+    (root / "prices.csv").write_text("when,price\n2020-01-01,1\n")
+    with pytest.raises(StageFailed, match=r"stage 'ingest@prices' failed: .*missing column\(s\) date"):
+        reproduce_stage(root, "ingest@prices", on_line=lambda line: None)
 
 
-def test_the_pipeline_flow_fails_with_the_stage_error_and_no_traceback(tiny_project):
+def test_a_failed_stage_fails_its_task_and_the_run_reports_the_rest_as_not_run(tiny_project, api):
+    import re
+
+    from prefect import get_client
+    from prefect.artifacts import Artifact
+    from prefect.client.schemas.filters import LogFilter, LogFilterTaskRunId
+    from prefect.client.schemas.objects import StateType
+
     root, env = tiny_project
     (root / "prices.csv").write_text("when,price\n2020-01-01,1\n")
-    process = subprocess.run([sys.executable, "flows/pipeline.py"], cwd=root, env=env, capture_output=True,
-                             text=True, timeout=300)
+    process = subprocess.run([sys.executable, "flows/pipeline.py"], cwd=root, env={**env, **api},
+                             capture_output=True, text=True, timeout=300)
     output = process.stdout + process.stderr
     assert process.returncode == 1
     assert "Traceback" not in output
-    assert "error: `dvc repro` failed" in output and "missing column(s) date" in output
+    assert "error: stage 'ingest@prices' failed:" in output and "missing column(s) date" in output
+    assert "not run: validate@prices, prepare@prices" in output
+    flow_run_id = re.search(r"flow-run/([0-9a-f-]{36})", output).group(1)
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(flow_run_id).state_type == StateType.FAILED
+        stages = [run for run in task_runs(client, flow_run_id) if run.name in PLAN]
+        assert [run.name for run in stages] == ["ingest@prices"]  # nothing after the failed stage was started
+        assert stages[0].state_type == StateType.FAILED and "missing column(s) date" in stages[0].state.message
+        # The stage's output (DVC's lines and the command's) is in its task run's log.
+        logs = [log.message for log in client.read_logs(
+            log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[stages[0].id])))]
+        assert "Running stage 'ingest@prices':" in logs and "error: prices.csv: missing column(s) date" in "\n".join(logs)
+    artifact = Artifact.get("seqbench-verdicts")
+    assert "| ingest@prices | failed |" in artifact.data and "| report | not run | — |" in artifact.data
+
+
+def task_runs(client, flow_run_id) -> list:
+    """The flow run's task runs, in the order they started."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                                 sort=TaskRunSort.EXPECTED_START_TIME_ASC)
 
 
 # ---- the deployment on a real server --------------------------------------------------------
@@ -134,6 +192,16 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
             assert seen_waiting
             first = client.read_flow_run(first.id)
             assert first.state_type == StateType.COMPLETED, first.state
+            # Each stage a task run named by it, in DVC's order: the first run ran them all; the
+            # second found all but ingest (always_changed) up to date and shows them as Skipped.
+            ran = {run.name: run for run in task_runs(client, first.id)}
+            assert [name for name in ran if name in PLAN] == PLAN
+            assert all(ran[name].state_name == "Completed" for name in PLAN)
+            assert ran["train@prices"].total_run_time.total_seconds() > 0
+            again = {run.name: run for run in task_runs(client, by_hand.id)}
+            assert again["ingest@prices"].state_name == "Completed"
+            assert {again[name].state_name for name in PLAN[1:]} == {"Skipped"}
+            assert {again[name].state_type for name in PLAN} == {StateType.COMPLETED}
     finally:
         stop_process_group(serving)
         log.close()
@@ -141,13 +209,13 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
     assert (root / "reports/index.html").exists()
     artifact = Artifact.get("seqbench-verdicts")
     assert artifact is not None and "| prices | rmse |" in artifact.data
-    assert "Skipped as unchanged: validate@prices" in artifact.data  # the last run: all up to date
+    assert "| validate@prices | skipped |" in artifact.data and "| ingest@prices | ran |" in artifact.data
     assert (root / "reports/index.html").resolve().as_uri() in artifact.data
     # The second run found everything up to date and left a consistent workspace.
     status = run_command(["dvc", "status"], root, env)
     assert "Data and pipelines are up to date" in status or "changed deps" not in status
     serve_log = (root.parent / "serve.log").read_text()
-    assert "skipped as unchanged: validate@prices" in serve_log
+    assert "skipped: validate@prices, prepare@prices" in serve_log
 
 
 def _deployment(client, name):

@@ -1,25 +1,25 @@
-"""The whole pipeline as DVC commands: what the scheduled Prefect flow (flows/pipeline.py) runs.
+"""The whole pipeline through DVC: what the scheduled Prefect flow (flows/pipeline.py) runs.
 
-DVC stays in charge of what is up to date; this module runs `dvc pull / repro / push` in the
-project, streams their output, tells which stages ran and which were skipped, and turns the
-evaluations into the markdown table of verdicts that the flow publishes.
+DVC stays in charge of what is up to date. This module plans the stages as `dvc repro` does,
+reproduces them one at a time through DVC's Python API (so the flow can make each one a task),
+streams their output, runs `dvc pull / push`, and turns the evaluations and the stages' outcomes
+into the markdown that the flow publishes.
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
-import re
 import subprocess
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from seqbench.errors import SeqbenchError
 from seqbench.redact import redact_text
-
-RAN = re.compile(r"Running stage '([^']+)'")
-SKIPPED = re.compile(r"Stage '([^']+)' didn't change, skipping")
 
 
 def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print) -> str:
@@ -29,17 +29,12 @@ def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print)
     Prefect's logs, and DVC may print a stage's command or a source's error with a URL in it.
     A failure raises SeqbenchError with DVC's own error lines.
 
-    `--wait-for-lock`: DVC lets go of its lock while a stage's command runs and takes it back
-    afterwards with only ~3 s of retries, so a hand-run `dvc status` at that moment would fail
-    the stage after its outputs were written. Waiting instead, the pipeline is never failed by
-    a read-only DVC command (other pipelines are kept out by seqbench's workspace lock).
+    `--wait-for-lock`: a hand-run DVC command holding DVC's lock makes it wait, not fail (see
+    reproduce_stage).
     """
-    env = dict(os.environ)
-    # The stages call `seqbench` and `python`: the ones of this environment.
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     command = [sys.executable, "-m", "dvc", "--wait-for-lock", *args]
     lines = []
-    with subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, bufsize=1) as process:
         for line in process.stdout:
             line = redact_text(line.rstrip("\n"))
@@ -59,25 +54,182 @@ def dvc_error(args: list[str], output: str, root: Path) -> SeqbenchError:
     return SeqbenchError(f"`dvc {' '.join(args)}` failed in {root}: " + "; ".join(errors))
 
 
-def stage_outcomes(output: str) -> dict:
-    """Which stages `dvc repro` ran and which it skipped as unchanged, in order."""
-    return {"ran": RAN.findall(output), "skipped": SKIPPED.findall(output)}
-
-
 def remote_configured(root: Path) -> bool:
     return bool(run_dvc(["remote", "list"], root, on_line=lambda line: None).strip())
 
 
-def repro_commands(chosen: list[str], declared: list[str]) -> list[list[str]]:
-    """`dvc repro` argument lists: the whole pipeline, or the chosen datasets and then the report."""
-    if set(chosen) == set(declared):
-        return [["repro"]]
-    return [["repro", *(f"evaluate@{name}" for name in chosen)], ["repro", "--single-item", "report"]]
+# ---- the stages, one at a time, through DVC's Python API --------------------------------------
 
 
-def verdict_table(root: Path, datasets: list[str], outcomes: dict | None = None) -> str:
+class StageFailed(SeqbenchError):
+    """A DVC stage failed; the message carries the stage's own error lines."""
+
+
+def plan_stages(root: Path, chosen: list[str], declared: list[str]) -> list[str]:
+    """The stages `dvc repro` would visit, in its order (DVC's own planner): the whole pipeline,
+    or the chosen datasets' stages up to their evaluations, then the report."""
+    from contextlib import chdir
+
+    from dvc.dvcfile import PROJECT_FILE
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc.repo.reproduce import collect_stages, get_active_graph, plan_repro
+
+    targets, then = [PROJECT_FILE], []
+    if set(chosen) != set(declared):
+        targets, then = [f"evaluate@{name}" for name in chosen], ["report"]
+    # DVC addresses stages relative to the working folder, as the command line does in the root.
+    with chdir(root):
+        try:
+            with Repo(str(root)) as repo:
+                plan = plan_repro(get_active_graph(repo.index.graph), collect_stages(repo, targets))
+                return [stage.addressing for stage in plan] + then
+        except DvcException as exc:  # e.g. a malformed dvc.yaml: DVC's message is the news
+            failure = exc
+    raise SeqbenchError(f"cannot plan the pipeline in {root}: {failure}")
+
+
+def reproduce_stage(root: Path, addressing: str, on_line: Callable[[str], None] = print) -> bool:
+    """Reproduce one stage as `dvc --wait-for-lock repro --single-item STAGE` would; True if it
+    ran, False if DVC found it unchanged and skipped it.
+
+    DVC's messages and the output of the stage's command go to `on_line`, redacted, line by line.
+    A failure raises StageFailed with the stage's own error lines.
+
+    `_wait_for_lock` is what the CLI's `--wait-for-lock` sets: DVC lets go of its lock while the
+    command runs and takes it back afterwards with only ~3 s of retries, so a hand-run
+    `dvc status` at that moment would fail the stage after its outputs were written. Waiting
+    instead, the pipeline is never failed by a read-only DVC command (other pipelines are kept
+    out by seqbench's workspace lock).
+    """
+    from contextlib import chdir
+
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    lines: list[str] = []
+
+    def keep(line: str) -> None:
+        lines.append(line)
+        on_line(line)
+
+    with chdir(root), stage_path(), captured_output(keep), dvc_messages():
+        try:
+            with Repo(str(root), _wait_for_lock=True) as repo:
+                # Its "To track the changes with git" hint once per run (the flow's), not per stage.
+                repo.scm_context.quiet = True
+                return bool(repo.reproduce(addressing, single_item=True))
+        except DvcException as exc:
+            failure = exc
+    raise stage_error(addressing, failure, lines)
+
+
+def stage_error(addressing: str, exc: Exception, lines: list[str]) -> StageFailed:
+    # The stage's own message (seqbench's "error: ..."), else DVC's reason (e.g. the exit code).
+    errors = [line.strip().removeprefix("error:").strip() for line in lines
+              if line.lstrip().startswith(("ERROR", "error:"))]
+    reasons = [str(exc)] + ([str(exc.__cause__)] if exc.__cause__ else [])
+    return StageFailed(f"stage '{addressing}' failed: " + "; ".join(errors or reasons))
+
+
+@contextmanager
+def stage_path():
+    """The stages call `seqbench` and `python`: the ones of this environment."""
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{saved}"
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
+
+
+@contextmanager
+def dvc_messages():
+    """DVC's messages ("Running stage ...", "... didn't change, skipping") printed as its command
+    line prints them, to file descriptor 1 itself: `import dvc` binds its handlers to whatever
+    sys.stdout was at that moment, which captured_output may not see. Only there, too: passed on
+    to the root logger, Prefect's console handler would print them again."""
+    import logging
+
+    from dvc.logger import ColorFormatter
+
+    logger = logging.getLogger("dvc")
+    stream = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(ColorFormatter(log_colors=False))
+    saved = logger.handlers, logger.propagate, logger.level
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+        stream.close()
+
+
+@contextmanager
+def captured_output(on_line: Callable[[str], None]):
+    """Pass each line written to this process's stdout and stderr to `on_line`, redacted, and
+    echo it to the console, while the body runs.
+
+    DVC runs a stage's command as a child that inherits these file descriptors (dvc/stage/run.py
+    has no hook for its output), so the descriptors themselves are pointed at a pipe. The echo
+    goes to the real stdout: `on_line` must not write to stdout or stderr itself.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    echo = os.fdopen(os.dup(saved[0]), "w", encoding="utf-8", errors="replace")
+    # In the caller's context, so that on_line sees e.g. Prefect's run and settings.
+    context = contextvars.copy_context()
+    reader = threading.Thread(target=context.run, args=(_pump, read_end, echo, on_line), daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)  # closes this process's write ends of the pipe: the reader sees EOF
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        # A stage's stray grandchild may keep the pipe open; its later lines still reach on_line.
+        reader.join(timeout=10)
+
+
+def _pump(read_end: int, echo, on_line: Callable[[str], None]) -> None:
+    with os.fdopen(read_end, encoding="utf-8", errors="replace") as pipe:
+        for raw in pipe:
+            line = redact_text(raw.rstrip("\n"))
+            echo = _echo(echo, line)
+            if line.strip():
+                on_line(line)
+    if echo is not None:
+        echo.close()
+
+
+def _echo(echo, line: str):
+    """Write `line` to the console; a console gone away (a closed terminal) stops the echo, not
+    the reading: an unread pipe would fill and block the stage."""
+    if echo is None:
+        return None
+    try:
+        echo.write(line + "\n")
+        echo.flush()
+        return echo
+    except (OSError, ValueError):
+        return None
+
+
+def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = None) -> str:
     """The markdown table of verdicts, one row per dataset, with a link to the report and,
-    given `dvc repro`'s outcomes, the stages that ran and were skipped."""
+    given the stages' outcomes ({"stage", "outcome", "seconds"}), a table of them."""
     rows = ["| dataset | metric | LSTM vs GRU | p (Holm) | effect (b − a) | best baseline |", "|---|---|---|---|---|---|"]
     for name in datasets:
         path = root / "reports" / "eval" / f"{name}.json"
@@ -94,7 +246,27 @@ def verdict_table(root: Path, datasets: list[str], outcomes: dict | None = None)
     report = (root / "reports" / "index.html").resolve()
     link = f"[the full report]({report.as_uri()})" if report.exists() else "no report rendered yet"
     text = "# LSTM vs GRU: verdicts\n\n" + "\n".join(rows) + f"\n\nDetails, plots and costs: {link}\n"
-    if outcomes is not None:
-        text += (f"\nStages run: {', '.join(outcomes['ran']) or 'none'}. "
-                 f"Skipped as unchanged: {', '.join(outcomes['skipped']) or 'none'}.\n")
+    if stages is not None:
+        text += "\n" + stage_table(stages)
+    return text
+
+
+def stage_table(stages: list[dict]) -> str:
+    """The stages in DVC's order: ran, skipped (unchanged), failed or not run, and how long each took."""
+    rows = ["## Stages", "", "| stage | outcome | duration |", "|---|---|---|"]
+    for stage in stages:
+        seconds = "—" if stage["seconds"] is None else f"{stage['seconds']:.1f} s"
+        rows.append(f"| {stage['stage']} | {stage['outcome']} | {seconds} |")
+    return "\n".join(rows) + "\n"
+
+
+def stage_summary(stages: list[dict]) -> str:
+    """One line for the flow's log: the stages by outcome."""
+    parts = []
+    for outcome in ("ran", "skipped", "failed", "not run"):
+        names = [stage["stage"] for stage in stages if stage["outcome"] == outcome]
+        parts.append(f"{outcome}: {', '.join(names) or 'none'}")
+    text = "stages " + "; ".join(parts)
+    if any(stage["outcome"] == "ran" for stage in stages):
+        text += ". DVC updated dvc.lock (and maybe .gitignore files): commit them with git to record this run"
     return text
