@@ -59,14 +59,20 @@ def submit_local(dataset: str, cell: str, seed: int, params_path: str, train):
 
 
 def submit_shipped(dataset: str, cell: str, seed: int, params_path: str, train) -> ShippedRun:
-    run = ShippedRun(dataset, cell, seed, params_path)
     try:
-        inputs, run.finished = ship_run(dataset, cell, seed, params_path, train.threads)
+        inputs, finished = ship_run(dataset, cell, seed, params_path, train.threads)
     except Exception as exc:  # noqa: BLE001 - this run's failure, reported with it; the others go on
+        run = ShippedRun(dataset, cell, seed, params_path)
         run.error = exc
         return run
-    if run.finished is None:
-        run.future = remote_task.with_options(retries=train.retries).submit(dataset, cell, seed, inputs)
+
+    def submit():
+        return remote_task.with_options(retries=train.retries).submit(dataset, cell, seed, inputs)
+
+    run = ShippedRun(dataset, cell, seed, params_path, submit, train.retries)
+    run.finished = finished
+    if finished is None:
+        run.future = submit()
     return run
 
 

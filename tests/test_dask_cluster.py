@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -50,7 +51,10 @@ def nobody_env(folder: Path, src: Path) -> list[str]:
     import sysconfig
 
     env = {"HOME": folder, "TMPDIR": folder, "DASK_TEMPORARY_DIRECTORY": folder, "PREFECT_HOME": folder / "prefect",
-           "PYTHONPATH": f"{src}:{sysconfig.get_paths()['purelib']}", "PATH": os.environ["PATH"]}
+           "PYTHONPATH": f"{src}:{sysconfig.get_paths()['purelib']}", "PATH": os.environ["PATH"],
+           # A task whose worker dies is not started again by the scheduler (default: up to 3
+           # times): the client's own retry (train.retries) is what the worker-loss test sees.
+           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
     return ["env", "-i", *(f"{key}={value}" for key, value in env.items())]
 
 
@@ -90,7 +94,8 @@ def cluster():
                                     "--local-directory", folders[name]], folders[name], src, logs / f"{name}.log"))
     try:
         wait_for_workers(address, 2, processes, logs)
-        yield address, [folders["worker-a"], folders["worker-b"]], logs
+        yield SimpleNamespace(address=address, folders=[folders["worker-a"], folders["worker-b"]], logs=logs,
+                              workers=dict(zip(("worker-a", "worker-b"), processes[1:])))
     finally:
         for process in reversed(processes):
             stop_process_group(process)
@@ -136,7 +141,7 @@ def outcome(root: Path) -> dict:
 
 def test_workers_without_the_project_disk_train_what_the_process_runner_trains(prepared_stock, prefect_server,
                                                                                cluster, tmp_path):
-    address, worker_folders, logs = cluster
+    address, worker_folders, logs = cluster.address, cluster.folders, cluster.logs
     root = prepared_stock.root
     twin = tmp_path.parent / f"{tmp_path.name}-twin"
     shutil.copytree(root, twin)
@@ -186,3 +191,41 @@ def test_an_unreachable_scheduler_is_one_clear_error(prepared_stock, prefect_ser
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 60
     assert not (prepared_stock.root / "models/toy/runs").exists()
+
+
+@pytest.mark.parametrize("retries", [1, 0])
+def test_a_run_lost_with_its_worker_is_retried_then_reported_by_name(prepared_stock, prefect_server, cluster,
+                                                                     retries):
+    """Worker a is killed in its first run: the scheduler gives up the runs it held, the one it
+    was training and any waiting there for it (KilledWorker); with a retry left the client
+    submits them again and they train on worker b; without, the flow fails naming them, after
+    the other runs' results are saved."""
+    import re
+    import signal
+    import threading
+
+    def kill_worker_a_in_its_first_run():
+        log = cluster.logs / "worker-a.log"
+        while not (found := re.search(r"toy (\w+) seed(\d) epoch 1/", log.read_text())):
+            time.sleep(0.05)
+        killed.append(f"{found[1]} seed{found[2]}")
+        os.killpg(cluster.workers["worker-a"].pid, signal.SIGKILL)
+
+    killed = []
+    killer = threading.Thread(target=kill_worker_a_in_its_first_run, daemon=True)
+    killer.start()
+    result = run_flow(prepared_stock.root, prefect_server, runner="dask", dask_address=cluster.address,
+                      max_epochs=6, patience=6, retries=retries)
+    assert not killer.is_alive() and len(killed) == 1
+    summary = json.loads((prepared_stock.root / "reports/train/toy.json").read_text())
+    if retries:
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert f"toy {killed[0]}: lost with its workers (KilledWorker); submitting it again" in result.stderr
+        assert summary["failed_runs"] == {} and all(cell["runs"] == 2 for cell in summary["cells"].values())
+    else:
+        assert result.returncode == 1
+        failed = summary["failed_runs"]
+        assert killed[0] in failed and all(error.startswith("KilledWorker") for error in failed.values())
+        assert f"{len(failed)} of 4 training runs of 'toy' failed: " in result.stderr
+        assert f"{killed[0]}: KilledWorker" in result.stderr and "Traceback" not in result.stderr
+        assert sum(cell["runs"] for cell in summary["cells"].values()) == 4 - len(failed)

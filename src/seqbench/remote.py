@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -137,18 +138,38 @@ def land_run(name: str, cell: str, seed: int, params_path: Path | str, outputs: 
 class ShippedRun:
     """A remote run, collected like a local run's future: result() lands the run's files (once)
     and returns its metrics. A reused finished run has no future; one that could not be
-    shipped raises its error."""
+    shipped raises its error.
 
-    def __init__(self, name: str, cell: str, seed: int, params_path):
+    A run whose worker dies is started again on another worker by the Dask scheduler itself,
+    up to its `distributed.scheduler.allowed-failures` (3 by default); Prefect's retries cannot
+    see that loss, as they run inside the dead worker. When the scheduler gives up (KilledWorker),
+    the run is submitted again, up to `retries` times (train.retries), then fails by name."""
+
+    def __init__(self, name: str, cell: str, seed: int, params_path, submit=None, retries: int = 0):
         self.key, self.params_path = (name, cell, seed), params_path
+        self.submit, self.retries = submit, retries
         self.future, self.finished, self.error = None, None, None
 
     def result(self) -> dict:
         if self.error is not None:
             raise self.error
         if self.finished is None:
-            self.finished = land_run(*self.key, self.params_path, self.future.result())
+            self.finished = land_run(*self.key, self.params_path, self.outputs())
         return self.finished
+
+    def outputs(self) -> dict:
+        from distributed import KilledWorker
+
+        for attempt in range(self.retries + 1):
+            try:
+                return self.future.result()
+            except KilledWorker:
+                if attempt == self.retries:
+                    raise
+                name, cell, seed = self.key
+                print(f"{name} {cell} seed{seed}: lost with its workers (KilledWorker); submitting it again "
+                      f"({attempt + 1} of {self.retries} retries)", file=sys.stderr, flush=True)
+                self.future = self.submit()
 
 
 # ---- search trials -------------------------------------------------------------------------
