@@ -232,7 +232,7 @@ def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Pat
     progress = EpochLine(label)
     trainer = make_trainer(budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)],
                            seed, run_dir)
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = relocated(run_dir / "checkpoints" / "last.ckpt")
     untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
     started = time.perf_counter()
     trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None)
@@ -269,7 +269,7 @@ def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, l
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
     progress = EpochLine(label)
     trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = relocated(run_dir / "checkpoints" / "last.ckpt")
     started = time.perf_counter()
     trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None)
     fit_seconds = time.perf_counter() - started
@@ -279,6 +279,33 @@ def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, l
     scores = {"validation": "kfold", "best_val_loss": cross_validation["value"],
               "untrained_val_loss": cross_validation["untrained_val_loss"], "best_epoch": budget.max_epochs}
     return run_metrics(config, scores, progress, trainer, model, len(train_set), fit_seconds, weights)
+
+
+def relocated(last: Path) -> Path:
+    """`last`, its ModelCheckpoint state pointed at the folder it is in now. Lightning keeps the
+    checkpoint folder's absolute path in the checkpoint and, resumed anywhere else (a run folder
+    shipped to a Dask worker's temporary folder, or landed back), forgets which epoch was best
+    and keeps the old best_model_path: the resumed run would then differ from an uninterrupted
+    one. A checkpoint already in place is left untouched."""
+    if not last.exists():
+        return last
+    here = os.path.realpath(last.parent)  # as ModelCheckpoint resolves its dirpath
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    moved = False
+    for key, saved in state.get("callbacks", {}).items():
+        old = saved.get("dirpath") if key.startswith("ModelCheckpoint") else None
+        if isinstance(old, str) and old != here:
+            def move(value, old=old):
+                return here + value[len(old):] if isinstance(value, str) and value.startswith(old + os.sep) else value
+
+            saved.update({name: move(value) for name, value in saved.items() if name != "best_k_models"})
+            saved["dirpath"] = here
+            saved["best_k_models"] = {move(path): score for path, score in saved.get("best_k_models", {}).items()}
+            moved = True
+    if moved:
+        with atomic_path(last) as tmp:
+            torch.save(state, tmp)
+    return last
 
 
 def loaders(sets: dict, meta: dict, budget, seed: int):
