@@ -85,3 +85,36 @@ def test_a_shipped_run_resumes_from_the_checkpoint_the_client_holds(prepared_sto
     outputs = train_remote("toy", "lstm", 0, inputs)
     assert outputs["metrics"]["curves"] == first["curves"]  # the epochs came from the checkpoint
     assert outputs["metrics"]["best_val_loss"] == first["best_val_loss"]
+
+
+def test_a_tls_address_takes_its_certificates_from_params(prepared_stock):
+    import pytest
+    import yaml
+
+    from seqbench.config import load_params
+    from seqbench.errors import ConfigError
+    from seqbench.orchestration import client_kwargs
+
+    root = prepared_stock.root
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+
+    def train(**keys):
+        path.write_text(yaml.safe_dump({**params, "train": {**params["train"], **keys}}))
+        return load_params(path).train
+
+    with pytest.raises(ConfigError, match="a tls:// dask_address needs"):
+        train(runner="dask", dask_address="tls://10.0.0.5:8786")
+    tls = {"ca_file": "ca.pem", "cert": "client.pem", "key": "client-key.pem"}
+    with pytest.raises(ConfigError, match="is not a tls:// address"):
+        train(runner="dask", dask_address="tcp://10.0.0.5:8786", dask_tls=tls)
+    settings = train(runner="dask", dask_address="tls://10.0.0.5:8786", dask_tls=tls, dask_timeout_s=7)
+    with pytest.raises(ConfigError, match=f"train.dask_tls.ca_file: {root / 'ca.pem'} is not a file"):
+        client_kwargs(settings, root)
+    for name in tls.values():
+        (root / name).write_text("PEM")
+    kwargs = client_kwargs(settings, root)
+    security = kwargs["security"]
+    assert kwargs["timeout"] == 7 and security.require_encryption
+    assert (security.tls_ca_file, security.tls_client_cert, security.tls_client_key) == tuple(
+        str(root / name) for name in tls.values())
