@@ -5,7 +5,9 @@
 The DVC stage search@DATASET calls this after prepare@DATASET; train@DATASET reads its result,
 reports/search/DATASET.json. Trials go through the task runner set by `train.runner` (process,
 dask or sequential), in rounds of `train.search.parallel` trials per cell (see seqbench/search.py
-for why rounds). With `train.search.trials: 0` it writes the fixed budget for both cells.
+for why rounds). With `train.search.trials: 0` it writes the fixed budget for both cells. With
+`dask_address` a trial's inputs (the prepared arrays as bytes, the settings) travel with its task;
+a trial writes nothing, and its result is a small dict.
 """
 
 from __future__ import annotations
@@ -14,14 +16,20 @@ import sys
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 
 from seqbench.config import load_params
 from seqbench.errors import SeqbenchError
 from seqbench.locks import workspace_lock
-from seqbench.orchestration import dataset_args, prefect_api, quiet_user_errors, task_runner
+from seqbench.orchestration import (check_scheduler, dataset_args, prefect_api, quiet_user_errors, ships_data,
+                                    task_runner)
+from seqbench.remote import ship_search, trial_remote
 from seqbench.search import ask, finished, fingerprint, history_of, open_study, search_trial, tell, write_result
 
 trial_task = task(search_trial, name="trial", task_run_name="{name}-{cell}-trial{number}", retry_delay_seconds=2)
+# Its inputs hold the arrays: nothing to hash for a cache the study's journal already is.
+remote_trial_task = task(trial_remote, name="trial", task_run_name="{name}-{cell}-trial{number}",
+                         retry_delay_seconds=2, cache_policy=NO_CACHE)
 
 
 @flow(name="search-lstm-gru")
@@ -51,6 +59,15 @@ def run_rounds(dataset: str, studies: dict, setting, params_path: str, train) ->
     next round starts while the other's trials still run and the workers stay busy."""
     from prefect.futures import as_completed
 
+    shipped = ship_search(dataset, params_path) if ships_data(train) else None
+
+    def submit(cell: str, trial, history: list):
+        if shipped is not None:
+            return remote_trial_task.with_options(retries=train.retries).submit(
+                dataset, cell, trial.number, trial.params, history, shipped, train.threads)
+        return trial_task.with_options(retries=train.retries).submit(
+            dataset, cell, trial.number, trial.params, history, params_path, train.threads)
+
     def next_round(cell: str) -> list:
         study = studies[cell]
         done = len(finished(study))
@@ -58,8 +75,7 @@ def run_rounds(dataset: str, studies: dict, setting, params_path: str, train) ->
         round_ = []
         for i in range(min(setting.parallel, setting.trials - done)):
             trial = ask(study, setting, cell, done + i)
-            future = trial_task.with_options(retries=train.retries).submit(
-                dataset, cell, trial.number, trial.params, history, params_path, train.threads)
+            future = submit(cell, trial, history)
             round_.append((trial, future))
         if round_:
             print(f"search {dataset} {cell}: trials {done + 1}-{done + len(round_)} of {setting.trials} running",
@@ -103,11 +119,13 @@ def main(argv=None) -> int:
     def run():
         params = load_params(args.params)
         params.dataset(args.dataset)  # an unknown name fails here, before a server starts
-        with workspace_lock(Path(args.params).resolve().parent):
+        root = Path(args.params).resolve().parent
+        with workspace_lock(root):
             if not params.search(args.dataset).trials:
                 return search.fn(args.dataset, args.params)  # nothing to run in parallel
+            check_scheduler(params.train, root)  # an unreachable cluster too
             with prefect_api():
-                return search.with_options(task_runner=task_runner(params.train))(args.dataset, args.params)
+                return search.with_options(task_runner=task_runner(params.train, root))(args.dataset, args.params)
 
     return exit_code(run)
 

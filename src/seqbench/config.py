@@ -22,6 +22,15 @@ from seqbench.settings import Budget, DatasetTraining, Ingest, Search, Strict
 DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
+class DaskTLS(Strict):
+    """Certificates for a `tls://` Dask scheduler: the CA that signed the cluster's certificates,
+    and this client's certificate and key (PEM files; relative paths are relative to params.yaml)."""
+
+    ca_file: str
+    cert: str
+    key: str
+
+
 class Training(Budget):
     """The `train:` section: the default budget plus how the runs are scheduled."""
 
@@ -36,8 +45,12 @@ class Training(Budget):
     # torch threads per run. Fixed, not cores / workers: the float order, and so the result,
     # changes with the thread count. Parallelism comes from more runs at once.
     threads: int = Field(1, gt=0)
-    dask_address: str | None = None  # an existing Dask scheduler, e.g. tcp://10.0.0.5:8786
-    retries: int = Field(1, ge=0)  # retries of a run that failed (transient errors)
+    # An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 or tls://...: its workers need not share
+    # the project's disk (a run's inputs and results travel with its task).
+    dask_address: str | None = None
+    dask_tls: DaskTLS | None = None  # required by a tls:// address
+    dask_timeout_s: float = Field(30.0, gt=0)  # to connect to dask_address before giving up
+    retries: int = Field(1, ge=0)  # retries of a run that failed (transient errors, a lost worker)
 
     @field_validator("seeds")
     @classmethod
@@ -52,6 +65,15 @@ class Training(Budget):
         if len(set(value)) != len(value):
             raise ValueError("cells must be distinct")
         return value
+
+    @model_validator(mode="after")
+    def _tls_with_a_tls_address(self):
+        tls = (self.dask_address or "").startswith("tls://")
+        if tls and self.dask_tls is None:
+            raise ValueError("dask_tls: a tls:// dask_address needs {ca_file, cert, key}")
+        if self.dask_tls is not None and not tls:
+            raise ValueError(f"dask_tls: set, but dask_address {self.dask_address!r} is not a tls:// address")
+        return self
 
 
 SMALL_DATA = 500  # training sequences below which `seeds: auto` takes 10 seeds, not 5

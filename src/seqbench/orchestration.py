@@ -73,8 +73,15 @@ def quiet_user_errors() -> None:
                 handler.addFilter(_NoTracebackForUserErrors())
 
 
-def task_runner(train):
-    """The Prefect task runner named by params.yaml's `train.runner`."""
+def ships_data(train) -> bool:
+    """Do runs go to a cluster that may share no disk with the project? Then their inputs and
+    results travel with their tasks (seqbench/remote.py); a LocalCluster shares this disk."""
+    return train.runner == "dask" and bool(train.dask_address)
+
+
+def task_runner(train, root=None):
+    """The Prefect task runner named by params.yaml's `train.runner`; `root`: the project folder
+    (relative certificate paths are relative to it)."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
     if train.runner == "sequential":
@@ -84,7 +91,7 @@ def task_runner(train):
     from prefect_dask import DaskTaskRunner
 
     if train.dask_address:
-        return DaskTaskRunner(address=train.dask_address)
+        return DaskTaskRunner(address=train.dask_address, client_kwargs=client_kwargs(train, root))
     return DaskTaskRunner(
         cluster_class="distributed.LocalCluster",
         # Processes, one thread each: torch releases the GIL, but two runs in one process
@@ -92,6 +99,54 @@ def task_runner(train):
         cluster_kwargs={"n_workers": train.workers, "threads_per_worker": 1, "processes": True,
                         "dashboard_address": None},
     )
+
+
+def client_kwargs(train, root=None) -> dict:
+    """distributed.Client's arguments for `train.dask_address`: the connect timeout and, for a
+    tls:// address, the certificates of `train.dask_tls` with encryption required."""
+    kwargs = {"timeout": train.dask_timeout_s}
+    if train.dask_tls is not None:
+        from distributed.security import Security
+
+        files = {key: tls_file(getattr(train.dask_tls, key), key, root) for key in ("ca_file", "cert", "key")}
+        kwargs["security"] = Security(tls_ca_file=files["ca_file"], tls_client_cert=files["cert"],
+                                      tls_client_key=files["key"], require_encryption=True)
+    return kwargs
+
+
+def tls_file(value: str, key: str, root=None) -> str:
+    from pathlib import Path
+
+    from seqbench.errors import ConfigError
+
+    path = Path(value).expanduser()
+    if not path.is_absolute() and root is not None:
+        path = Path(root) / path
+    if not path.is_file():
+        raise ConfigError(f"train.dask_tls.{key}: {path} is not a file")
+    return str(path)
+
+
+def check_scheduler(train, root=None) -> None:
+    """With `dask_address`, connect once before anything starts: an unreachable (or refusing)
+    scheduler is one clear error naming the address and the timeout, not a traceback from
+    inside the flow."""
+    if not ships_data(train):
+        return
+    import distributed
+
+    from seqbench.errors import SeqbenchError
+
+    kwargs = client_kwargs(train, root)
+    try:
+        with distributed.Client(train.dask_address, set_as_default=False, **kwargs):
+            pass
+    except (OSError, TimeoutError) as exc:
+        raise SeqbenchError(
+            f"cannot reach the Dask scheduler at {train.dask_address} (train.dask_address) within "
+            f"{train.dask_timeout_s:g} s (train.dask_timeout_s): {exc}. Start the cluster, or check "
+            "the address, the firewall and, for tls://, train.dask_tls"
+        ) from None
 
 
 # ---- the scheduled pipeline (flows/serve.py, flows/deploy.py) ---------------------------------

@@ -74,17 +74,22 @@ def search_trial(name: str, cell: str, number: int, sampled: dict, history: list
                  params_path: str = "params.yaml", threads: int = 1) -> dict:
     """Train trial `number` of a cell with the `sampled` values. `history`: the trials finished
     before this one's round (their per-epoch losses), which the median pruner compares with."""
-    import torch
-
     from seqbench.config import load_params
     from seqbench.prepare import load_prepared
 
     params_path = Path(params_path)
     params = load_params(params_path)
     setting = params.search(name)
-    paths = Paths(params_path.resolve().parent)
-    arrays, meta = load_prepared(paths.prepared(name))
+    arrays, meta = load_prepared(Paths(params_path.resolve().parent).prepared(name))
     budget = trial_budget(params.budget(name), setting.space, sampled)
+    return run_trial(name, cell, number, arrays, meta, budget, setting, history, threads)
+
+
+def run_trial(name: str, cell: str, number: int, arrays: dict, meta: dict, budget, setting, history: list[dict],
+              threads: int = 1) -> dict:
+    """A trial from its inputs alone (search_trial's, or shipped to a Dask worker)."""
+    import torch
+
     torch.set_num_threads(threads)
     label = f"{name} {cell} trial {number}"
     started = time.perf_counter()

@@ -145,45 +145,76 @@ def quiet_lightning() -> None:
 def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml",
               threads: int = 1) -> dict:
     """Train one run (or finish an interrupted one) with its cell's chosen budget (the search
-    stage's result); return its metrics."""
-    from seqbench.search import chosen_budget
-
+    stage's result) in its run folder, checkpoints in place; return its metrics."""
     params_path = Path(params_path)
     paths = Paths(params_path.resolve().parent)
-    budget = chosen_budget(paths, name, cell)
-    run_dir = paths.run_dir(name, cell, seed)
+    budget, cross_validation = run_budget(paths, name, cell)
     arrays, meta = load_prepared(paths.prepared(name))
-    torch.set_num_threads(threads)
-
-    pl.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(meta, cell, budget, arrays)
     data_hash = sha256_file(paths.prepared(name) / "arrays.npz")
-    config = run_config(name, cell, seed, budget, meta, model, data_hash)
-    cross_validation = None
-    if budget.validation == "kfold":
-        from seqbench.search import chosen_cross_validation
-
-        cross_validation = chosen_cross_validation(paths, name, cell)
-        config["cross_validation"] = cross_validation
+    model, config = run_setup(name, cell, seed, arrays, meta, budget, data_hash, cross_validation)
+    run_dir = paths.run_dir(name, cell, seed)
     # One writer per run folder: a second process on the same run waits, then reuses its result.
-    with run_folder_lock(paths.root, f"{name}/{cell}/seed{seed}"):
-        if not same_run(run_dir, config):
-            start_over(run_dir)  # other settings or data: start over
-        elif (run_dir / "metrics.json").exists():
-            finished = read_metrics(run_dir / "metrics.json")
-            if finished is not None:
-                return finished
-            start_over(run_dir)  # a corrupt record of a finished run: train again
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(config, run_dir / "config.json")
-        label = f"{name} {cell} seed{seed}"
-        if cross_validation:
-            metrics = fit_all(model, arrays, meta, budget, seed, run_dir, label, config, cross_validation)
-        else:
-            metrics = fit_holdout(model, arrays, meta, budget, seed, run_dir, label, config)
-        metrics["threads"] = threads
+    with run_folder_lock(paths.root, run_key(name, cell, seed)):
+        finished = finished_or_reset(run_dir, config)
+        if finished is not None:
+            return finished
+        metrics = fit_run(model, arrays, meta, budget, seed, run_dir, config, threads)
         write_json(metrics, run_dir / "metrics.json")
         return metrics
+
+
+def run_key(name: str, cell: str, seed: int) -> str:
+    return f"{name}/{cell}/seed{seed}"
+
+
+def run_budget(paths: Paths, name: str, cell: str):
+    """(budget, cross-validation or None): what the search stage chose for `cell`."""
+    from seqbench.search import chosen_budget, chosen_cross_validation
+
+    budget = chosen_budget(paths, name, cell)
+    return budget, chosen_cross_validation(paths, name, cell) if budget.validation == "kfold" else None
+
+
+def run_setup(name: str, cell: str, seed: int, arrays: dict, meta: dict, budget, data_hash: str,
+              cross_validation: dict | None):
+    """(model, config): the seeded initial model and the record of what the run depends on.
+    The seed is set right before the model is built, so its initial weights depend on nothing
+    else: the same wherever the run trains."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(meta, cell, budget, arrays)
+    config = run_config(name, cell, seed, budget, meta, model, data_hash)
+    if cross_validation:
+        config["cross_validation"] = cross_validation
+    return model, config
+
+
+def finished_or_reset(run_dir: Path, config: dict) -> dict | None:
+    """The metrics of a finished run made with `config`; otherwise None, with the folder
+    removed unless it holds a resumable run of this config."""
+    if not same_run(run_dir, config):
+        start_over(run_dir)  # other settings or data: start over
+    elif (run_dir / "metrics.json").exists():
+        finished = read_metrics(run_dir / "metrics.json")
+        if finished is not None:
+            return finished
+        start_over(run_dir)  # a corrupt record of a finished run: train again
+    return None
+
+
+def fit_run(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, config: dict,
+            threads: int) -> dict:
+    """Train `model` into run_dir (resuming from its last checkpoint, if any): config.json,
+    checkpoints, dvclive/, untrained.*, model.pt. Returns the metrics; writes no metrics.json."""
+    torch.set_num_threads(threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(config, run_dir / "config.json")
+    label = f"{config['dataset']} {config['cell']} seed{seed}"
+    if config.get("cross_validation"):
+        metrics = fit_all(model, arrays, meta, budget, seed, run_dir, label, config, config["cross_validation"])
+    else:
+        metrics = fit_holdout(model, arrays, meta, budget, seed, run_dir, label, config)
+    metrics["threads"] = threads
+    return metrics
 
 
 def start_over(run_dir: Path) -> None:
@@ -201,7 +232,7 @@ def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Pat
     progress = EpochLine(label)
     trainer = make_trainer(budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)],
                            seed, run_dir)
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = relocated(run_dir / "checkpoints" / "last.ckpt")
     untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
     started = time.perf_counter()
     trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None,
@@ -239,7 +270,7 @@ def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, l
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
     progress = EpochLine(label)
     trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
-    last = run_dir / "checkpoints" / "last.ckpt"
+    last = relocated(run_dir / "checkpoints" / "last.ckpt")
     started = time.perf_counter()
     trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None,
                 weights_only=True)  # a checkpoint holds tensors and plain values only
@@ -250,6 +281,33 @@ def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, l
     scores = {"validation": "kfold", "best_val_loss": cross_validation["value"],
               "untrained_val_loss": cross_validation["untrained_val_loss"], "best_epoch": budget.max_epochs}
     return run_metrics(config, scores, progress, trainer, model, len(train_set), fit_seconds, weights)
+
+
+def relocated(last: Path) -> Path:
+    """`last`, its ModelCheckpoint state pointed at the folder it is in now. Lightning keeps the
+    checkpoint folder's absolute path in the checkpoint and, resumed anywhere else (a run folder
+    shipped to a Dask worker's temporary folder, or landed back), forgets which epoch was best
+    and keeps the old best_model_path: the resumed run would then differ from an uninterrupted
+    one. A checkpoint already in place is left untouched."""
+    if not last.exists():
+        return last
+    here = os.path.realpath(last.parent)  # as ModelCheckpoint resolves its dirpath
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    moved = False
+    for key, saved in state.get("callbacks", {}).items():
+        old = saved.get("dirpath") if key.startswith("ModelCheckpoint") else None
+        if isinstance(old, str) and old != here:
+            def move(value, old=old):
+                return here + value[len(old):] if isinstance(value, str) and value.startswith(old + os.sep) else value
+
+            saved.update({name: move(value) for name, value in saved.items() if name != "best_k_models"})
+            saved["dirpath"] = here
+            saved["best_k_models"] = {move(path): score for path, score in saved.get("best_k_models", {}).items()}
+            moved = True
+    if moved:
+        with atomic_path(last) as tmp:
+            torch.save(state, tmp)
+    return last
 
 
 def loaders(sets: dict, meta: dict, budget, seed: int):
