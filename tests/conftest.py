@@ -347,3 +347,19 @@ def tiny_project(tmp_path):
     env = dvc_project(root, TINY_DVC, {"prices.csv": random_walk_prices(120)})
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     return root, env
+
+
+# ---- a plain local file server -----------------------------------------------------------------
+
+def files_handler(folder: Path):
+    """An http.server handler class serving `folder`, without a log line per request."""
+    import http.server
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    return Files

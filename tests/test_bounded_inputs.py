@@ -28,7 +28,7 @@ from seqbench.redact import redact_text, redact_url
 from seqbench.settings import Ingest
 from seqbench.sources import read_source
 
-from conftest import STOCK, assert_clean_failure, stock_frame
+from conftest import STOCK, assert_clean_failure, files_handler, stock_frame
 
 MIB = 1024**2
 PASSWORD, TOKEN = "s3cr3tpw", "t0kenvalue"
@@ -123,14 +123,7 @@ def files_server(serve, tmp_path):
     www = tmp_path / "www"
     www.mkdir()
 
-    class Files(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(www), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    return www, serve(Files).base
+    return www, serve(files_handler(www)).base
 
 
 @pytest.fixture

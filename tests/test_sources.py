@@ -14,7 +14,7 @@ from seqbench.errors import SourceError
 from seqbench.settings import Ingest
 from seqbench.sources import NestedClips, describe_format, read_source
 
-from conftest import stock_frame
+from conftest import files_handler, stock_frame
 
 
 @pytest.fixture
@@ -43,14 +43,7 @@ def http_root(tmp_path):
     www = tmp_path / "www"
     www.mkdir()
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(www), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), files_handler(www))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield www, f"http://127.0.0.1:{server.server_port}"
