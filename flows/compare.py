@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         params.dataset(args.dataset)  # an unknown name fails here, before a server starts
         root = Path(args.params).resolve().parent
         check_scheduler(params.train, root)  # an unreachable cluster too
-        with workspace_lock(Path(args.params).resolve().parent), prefect_api():
+        with workspace_lock(root), prefect_api():
             compare.with_options(task_runner=task_runner(params.train, root))(args.dataset, args.params)
 
     return exit_code(run)

@@ -363,3 +363,19 @@ def files_handler(folder: Path):
             pass
 
     return Files
+
+
+def write_table(frame, path: Path) -> None:
+    """Write `frame` in the format its file name names (.parquet, .jsonl, .tsv, .csv.gz, .csv)."""
+    import gzip
+
+    if path.name.endswith(".parquet"):
+        frame.to_parquet(path)
+    elif path.name.endswith(".jsonl"):
+        frame.to_json(path, orient="records", lines=True)
+    elif path.name.endswith(".tsv"):
+        frame.to_csv(path, sep="\t", index=False)
+    elif path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
+    else:
+        frame.to_csv(path, index=False)

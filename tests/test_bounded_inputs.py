@@ -28,7 +28,7 @@ from seqbench.redact import redact_text, redact_url
 from seqbench.settings import Ingest
 from seqbench.sources import read_source
 
-from conftest import STOCK, assert_clean_failure, files_handler, stock_frame
+from conftest import STOCK, assert_clean_failure, files_handler, stock_frame, write_table
 
 MIB = 1024**2
 PASSWORD, TOKEN = "s3cr3tpw", "t0kenvalue"
@@ -294,13 +294,7 @@ def test_a_local_file_over_max_bytes_is_refused_before_reading(tmp_path):
 @pytest.mark.parametrize("name", ["rows.csv", "rows.jsonl", "rows.parquet"])
 def test_more_rows_than_max_rows_are_refused(tmp_path, name):
     frame = stock_frame(30)
-    path = tmp_path / name
-    if name.endswith(".parquet"):
-        frame.to_parquet(path)
-    elif name.endswith(".jsonl"):
-        frame.to_json(path, orient="records", lines=True)
-    else:
-        frame.to_csv(path, index=False)
+    write_table(frame, tmp_path / name)
     with pytest.raises(LimitExceeded, match=rf"{name}: has more than ingest.max_rows \(29\) rows"):
         read_source(name, root=tmp_path, limits=Ingest(max_rows=29))
     assert len(read_source(name, root=tmp_path, limits=Ingest(max_rows=30))) == 30

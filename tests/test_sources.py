@@ -1,6 +1,5 @@
 """Sources: bundled packages, local files in each format, and URLs through fsspec."""
 
-import gzip
 import http.server
 import socket
 import threading
@@ -14,7 +13,7 @@ from seqbench.errors import SourceError
 from seqbench.settings import Ingest
 from seqbench.sources import NestedClips, describe_format, read_source
 
-from conftest import files_handler, stock_frame
+from conftest import files_handler, stock_frame, write_table
 
 
 @pytest.fixture
@@ -81,16 +80,7 @@ def test_aeon_source_gives_nested_clips_with_both_splits():
 def test_local_files_in_each_format(tmp_path, name):
     frame = stock_frame(5)
     path = tmp_path / name
-    if name.endswith(".parquet"):
-        frame.to_parquet(path)
-    elif name.endswith(".jsonl"):
-        frame.to_json(path, orient="records", lines=True)
-    elif name.endswith(".tsv"):
-        frame.to_csv(path, sep="\t", index=False)
-    elif name.endswith(".gz"):
-        path.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
-    else:
-        frame.to_csv(path, index=False)
+    write_table(frame, path)
     relative = read_source(name, root=tmp_path)
     absolute = read_source(str(path))
     for table in (relative, absolute):
