@@ -81,14 +81,37 @@ def test_one_pipeline_per_workspace_and_dvc_status_never_fails_it(tiny_project, 
     run_command(["seqbench", "report"], root, env)  # the workspace is free again
 
 
-def test_a_stage_killed_midway_leaves_nothing_trusted(tiny_project):
+# Loaded by every Python process of the stage through PYTHONPATH: the first folder a writer is
+# about to swap in is left complete but unswapped, a marker says so, and the process waits to be
+# killed. So the kill lands mid-write every time, however fast the machine.
+STALL_BEFORE_SWAP = """
+import os, time
+from pathlib import Path
+import seqbench.io
+
+def stall(folder):
+    Path(os.environ["STALLED_MARKER"]).write_text(str(folder))
+    time.sleep(600)
+
+seqbench.io.fsync_tree = stall
+"""
+
+
+def test_a_stage_killed_midway_leaves_nothing_trusted(tiny_project, tmp_path):
     root, env = tiny_project
     run_command(["dvc", "repro", "ingest@prices"], root, env)
-    stage = subprocess.Popen(["dvc", "repro", "validate@prices"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(STALL_BEFORE_SWAP)
+    marker = tmp_path / "stalled"
+    stalled_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")])),
+                   "STALLED_MARKER": str(marker)}
+    stage = subprocess.Popen(["dvc", "repro", "validate@prices"], cwd=root, env=stalled_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        # Mid-write: the validation pages are being written beside their final place.
-        wait_for(lambda: any((root / "reports/validation").glob(".prices.*.tmp")), 120, "validate to start writing")
+        wait_for(marker.exists, 300, "validate to reach its first swap")
+        # Mid-write: a finished temporary folder beside its final place, not yet swapped in.
+        assert any((root / "reports/validation").glob(".prices.*.tmp"))
     finally:
         os.killpg(stage.pid, signal.SIGKILL)  # dvc and the stage's `seqbench validate`
         stage.wait()
