@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install browser run suite test server deploy worker serve bench bench-neuralforecast lock clean
+.PHONY: install browser run suite test server deploy worker serve bench bench-suite bench-pipeline bench-neuralforecast lock clean
 
 install: $(VENV)/.installed
 
@@ -70,6 +70,12 @@ bench: install  ## benchmarks; they print ratios against a plain baseline
 	$(BIN)/python bench/prefect_overhead.py
 	test -d data/prepared/sp500_returns || $(BIN)/dvc repro prepare@sp500_returns
 	$(BIN)/python bench/search.py
+
+bench-suite: install  ## a suite's training on 1 worker against 2 (needs `make suite` first)
+	$(BIN)/python bench/suite_scaling.py --suite $(SUITE)
+
+bench-pipeline: install  ## make run's pipeline in a fresh clone: its overhead beside its training
+	$(BIN)/python bench/pipeline_overhead.py
 
 bench-neuralforecast: install  ## our forecaster against NeuralForecast's LSTM (installs the bench extra)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'

@@ -1,0 +1,114 @@
+"""A suite's training on 1 worker against 2 workers, side by side in one run. Target: >= 1.6x.
+
+Every (dataset, cell, seed) run of the suite is trained as its train stages train them
+(`flows/compare.py DATASET`: the process runner, one torch thread per run as the suite sets),
+once with `workers: 1` and once with `workers: 2`, in turns, in a scratch copy of the suite's
+prepared data. One Prefect server serves both. Also timed: 1 worker given both cores
+(`threads: 2`), what a run gets without the process pool; its numbers differ in the last bits
+(thread count changes float sums), so it is a cost reference only.
+
+Every arm trains the same runs from scratch with the same fixed budget (the search is skipped:
+`search.trials: 0`), with fewer epochs than the suite's own so the three arms take minutes.
+
+Needs the suite prepared: `make suite` (or, in suites/<name>, `dvc repro prepare@<dataset>`).
+
+    python bench/suite_scaling.py [--suite ucr] [--datasets GunPoint ...] [--epochs 5] [--repeats 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ARMS = {"1 worker": {"workers": 1, "threads": 1}, "2 workers": {"workers": 2, "threads": 1},
+        "1 worker, 2 threads": {"workers": 1, "threads": 2}}
+
+
+def scratch_workspace(suite: str, datasets: list[str] | None, epochs: int, scratch: Path) -> tuple[dict, list[str]]:
+    """Copy the suite's prepared data into `scratch`; return its params (for epochs) and datasets."""
+    workspace = REPO / "suites" / suite
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    chosen = datasets or params["suites"][suite]["datasets"]
+    for name in chosen:
+        prepared = workspace / "data" / "prepared" / name
+        if not (prepared / "meta.json").exists():
+            sys.exit(f"{prepared}: not prepared; run `make suite` first (or `dvc repro prepare@{name}` "
+                     f"in {workspace})")
+        shutil.copytree(prepared, scratch / "data" / "prepared" / name)
+    params["train"]["search"] = {"trials": 0}
+    for train in (params["train"], params["suites"][suite].setdefault("train", {})):
+        train["max_epochs"] = epochs
+        train["patience"] = epochs  # every run trains all its epochs: the same work in every arm
+    return params, chosen
+
+
+def stage(script: str, name: str, scratch: Path) -> None:
+    process = subprocess.run([sys.executable, str(REPO / "flows" / script), name, "--params",
+                              str(scratch / "params.yaml")], capture_output=True, text=True)
+    if process.returncode:
+        sys.exit(f"flows/{script} {name} failed:\n{process.stderr[-3000:]}")
+
+
+def train_suite(params: dict, arm: dict, datasets: list[str], scratch: Path) -> dict[str, float]:
+    """Each dataset's train stage one after the other, as DVC runs them; seconds per dataset."""
+    params["train"].update(arm)
+    (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.rmtree(scratch / "models", ignore_errors=True)  # trained from scratch, never reused
+    seconds = {}
+    for name in datasets:
+        started = time.perf_counter()
+        stage("compare.py", name, scratch)
+        seconds[name] = time.perf_counter() - started
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suite", default="ucr")
+    parser.add_argument("--datasets", nargs="+", help="a subset of the suite's datasets (default: all)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    from seqbench.orchestration import prefect_api
+
+    with tempfile.TemporaryDirectory() as tmp, prefect_api():
+        scratch = Path(tmp)
+        params, datasets = scratch_workspace(args.suite, args.datasets, args.epochs, scratch)
+        (scratch / "params.yaml").write_text(yaml.safe_dump(params))
+        for name in datasets:
+            stage("search.py", name, scratch)  # no trials: writes the fixed budget training reads
+        times = {arm: [] for arm in ARMS}
+        for _ in range(args.repeats):
+            for arm, settings in ARMS.items():
+                times[arm].append(train_suite(params, settings, datasets, scratch))
+    show(times, datasets, params, args)
+
+
+def show(times: dict, datasets: list[str], params: dict, args) -> None:
+    def total(arm):
+        return statistics.median(sum(run.values()) for run in times[arm])
+
+    seeds = params["train"]["seeds"]
+    runs = len(params["train"].get("cells", ["lstm", "gru"])) * (seeds if isinstance(seeds, int) else len(seeds))
+    print(f"suite {args.suite}: {len(datasets)} datasets x {runs} runs, {args.epochs} epochs each; "
+          f"median of {args.repeats}, seconds on this machine")
+    print(f"{'dataset':<24}" + "".join(f"{arm:>22}" for arm in ARMS))
+    for name in datasets:
+        cells = [statistics.median(run[name] for run in times[arm]) for arm in ARMS]
+        print(f"{name:<24}" + "".join(f"{value:>22.1f}" for value in cells))
+    print(f"{'total':<24}" + "".join(f"{total(arm):>22.1f}" for arm in ARMS))
+    print(f"\nspeed-up, 2 workers over 1 worker:            {total('1 worker') / total('2 workers'):.2f}x (target >= 1.6x)")
+    print(f"speed-up, 2 workers over 1 worker x 2 threads: {total('1 worker, 2 threads') / total('2 workers'):.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
