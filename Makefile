@@ -41,8 +41,12 @@ browser:
 	elif command -v sudo >/dev/null; then sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else echo "install the Debian packages chromium and chromium-driver for the report tests" >&2; exit 1; fi
 
+# Two test processes: most tests wait on a subprocess, a server or a browser with one core busy, so
+# two share the machine's cores (`TEST_WORKERS=0` runs them in this one process). Worksteal
+# balances the long pipeline tests. Results do not change: every run fixes its torch threads.
+TEST_WORKERS ?= 2
 test: install browser  ## the test suite
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 # The scheduled pipeline. `make server` in one terminal, then `make serve` (or `make deploy` and
 # `make worker`) in another. The server binds to 127.0.0.1 and keeps its SQLite database in

@@ -104,7 +104,7 @@ def test_dvc_repro_stops_on_a_failed_validation(repo):
     assert not (root / "data/validated/prices.parquet").exists()
 
 
-def test_dvc_exp_run_and_metrics_diff_compare_two_settings(tmp_path):
+def test_dvc_exp_run_and_metrics_diff_compare_two_settings(tmp_path, prefect_server):
     """The metrics files are tracked by git (not ignored), so a committed run is the baseline
     that an experiment with another setting is compared against."""
     from conftest import random_walk_prices
@@ -113,7 +113,7 @@ def test_dvc_exp_run_and_metrics_diff_compare_two_settings(tmp_path):
               "datasets": {"prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5}}}
     root = tmp_path / "repo"
     env = dvc_project(root, params, {"prices.csv": random_walk_prices(120)})
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env.update(prefect_server)  # the session's server: no temporary one per flow and training stage
     run([sys.executable, "flows/pipeline.py"], root, env)
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "baseline"], root, env)

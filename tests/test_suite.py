@@ -182,10 +182,10 @@ TINY_SUITE = {
 }
 
 
-def test_make_suites_path_runs_the_datasets_and_the_suite_stage_into_the_report(tmp_path, browser):
+def test_make_suites_path_runs_the_datasets_and_the_suite_stage_into_the_report(tmp_path, browser, prefect_server):
     root = tmp_path / "project"
     env = dvc_project(root, {"datasets": {"other": {"kind": "video", "source": "aeon:GunPoint"}}}, {})
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env.update(prefect_server)  # the session's server, not a temporary one for this run
     workspace = root / "suites" / "tiny"
     workspace.mkdir(parents=True)
     (workspace / "params.yaml").write_text(yaml.safe_dump(TINY_SUITE, sort_keys=False))
