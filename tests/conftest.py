@@ -226,7 +226,9 @@ GIT_IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTE
                 "GIT_COMMITTER_EMAIL": "t@t"}
 
 
-def run_command(cmd, cwd, env, timeout=600) -> str:
+def run_command(cmd, cwd, env, timeout=1200) -> str:
+    """Runs `cmd`, fails the test with its output unless it exits 0. The timeout only catches a
+    hang: the whole pipeline takes about 5 minutes alone, twice that beside another heavy test."""
     import subprocess
 
     process = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
