@@ -58,9 +58,9 @@ def stage(script: str, name: str, scratch: Path) -> None:
         sys.exit(f"flows/{script} {name} failed:\n{process.stderr[-3000:]}")
 
 
-def train_suite(params: dict, arm: dict, datasets: list[str], scratch: Path) -> dict[str, float]:
+def train_suite(params: dict, arm: str, datasets: list[str], scratch: Path) -> dict[str, float]:
     """Each dataset's train stage one after the other, as DVC runs them; seconds per dataset."""
-    params["train"].update(arm)
+    params["train"].update(ARMS[arm])
     (scratch / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.rmtree(scratch / "models", ignore_errors=True)  # trained from scratch, never reused
     seconds = {}
@@ -68,6 +68,7 @@ def train_suite(params: dict, arm: dict, datasets: list[str], scratch: Path) -> 
         started = time.perf_counter()
         stage("compare.py", name, scratch)
         seconds[name] = time.perf_counter() - started
+        print(f"{arm}: {name} trained in {seconds[name]:.1f} s", file=sys.stderr, flush=True)
     return seconds
 
 
@@ -88,8 +89,8 @@ def main() -> None:
             stage("search.py", name, scratch)  # no trials: writes the fixed budget training reads
         times = {arm: [] for arm in ARMS}
         for _ in range(args.repeats):
-            for arm, settings in ARMS.items():
-                times[arm].append(train_suite(params, settings, datasets, scratch))
+            for arm in ARMS:
+                times[arm].append(train_suite(params, arm, datasets, scratch))
     show(times, datasets, params, args)
 
 

@@ -4,8 +4,10 @@ folder), each in its own temporary folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,39 +79,95 @@ def as_nobody(python: str, module: str, args: list, folder: Path, src: Path, log
                             start_new_session=True)
 
 
-@pytest.fixture
-def cluster():
-    """(scheduler address, worker folders): a scheduler and two one-thread workers as nobody."""
+def certificates(folder: Path) -> dict:
+    """A throw-away CA and one certificate it signed for 127.0.0.1, which the scheduler, the
+    workers and the client all present (as in Dask's own TLS tests): {ca_file, cert, key}."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def certificate(subject, key, issuer, issuer_key, ca: bool):
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seqbench test CA")])
+    ca = certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
+    cert = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key, ca_name, ca_key, ca=False)
+    files = {"ca_file": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
+    files["ca_file"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    folder.chmod(0o755)
+    for path in files.values():
+        path.chmod(0o644)  # the workers (nobody) read them
+    return {name: str(path) for name, path in files.items()}
+
+
+@contextlib.contextmanager
+def dask_cluster(tls: bool = False):
+    """(scheduler address, worker folders, ...): a scheduler and two one-thread workers as
+    nobody; with `tls`, on a tls:// address that takes only clients with the test CA's certificate."""
     src = package_copy()
     python = nobody_python(src)
     folders = {name: private_folder(f"dask-{name}-") for name in ("scheduler", "worker-a", "worker-b")}
     logs = Path(tempfile.mkdtemp(prefix="dask-logs-"))
-    address = f"tcp://127.0.0.1:{free_port()}"
+    certs = Path(tempfile.mkdtemp(prefix="dask-certs-"))
+    security, tls_args = None, []
+    if tls:
+        security = certificates(certs)
+        tls_args = ["--tls-ca-file", security["ca_file"], "--tls-cert", security["cert"], "--tls-key", security["key"]]
+    port = free_port()
+    address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{port}"
     processes = [as_nobody(python, "distributed.cli.dask_scheduler",
-                           ["--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"],
+                           ["--host", "127.0.0.1", "--port", port, "--no-dashboard",
+                            *(["--protocol", "tls"] if tls else []), *tls_args],
                            folders["scheduler"], src, logs / "scheduler.log")]
     for name in ("worker-a", "worker-b"):
         processes.append(as_nobody(python, "distributed.cli.dask_worker",
                                    [address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name,
-                                    "--local-directory", folders[name]], folders[name], src, logs / f"{name}.log"))
+                                    "--local-directory", folders[name], *tls_args],
+                                   folders[name], src, logs / f"{name}.log"))
     try:
-        wait_for_workers(address, 2, processes, logs)
+        wait_for_workers(address, 2, processes, logs, security)
         yield SimpleNamespace(address=address, folders=[folders["worker-a"], folders["worker-b"]], logs=logs,
-                              workers=dict(zip(("worker-a", "worker-b"), processes[1:])))
+                              workers=dict(zip(("worker-a", "worker-b"), processes[1:])), tls=security)
     finally:
         for process in reversed(processes):
             stop_process_group(process)
-        for folder in [src, logs, *folders.values()]:
+        for folder in [src, logs, certs, *folders.values()]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def wait_for_workers(address: str, count: int, processes: list, logs: Path, timeout: float = 60) -> None:
-    import distributed
+@pytest.fixture
+def cluster():
+    with dask_cluster() as started:
+        yield started
 
+
+def wait_for_workers(address: str, count: int, processes: list, logs: Path, tls: dict | None = None,
+                     timeout: float = 60) -> None:
+    import distributed
+    from distributed.security import Security
+
+    security = Security(tls_ca_file=tls["ca_file"], tls_client_cert=tls["cert"], tls_client_key=tls["key"],
+                        require_encryption=True) if tls else None
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with distributed.Client(address, timeout=5, set_as_default=False) as client:
+            with distributed.Client(address, timeout=5, set_as_default=False, security=security) as client:
                 client.wait_for_workers(count, timeout=max(1, deadline - time.monotonic()))
                 return
         except (OSError, TimeoutError):
@@ -200,7 +258,6 @@ def test_a_run_lost_with_its_worker_is_retried_then_reported_by_name(prepared_st
     was training and any waiting there for it (KilledWorker); with a retry left the client
     submits them again and they train on worker b; without, the flow fails naming them, after
     the other runs' results are saved."""
-    import re
     import signal
     import threading
 
@@ -229,3 +286,23 @@ def test_a_run_lost_with_its_worker_is_retried_then_reported_by_name(prepared_st
         assert f"{len(failed)} of 4 training runs of 'toy' failed: " in result.stderr
         assert f"{killed[0]}: KilledWorker" in result.stderr and "Traceback" not in result.stderr
         assert sum(cell["runs"] for cell in summary["cells"].values()) == 4 - len(failed)
+
+
+def test_a_tls_scheduler_takes_the_certificates_from_params(prepared_stock, prefect_server):
+    """A tls:// scheduler that requires encryption: the runs train through it with
+    train.dask_tls's certificates, and the address without them is refused by name."""
+    with dask_cluster(tls=True) as tls_cluster:
+        assert re.search(rf"Scheduler at:\s+{tls_cluster.address}", (tls_cluster.logs / "scheduler.log").read_text())
+        root = prepared_stock.root
+        refused = run_flow(root, prefect_server, runner="dask", dask_address=tls_cluster.address.replace("tls", "tcp"),
+                           dask_timeout_s=3)
+        assert refused.returncode == 1 and "cannot reach the Dask scheduler" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        result = run_flow(root, prefect_server, runner="dask", dask_address=tls_cluster.address,
+                          dask_tls=tls_cluster.tls)
+        assert result.returncode == 0, result.stderr[-4000:]
+        summary = json.loads((root / "reports/train/toy.json").read_text())
+        assert all(cell["runs"] == 2 for cell in summary["cells"].values())
+        trained_on = [worker for worker in ("worker-a", "worker-b")
+                      if "epoch 3/3" in (tls_cluster.logs / f"{worker}.log").read_text()]
+        assert trained_on, "no worker trained"
