@@ -27,7 +27,7 @@ run: install  ## the whole pipeline on the bundled data; the report lands in rep
 	$(BIN)/python flows/pipeline.py
 
 # A suite runs in a workspace of its own, suites/$(SUITE)/ (its params.yaml declares the datasets and
-# the suite; src/seqbench/workspace.py says why), so `make run` never trains it. Its dvc.yaml is
+# the suite; src/seqbench/orchestration/workspace.py says why), so `make run` never trains it. Its dvc.yaml is
 # written from the project's each time; the report lands in suites/$(SUITE)/reports/index.html.
 SUITE ?= ucr
 suite: install  ## LSTM vs GRU across a suite's datasets (default: ucr, aeon's bundled UCR/UEA sets)

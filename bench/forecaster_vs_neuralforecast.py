@@ -11,8 +11,8 @@ with the same batch size (128 windows a step), the same Adam learning rate, grad
 Huber loss (delta 1, on the scaled target) and the same encoder (an LSTM of equal hidden size
 and layers), on the CPU with the same torch threads.
 
-- ours: seqbench.models.forecaster.Forecaster over seqbench.data.WindowDataset, batched by
-  seqbench.data.loader (shuffled epochs), trained by a Lightning Trainer with max_steps;
+- ours: seqbench.models.forecaster.Forecaster over seqbench.batching.WindowDataset, batched by
+  seqbench.batching.loader (shuffled epochs), trained by a Lightning Trainer with max_steps;
 - NeuralForecast: LSTM(h=1, input_size=30, ...) fitted by NeuralForecast.fit on the training
   rows (batch_size=1 series, windows_batch_size=128 windows sampled each step,
   scaler_type=None as the data is already scaled); test forecasts by
@@ -135,7 +135,7 @@ def fit_timer(count_windows):
 def train_ours(series: Series, args) -> dict:
     import pytorch_lightning as pl
 
-    from seqbench.data import WindowDataset, loader
+    from seqbench.batching import WindowDataset, loader
     from seqbench.models.forecaster import Forecaster
 
     target = np.append(series.z[1:], np.float32("nan"))  # target[t] = z[t + 1]
@@ -158,7 +158,7 @@ def predict_ours(model, series: Series) -> np.ndarray:
     """Test forecasts in log-return units, one per test window (in test_ends order)."""
     import torch
 
-    from seqbench.data import WindowDataset
+    from seqbench.batching import WindowDataset
 
     target = np.append(series.z[1:], np.float32("nan"))
     data = WindowDataset(series.z[:, None], target, series.test_ends, LOOKBACK)
@@ -283,7 +283,7 @@ def quiet() -> None:
     import logging
     import warnings
 
-    from seqbench.train import quiet_lightning
+    from seqbench.training.fit import quiet_lightning
 
     quiet_lightning()
     warnings.filterwarnings("ignore", category=UserWarning)

@@ -30,7 +30,7 @@ TRAINING = ("search@", "train@")
 
 def run_pipeline(workspace: Path) -> tuple[float, list[dict]]:
     """Run the workspace's own pipeline flow in this process; (wall seconds, the stages)."""
-    from seqbench.orchestration import prefect_api
+    from seqbench.orchestration.prefect import prefect_api
 
     spec = importlib.util.spec_from_file_location("pipeline_flow", workspace / "flows" / "pipeline.py")
     flow_module = importlib.util.module_from_spec(spec)

@@ -1,6 +1,6 @@
 """What Prefect costs a training stage: seconds from the stage's start to its first training step.
 
-Three ways to start the same one-run training stage (`python flows/compare.py toy`), each timed
+Three ways to start the same one-run training stage (`python flows/train.py toy`), each timed
 until the run prints "training started", alternating, 3 times, medians:
 
   bare      train_run() called directly, no Prefect at all (the baseline: Python, torch, data);
@@ -34,7 +34,7 @@ PARAMS = {
     "train": {"seeds": [0], "cells": ["lstm"], "max_epochs": 1, "hidden_size": 8, "runner": "sequential"},
     "datasets": {"toy": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 10}},
 }
-BARE = ("import sys; from seqbench.train import train_run; "
+BARE = ("import sys; from seqbench.training.runs import train_run; "
         "train_run('toy', 'lstm', 0, 'params.yaml', 1)")
 
 
@@ -99,8 +99,8 @@ def main() -> None:
         server, url = start_server(Path(tmp) / "home-server", env)
         modes = {
             "bare": ([sys.executable, "-c", BARE], env),
-            "temporary": ([sys.executable, "flows/compare.py", "toy"], env),
-            "server": ([sys.executable, "flows/compare.py", "toy"], {**env, "PREFECT_API_URL": url}),
+            "temporary": ([sys.executable, "flows/train.py", "toy"], env),
+            "server": ([sys.executable, "flows/train.py", "toy"], {**env, "PREFECT_API_URL": url}),
         }
         times = {mode: [] for mode in modes}
         try:

@@ -43,7 +43,7 @@ def main(repeats: int = 7, steps: int = 20) -> dict:
     import torch
     from torch import nn
 
-    from seqbench.cost import multiply_adds_per_step
+    from seqbench.training.cost import multiply_adds_per_step
 
     warnings.filterwarnings("ignore", message="TF32 acceleration")
     torch.set_num_threads(THREADS)

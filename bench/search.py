@@ -51,7 +51,7 @@ def timed_search(folder: Path, dataset: str, trials: int, epochs: int, runner: s
     from search import search
 
     from seqbench.config import load_params
-    from seqbench.orchestration import task_runner
+    from seqbench.orchestration.prefect import task_runner
 
     params_path = scratch_project(folder, dataset, trials, epochs, runner)
     shutil.rmtree(folder / "models", ignore_errors=True)  # a fresh study every time
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     if not (ROOT / "data" / "prepared" / args.dataset).is_dir():
         parser.error(f"data/prepared/{args.dataset} is missing: run `dvc repro prepare@{args.dataset}` first")
 
-    from seqbench.orchestration import prefect_api
+    from seqbench.orchestration.prefect import prefect_api
 
     ratios, times = [], {"sequential": [], "process": []}
     with tempfile.TemporaryDirectory() as scratch, prefect_api():

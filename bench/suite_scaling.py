@@ -1,7 +1,7 @@
 """A suite's training on 1 worker against 2 workers, side by side in one run. Target: >= 1.6x.
 
 Every (dataset, cell, seed) run of the suite is trained as its train stages train them
-(`flows/compare.py DATASET`: the process runner, one torch thread per run as the suite sets),
+(`flows/train.py DATASET`: the process runner, one torch thread per run as the suite sets),
 once with `workers: 1` and once with `workers: 2`, in turns, in a scratch copy of the suite's
 prepared data. One Prefect server serves both. Also timed: 1 worker given both cores
 (`threads: 2`), what a run gets without the process pool; its numbers differ in the last bits
@@ -71,7 +71,7 @@ def train_suite(params: dict, arm: str, datasets: list[str], scratch: Path) -> d
     seconds = {}
     for name in datasets:
         started = time.perf_counter()
-        stage("compare.py", name, scratch)
+        stage("train.py", name, scratch)
         seconds[name] = (time.perf_counter() - started, runs_span(scratch / "models" / name / "runs"))
         print(f"{arm}: {name} trained in {seconds[name][0]:.1f} s (its runs: {seconds[name][1]:.1f} s)",
               file=sys.stderr, flush=True)
@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    from seqbench.orchestration import prefect_api
+    from seqbench.orchestration.prefect import prefect_api
 
     with tempfile.TemporaryDirectory() as tmp, prefect_api():
         scratch = Path(tmp)

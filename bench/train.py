@@ -30,7 +30,7 @@ HIDDEN, LOOKBACK, FEATURES, BATCH, THREADS = 32, 30, 4, 128, 1
 
 
 def synthetic_windows(n: int, seed: int = 0):
-    from seqbench.data import WindowDataset
+    from seqbench.batching import WindowDataset
 
     rng = np.random.default_rng(seed)
     rows = n + LOOKBACK
@@ -80,7 +80,7 @@ def lightning_and_bare_seconds(windows: int, epochs: int, chunk: int = 16) -> tu
     import torch
     from torch.utils.data import DataLoader
 
-    from seqbench.train import quiet_lightning
+    from seqbench.training.fit import quiet_lightning
 
     class BareLoopInTurns(pl.Callback):
         def __init__(self):
@@ -125,7 +125,7 @@ def time_one_cell(cell: str, windows: int, epochs: int) -> float:
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
-    from seqbench.train import quiet_lightning
+    from seqbench.training.fit import quiet_lightning
 
     quiet_lightning()
     model, data = make_model(cell), synthetic_windows(windows)

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     def run():
-        from seqbench.orchestration import require_server
+        from seqbench.orchestration.prefect import require_server
 
         require_server()
         settings = deployment_settings(args)

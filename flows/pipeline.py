@@ -22,11 +22,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from seqbench import pipeline as steps
+from seqbench.orchestration import dvc as steps
 from seqbench.config import load_params
 from seqbench.errors import ConfigError
 from seqbench.locks import workspace_lock
-from seqbench.orchestration import quiet_user_errors
+from seqbench.orchestration.prefect import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
 SKIPPED = "Skipped"  # the state name of a stage DVC found unchanged (its type stays COMPLETED)
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     from seqbench.errors import exit_code
-    from seqbench.orchestration import prefect_api
+    from seqbench.orchestration.prefect import prefect_api
 
     def run():
         # Checked before a server starts or any shell sees a dataset name (DVC puts the names

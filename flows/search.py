@@ -4,7 +4,7 @@
 
 The DVC stage search@DATASET calls this after prepare@DATASET; train@DATASET reads its result,
 reports/search/DATASET.json. Trials go through the task runner set by `train.runner` (process,
-dask or sequential), in rounds of `train.search.parallel` trials per cell (see seqbench/search.py
+dask or sequential), in rounds of `train.search.parallel` trials per cell (see seqbench/stages/search.py
 for why rounds). With `train.search.trials: 0` it writes the fixed budget for both cells. With
 `dask_address` a trial's inputs (the prepared arrays as bytes, the settings) travel with its task;
 a trial writes nothing, and its result is a small dict.
@@ -21,10 +21,9 @@ from prefect.cache_policies import NO_CACHE
 from seqbench.config import load_params
 from seqbench.errors import SeqbenchError
 from seqbench.locks import workspace_lock
-from seqbench.orchestration import (check_scheduler, dataset_args, prefect_api, quiet_user_errors, ships_data,
-                                    task_runner)
-from seqbench.remote import ship_search, trial_remote
-from seqbench.search import ask, finished, fingerprint, history_of, open_study, search_trial, tell, write_result
+from seqbench.orchestration.prefect import check_scheduler, dataset_args, prefect_api, quiet_user_errors, ships_data, task_runner
+from seqbench.orchestration.remote import ship_search, trial_remote
+from seqbench.stages.search import ask, finished, fingerprint, history_of, open_study, search_trial, tell, write_result
 
 trial_task = task(search_trial, name="trial", task_run_name="{name}-{cell}-trial{number}", retry_delay_seconds=2)
 # Its inputs hold the arrays: nothing to hash for a cache the study's journal already is.
@@ -32,7 +31,7 @@ remote_trial_task = task(trial_remote, name="trial", task_run_name="{name}-{cell
                          retry_delay_seconds=2, cache_policy=NO_CACHE)
 
 
-@flow(name="search-lstm-gru")
+@flow(name="search")
 def search(dataset: str, params_path: str = "params.yaml") -> dict:
     """Search each cell's configuration on one prepared dataset; write the chosen ones."""
     from seqbench.paths import Paths

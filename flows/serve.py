@@ -34,7 +34,7 @@ def build_parser(description: str) -> argparse.ArgumentParser:
 def deployment_settings(args) -> dict:
     """Name, schedule, parameters and concurrency limit of the pipeline deployment."""
     from seqbench.config import load_params
-    from seqbench.orchestration import DEPLOYMENT, one_run_at_a_time, pipeline_schedule
+    from seqbench.orchestration.prefect import DEPLOYMENT, one_run_at_a_time, pipeline_schedule
 
     params_file = Path(args.params).resolve()
     params = load_params(params_file)
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     args = build_parser(__doc__).parse_args(argv)
 
     def run():
-        from seqbench.orchestration import require_server
+        from seqbench.orchestration.prefect import require_server
 
         require_server()
         settings = deployment_settings(args)

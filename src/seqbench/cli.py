@@ -88,7 +88,7 @@ def holds_workspace(command):
 @holds_workspace
 def ingest(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
     """Read DATASET's source and write data/raw/DATASET.parquet plus a JSON manifest."""
-    from seqbench.ingest import ingest as run_ingest
+    from seqbench.stages.ingest import ingest as run_ingest
 
     started = time.perf_counter()
     _stderr().print(f"ingest {dataset}: reading source …")
@@ -109,7 +109,7 @@ def validate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
     the result to reports/validation/DATASET.json and a page of the checks (with sample failing
     rows) to reports/validation/DATASET/index.html.
     """
-    from seqbench.validate import validate as run_validate
+    from seqbench.stages.validate import validate as run_validate
 
     started = time.perf_counter()
     _stderr().print(f"validate {dataset}: running checks …")
@@ -131,7 +131,7 @@ def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")
 
     Splits, scalers and vocabularies are fit on the training split only.
     """
-    from seqbench.prepare import prepare as run_prepare
+    from seqbench.stages.prepare import prepare as run_prepare
 
     started = time.perf_counter()
     meta = run_prepare(dataset, params)
@@ -148,7 +148,7 @@ def predict(
     params: ParamsOption = Path("params.yaml"),
 ):
     """Predict with a trained model on new data in the canonical schema of its kind."""
-    from seqbench.predict import predict_file
+    from seqbench.training.predict import predict_file
 
     run_dir, rows = predict_file(model, input, str(output), params.resolve().parent)
     _stderr().print(f"predict: {rows:,} predictions from {run_dir} → {output}")
@@ -163,7 +163,7 @@ def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
     Writes reports/eval/DATASET.json (detail), reports/eval/DATASET/predictions.csv and
     reports/metrics/DATASET.json (headline numbers for `dvc metrics show`).
     """
-    from seqbench.evaluate import evaluate as run_evaluate
+    from seqbench.stages.evaluate import evaluate as run_evaluate
 
     started = time.perf_counter()
     _stderr().print(f"evaluate {dataset}: scoring models and baselines on the test split …")
@@ -185,7 +185,7 @@ def report(
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("reports/index.html"),
 ):
     """Render the HTML comparison report from every dataset's evaluation (opens offline)."""
-    from seqbench.report import render_report
+    from seqbench.stages.report import render_report
 
     path = render_report(params, output)
     _stderr().print(f"report: {path}")
@@ -200,7 +200,7 @@ def suite(name: Annotated[str, typer.Argument(help="A suite declared under `suit
 
     Writes reports/suite/NAME.json from the datasets' reports/eval/*.json.
     """
-    from seqbench.suite import run_suite
+    from seqbench.stages.suite import run_suite
 
     result = run_suite(name, params)
     counts, ranks = result["counts"], result["friedman"]["average_ranks"]
@@ -219,7 +219,7 @@ def suite_pipeline(params: Annotated[Path, typer.Argument(help="The suite worksp
     It is the project's dvc.yaml with code paths rebased and the suite stages added (`make suite`
     runs this first).
     """
-    from seqbench.workspace import write_suite_pipeline
+    from seqbench.orchestration.workspace import write_suite_pipeline
 
     path = write_suite_pipeline(params)
     _stderr().print(f"suite pipeline: {path}")
@@ -231,12 +231,11 @@ def datasets(params: ParamsOption = Path("params.yaml")):
     """List the datasets declared in params.yaml and how far each has got."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from seqbench.config import load_params
-    from seqbench.status import dataset_status
 
     declared = load_params(params)
-    from rich.text import Text
 
     table = Table("dataset", "kind", "source", "raw", "validated")
     for name, cfg in declared.datasets.items():
@@ -244,6 +243,39 @@ def datasets(params: ParamsOption = Path("params.yaml")):
         # Text cells: a source path or URL with brackets is not markup.
         table.add_row(*(Text(str(cell)) for cell in (name, cfg.kind, status["source"], status["raw"], status["validated"])))
     Console().print(table)
+
+
+def dataset_status(name: str, cfg, root: Path) -> dict:
+    """How far a dataset has got, read from the files its stages leave behind."""
+    from seqbench.paths import Paths
+    from seqbench.redact import redact_source
+
+    paths = Paths(root)
+    source = redact_source(cfg.source)  # `seqbench datasets` prints it: no credentials
+    source = source if isinstance(source, str) else ", ".join(f"{k}: {v}" for k, v in source.items())
+    manifest = _read_json(paths.manifest(name))
+    if manifest:
+        raw = f"{manifest['rows']:,} rows, {manifest['ingested_at'][:16].replace('T', ' ')}"
+    else:
+        raw = "not ingested"
+    report = _read_json(paths.validation_report(name))
+    if report is None:
+        validated = "not validated"
+    elif report.get("success"):
+        validated = f"ok: {report['rows_validated']:,} rows, {report['rows_quarantined']:,} quarantined"
+    else:
+        failed = [c["check"] for c in report.get("checks", []) if not c["success"]]
+        validated = f"FAILED: {', '.join(failed) or 'too much quarantined'}"
+    return {"source": source, "raw": raw, "validated": validated}
+
+
+def _read_json(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def main():

@@ -397,7 +397,7 @@ def predict_inputs(df, meta: dict):
     """(Dataset of every window in `df`, the rows they end at) for a canonical stock table."""
     import numpy as np
 
-    from seqbench.data import WindowDataset
+    from seqbench.batching import WindowDataset
 
     cfg = StockDataset(kind="stock", source="input")
     df = canonicalize({None: df}, cfg)

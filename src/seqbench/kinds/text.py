@@ -285,7 +285,7 @@ def predict_inputs(df, meta: dict):
     import numpy as np
     import pandas as pd
 
-    from seqbench.data import RaggedDataset
+    from seqbench.batching import RaggedDataset
 
     require_columns(df, ["text"], "input")
     texts = df["text"].astype("string").fillna("").tolist()

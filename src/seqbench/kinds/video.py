@@ -217,7 +217,7 @@ def predict_inputs(df, meta: dict):
     import numpy as np
     import pandas as pd
 
-    from seqbench.data import RaggedDataset
+    from seqbench.batching import RaggedDataset
 
     require_columns(df, ["clip_id", "frame", *meta["features"]], "input")
     df = df.sort_values(["clip_id", "frame"], kind="stable")

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqbench.data import collate_ragged
+from seqbench.batching import collate_ragged
 from seqbench.models.base import RNNModule, final_hidden, make_rnn
 
 

@@ -1,0 +1,374 @@
+"""What each part of the report shows, shaped from the stages' files: one dict per dataset
+section (numbers, figures, validation, search), the summary's forest rows and dot strips.
+HTML lives in the template, Plotly in figures.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from seqbench.errors import SeqbenchError
+from seqbench.paths import Paths
+from seqbench.stages.report import figures
+from seqbench.stages.report.formatting import format_seconds, format_value
+
+
+def read_json(path: Path, stage: str) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeqbenchError(f"{path}: not found; run `dvc repro {stage}` first") from None
+    except json.JSONDecodeError as exc:
+        raise SeqbenchError(f"{path}: not valid JSON ({exc}); rerun `dvc repro {stage}`") from None
+
+
+def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
+    """Everything one dataset's section shows: numbers, figures, validation, search."""
+    import os
+
+    import pandas as pd
+
+    result = read_json(paths.root / "reports" / "eval" / f"{name}.json", f"evaluate@{name}")
+    validation = read_json(paths.validation_report(name), f"validate@{name}")
+    search = search_section(paths, name)
+    predictions = pd.read_csv(paths.root / "reports" / "eval" / name / "predictions.csv",
+                              parse_dates=["date"] if result["task"] == "forecast" else None)
+    curves = pd.read_csv(paths.root / "reports" / "train" / name / "learning_curves.csv")
+    primary = result["comparisons"][0]["metric"]
+    docs = paths.data_docs(name) / "index.html"
+    return {
+        "name": name,
+        "result": result,
+        "primary": primary,
+        "metric_names": metric_names(result),
+        "plots": {**dataset_plots(result, predictions, curves),
+                  "seeds": figures.seed_strip(seed_strip(result, primary))},
+        "validation": validation,
+        "data_docs": Path(os.path.relpath(docs, report_dir)).as_posix() if docs.exists() else None,
+        "disagreements": disagreements(predictions, result),
+        "summary": summary_row(result),
+        "forest": forest_panel(name, result),
+        "search": search,
+        "setups": setups_section(paths, name),
+        "hidden_sizes": hidden_sizes(result, search),
+        "cost_work": cost_work(result),
+    }
+
+
+def dataset_plots(result: dict, predictions, curves) -> dict:
+    plots = {"learning_curves": figures.learning_curves(curves)}
+    models = result["cells"] + result["baselines"]
+    if result["task"] == "forecast" and result.get("context", {}).get("target") == "volatility":
+        plots["forecast"] = figures.forecast_vs_actual(predictions, models, result["baselines"], quantity="volatility")
+        plots["residuals"] = figures.residuals(predictions, models, result["baselines"], "log_variance", "log variance")
+    elif result["task"] == "forecast":
+        plots["forecast"] = figures.forecast_vs_actual(predictions, models, result["baselines"])
+        plots["residuals"] = figures.residuals(predictions, models, result["baselines"])
+    else:
+        labels = result["labels"]
+        matrices = {title_of(result, m): model_scores(result, m)["confusion_matrix"] for m in models}
+        plots["confusion"] = figures.confusion_matrices(matrices, labels)
+        plots["roc"] = figures.roc_curves(result["curves"], labels, result["baselines"])
+    return plots
+
+
+def model_scores(result: dict, model: str) -> dict:
+    entry = result["models"][model]
+    return entry["scores"] if entry["baseline"] else entry["ensemble"]
+
+
+def title_of(result: dict, model: str) -> str:
+    seeds = len(result["seeds"])
+    return model if result["models"][model]["baseline"] else f"{model} ({seeds} seeds combined)"
+
+
+def metric_names(result: dict) -> list[str]:
+    first = result["models"][result["cells"][0]]["summary"]
+    return list(first)
+
+
+def disagreements(predictions, result: dict, limit: int = 8) -> list[dict]:
+    """Test examples where the first two cells' combined predictions differ (classification)."""
+    if result["task"] != "classify" or len(result["cells"]) < 2 or "example" not in predictions:
+        return []
+    a, b = result["cells"][:2]
+    rows = predictions[predictions[a] != predictions[b]].head(limit)
+    return [{"example": str(r["example"]), "actual": str(r["actual"]), a: str(r[a]), b: str(r[b])}
+            for _, r in rows.iterrows()]
+
+
+def summary_row(result: dict) -> dict:
+    """The summary table's row: the cells' verdict, effect and cost, and the best baseline."""
+    cells = result["cells"]
+    head = result["comparisons"][0]
+    against_baseline = [c for c in result["comparisons"] if c["b"] in result["baselines"]]
+    return {
+        "comparison": head,
+        "baseline": against_baseline[0]["b"] if against_baseline else None,
+        "baseline_value": model_scores(result, against_baseline[0]["b"])[head["metric"]] if against_baseline else None,
+        "cells": {c: result["models"][c]["summary"][head["metric"]] for c in cells},
+        "dots": dot_positions(result, head["metric"]),
+        "vs_baseline": {c["a"]: c["verdict"] for c in against_baseline},
+        "void": [{"a": c["a"], "b": c["b"], "reason": c["void"]} for c in result["comparisons"] if c.get("void")],
+        "target": result.get("context", {}).get("target", "return") if result["task"] == "forecast" else None,
+    }
+
+
+def hidden_sizes(result: dict, search: dict) -> dict:
+    """Each cell's hidden size: as measured by evaluation when it says, else the search's choice."""
+    chosen = {cell: entry["config"].get("hidden_size") for cell, entry in search["by_cell"].items()}
+    return {cell: result.get("cost", {}).get(cell, {}).get("hidden_size", chosen.get(cell)) for cell in result["cells"]}
+
+
+def kernel_label(kernel: dict | None) -> str | None:
+    """"oneDNN fused LSTM, packed" / "cuDNN (expected: no GPU to observe)" for a training kernel."""
+    if not kernel or not kernel.get("name"):
+        return None
+    label = kernel["name"] + (", packed" if kernel.get("packed") else "")
+    return label if kernel.get("observed", True) else f"{label} (expected: not observed here)"
+
+
+def cost_work(result: dict) -> dict:
+    """The cost table's split of the cell from the library: per cell its own multiply-adds and
+    the kernels torch ran it with (training step; the timed inference batches), and whether
+    the cells' times compare different kernels. Empty values for an evaluation without them."""
+    cells = {}
+    for cell, entry in result.get("cost", {}).items():
+        work = entry.get("multiply_adds") or {}
+        latency = entry.get("latency", {})
+        inference = {key.removeprefix("batch_"): (v.get("kernel"), v.get("batch")) for key, v in latency.items()}
+        names = {name for name, _ in inference.values() if name}
+        if len(names) == 1:
+            inference_label = names.pop()
+        else:
+            inference_label = "; ".join(f"batch {batch}: {name}" for name, batch in inference.values() if name) or None
+        cells[cell] = {"per_step": work.get("per_step"), "per_sequence": work.get("per_sequence"),
+                       "training_kernel": kernel_label(entry.get("kernel")), "inference_kernel": inference_label}
+    first = next(iter(result.get("cost", {}).values()), {})
+    work = first.get("multiply_adds") or {}
+    training = {c: (entry.get("kernel") or {}).get("name") for c, entry in result.get("cost", {}).items()}
+    return {
+        "cells": cells,
+        "sequence_length": work.get("sequence_length"),
+        "sequence_length_from": work.get("sequence_length_from"),
+        "kernels_differ": len({name for name in training.values() if name}) > 1,
+        "training_kernels": training,
+    }
+
+
+# ---- each seed as a point ----------------------------------------------------------------------
+
+
+def seed_scores(result: dict, model: str, metric: str) -> dict:
+    """Seed number -> that seed's score of `metric` (per_seed follows the order of `seeds`)."""
+    per_seed = result["models"][model]["per_seed"]
+    return {seed: s[metric] for seed, s in zip(result["seeds"], per_seed) if s.get(metric) is not None}
+
+
+def seed_strip(result: dict, metric: str) -> dict:
+    """The data of figures.seed_strip: each cell's seeds and mean [CI]; each baseline's score."""
+    from seqbench.metrics import HIGHER_IS_BETTER
+
+    return {
+        "metric": metric,
+        "higher_is_better": HIGHER_IS_BETTER.get(metric),
+        "cells": {c: {"seeds": seed_scores(result, c, metric), **result["models"][c]["summary"][metric]}
+                  for c in result["cells"]},
+        "baselines": {b: result["models"][b]["scores"][metric] for b in result["baselines"]},
+    }
+
+
+def dot_positions(result: dict, metric: str, width: int = 120) -> dict:
+    """Positions (0..width px) for the summary table's inline dot strips: per cell each seed, the
+    mean and the CI, on one scale per dataset so the cells can be compared by eye."""
+    scores = {c: seed_scores(result, c, metric) for c in result["cells"]}
+    summary = {c: result["models"][c]["summary"][metric] for c in result["cells"]}
+    values = [v for s in scores.values() for v in s.values()]
+    values += [summary[c][k] for c in summary for k in ("low", "high") if summary[c].get(k) is not None]
+    if not values:
+        return {}
+    low, span = min(values), (max(values) - min(values)) or 1.0
+
+    def at(value):
+        return None if value is None else round(4 + (value - low) / span * (width - 8), 1)
+
+    return {c: {"seeds": [{"seed": s, "value": v, "x": at(v)} for s, v in scores[c].items()],
+                "mean": at(summary[c]["mean"]), "low": at(summary[c].get("low")), "high": at(summary[c].get("high"))}
+            for c in result["cells"]}
+
+
+# ---- the summary's forest plot -----------------------------------------------------------------
+
+
+def forest_panel(name: str, result: dict) -> dict:
+    """One dataset's rows of the forest plot, in its primary metric's units."""
+    from seqbench.metrics import HIGHER_IS_BETTER
+
+    metric = result["comparisons"][0]["metric"]
+    return {"dataset": name, "metric": metric, "higher_is_better": HIGHER_IS_BETTER.get(metric, True),
+            "rows": [forest_row(result, c) for c in result["comparisons"]]}
+
+
+def forest_row(result: dict, comparison: dict) -> dict:
+    """A comparison read as "first − second": b − a between cells (GRU − LSTM), as evaluation
+    writes it; cell − baseline against a baseline (evaluation's b − a, flipped)."""
+    a, b, effect = comparison["a"], comparison["b"], comparison["effect"]
+    flip = result["models"][b]["baseline"]
+    first, second = (a, b) if flip else (b, a)
+    sign = -1 if flip else 1
+    ends = [None if effect.get(k) is None else sign * effect[k] for k in ("low", "high")]
+    return {"label": f"{first} − {second}", "first": first, "second": second,
+            "difference": sign * effect["difference"], "low": min(ends) if None not in ends else None,
+            "high": max(ends) if None not in ends else None,
+            "seeds": seed_differences(result, first, second, comparison["metric"]), "verdict": comparison["verdict"]}
+
+
+def seed_differences(result: dict, first: str, second: str, metric: str) -> dict:
+    """Seed number -> first's score minus second's: seed k against seed k for two cells, each
+    seed against the one score of a (deterministic) baseline."""
+    mine = seed_scores(result, first, metric)
+    if result["models"][second]["baseline"]:
+        base = result["models"][second]["scores"][metric]
+        return {} if base is None else {seed: v - base for seed, v in mine.items()}
+    theirs = seed_scores(result, second, metric)
+    return {seed: v - theirs[seed] for seed, v in mine.items() if seed in theirs}
+
+
+# ---- the search ----------------------------------------------------------------------------------
+
+
+def search_section(paths: Paths, name: str) -> dict:
+    """The search stage's result: how it searched, what each cell chose, every trial."""
+    search = read_json(paths.search_result(name), f"search@{name}")
+    cells = search["cells"]
+    return {
+        "trials": search["trials"],
+        "size_match": search.get("size_match"),
+        "validation": search.get("validation") or {"method": "holdout"},
+        "method": [describe(search.get("sampler")), describe(search.get("pruner"))],
+        "cells": list(cells),
+        "by_cell": cells,
+        "outcome": outcome_rows(cells),
+        "config": config_rows(cells, search.get("space") or {}),
+        "plot": figures.search_trials({c: trial_series(e["trials"]) for c, e in cells.items()})
+        if search["trials"] else None,
+    }
+
+
+def describe(entry: dict | None) -> str:
+    """{"name": "MedianPruner", "startup_trials": 2} -> "MedianPruner (startup trials 2)"."""
+    if not entry:
+        return "no pruner"
+    options = ", ".join(f"{k.replace('_', ' ')} {format_value(v)}" for k, v in entry.items() if k != "name")
+    return f"{entry.get('name', '?')} ({options})" if options else str(entry.get("name", "?"))
+
+
+def describe_space(dimension) -> str:
+    """A search dimension as text: a range, a list of choices, or a fixed value."""
+    if isinstance(dimension, dict):
+        scale = ", log scale" if dimension.get("log") else ""
+        return f"{format_value(dimension.get('low'))} to {format_value(dimension.get('high'))}{scale}"
+    if isinstance(dimension, list):
+        return "one of " + ", ".join(format_value(v) for v in dimension)
+    return f"fixed at {format_value(dimension)}"
+
+
+def outcome_rows(cells: dict) -> list[dict]:
+    """The search per cell (formatted): trials by state, the best trial, wall time."""
+    entries = list(cells.values())
+    found = {t["state"] for e in entries for t in e["trials"]}
+    states = ["complete", "pruned"] + sorted(found - {"complete", "pruned"})  # e.g. "fail"
+
+    def row(label: str, value) -> dict:
+        return {"label": label, "per_cell": [value(e) for e in entries]}
+
+    return [row("trials run", lambda e: str(len(e["trials"]))),
+            *[row(f"{state} trials", lambda e, state=state: str(sum(t["state"] == state for t in e["trials"])))
+              for state in states],
+            row("best trial", lambda e: format_value(e.get("best_trial"))),
+            row("best validation loss", lambda e: format_value(e.get("best_value"))),
+            row("search wall time", lambda e: format_seconds(e.get("wall_seconds")))]
+
+
+def config_rows(cells: dict, space: dict) -> list[dict]:
+    """The chosen configuration side by side: hidden size and parameter count first, then every
+    setting; what was searched over, and whether the cells differ."""
+    configs = [dict(e["config"], parameters=e.get("parameters")) for e in cells.values()]
+    keys = ["hidden_size", "parameters"] + [k for k in dict.fromkeys(k for c in configs for k in c)
+                                            if k not in ("hidden_size", "parameters")]
+    rows = []
+    for key in keys:
+        values = [format_value(c.get(key)) for c in configs]
+        rows.append({"setting": key.replace("_", " "), "per_cell": values, "differs": len(set(values)) > 1,
+                     "space": describe_space(space[key]) if key in space else ""})
+    return rows
+
+
+def trial_series(trials: list[dict]) -> dict:
+    """The search figure's points: complete and pruned trials, and the best validation loss so
+    far over complete trials at every trial number after the first complete one."""
+    ordered = sorted(trials, key=lambda t: t["number"])
+    best, steps = None, []
+    for trial in ordered:
+        if trial["state"] == "complete" and trial.get("value") is not None:
+            best = trial["value"] if best is None else min(best, trial["value"])
+        if best is not None:
+            steps.append((trial["number"], best))
+    with_value = [t for t in ordered if t.get("value") is not None]
+    return {"complete": [t for t in with_value if t["state"] == "complete"],
+            "pruned": [t for t in with_value if t["state"] == "pruned"], "best": steps}
+
+
+# ---- set-ups tried -------------------------------------------------------------------------------
+
+
+def setups_section(paths: Paths, name: str) -> dict | None:
+    """reports/setups/<dataset>.yaml, when there is one: the set-ups tried on a dataset before
+    params.yaml's was chosen, with what each scored (a record kept by hand, shown as it is)."""
+    import yaml
+
+    path = paths.root / "reports" / "setups" / f"{name}.yaml"
+    if not path.exists():
+        return None
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        rows = [{"setup": str(row["setup"]), "changes": row.get("changes") or {},
+                 "scores": {str(k): float(v) for k, v in row["scores"].items()}} for row in record["setups"]]
+        metric, measured = str(record["metric"]), str(record["measured"])
+    except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SeqbenchError(f"{path}: not a set-ups record (each of `setups` needs `setup` and `scores`, "
+                            f"beside `metric` and `measured`): {type(exc).__name__}: {exc}") from None
+    models = list(dict.fromkeys(model for row in rows for model in row["scores"]))
+    return {"metric": metric, "measured": measured, "models": models,
+            "rows": [{"setup": row["setup"], "changes": describe_changes(row["changes"]),
+                      "scores": [format_value(row["scores"].get(m)) for m in models]} for row in rows]}
+
+
+def describe_changes(changes: dict, prefix: str = "") -> str:
+    """{"embeddings": "learned", "train": {"param_budget": 60000}} ->
+    "embeddings: learned; train.param_budget: 60000"."""
+    parts = []
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            parts.append(describe_changes(value, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}: {value}")
+    return "; ".join(parts)
+
+
+# ---- suites --------------------------------------------------------------------------------------
+
+
+def suite_section(paths: Paths, name: str) -> dict:
+    """A suite's part of the page: reports/suite/<name>.json (suite.py) and its three figures."""
+    result = read_json(paths.suite_result(name), f"suite@{name}")
+    rows, metric = result["datasets"], result["metric"]
+    return {
+        "name": name,
+        "result": result,
+        "models": result["friedman"]["models"],
+        "plots": {"cd": figures.critical_difference(result["friedman"], len(rows)),
+                  "scatter": figures.lstm_vs_gru(rows, metric),
+                  "cost": figures.cost_vs_score(rows, metric)},
+    }

@@ -1,0 +1,205 @@
+"""Equal-budget hyperparameter search per cell (Optuna), and the configuration it chooses.
+
+Each cell gets its own study with the same number of trials over the same space, a seeded TPE
+sampler and a median pruner (optuna-integration's Lightning pruning callback). A trial trains on
+the training split and is scored by its best validation loss; the test split is never read.
+
+Trials are asked in fixed-size rounds (`search.parallel` per cell). A trial's sampler is seeded by
+(seed, trial number) and its pruner compares it only with trials finished before its round, so
+which trials are sampled and pruned does not depend on how many workers run them, or on timing.
+
+Files:
+  models/<dataset>/search/<cell>.journal  the study (Optuna's journal storage): a killed search
+                                          resumes; a changed space, budget or data starts over
+  reports/search/<dataset>.json           the chosen configuration per cell and every trial
+                                          (small, in git; training reads it)
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from seqbench.paths import Paths
+from seqbench.training.trials import distributions, run_trial, trial_budget
+
+# ---- the space -----------------------------------------------------------------------------
+
+
+# ---- one trial (a Prefect task; runs in a worker) ------------------------------------------
+
+def search_trial(name: str, cell: str, number: int, sampled: dict, history: list[dict],
+                 params_path: str = "params.yaml", threads: int = 1) -> dict:
+    """Train trial `number` of a cell with the `sampled` values. `history`: the trials finished
+    before this one's round (their per-epoch losses), which the median pruner compares with."""
+    from seqbench.config import load_params
+    from seqbench.training.prepared import load_prepared
+
+    params_path = Path(params_path)
+    params = load_params(params_path)
+    setting = params.search(name)
+    arrays, meta = load_prepared(Paths(params_path.resolve().parent).prepared(name))
+    budget = trial_budget(params.budget(name), setting.space, sampled)
+    return run_trial(name, cell, number, arrays, meta, budget, setting, history, threads)
+
+
+# ---- the studies (in the flow's process) ---------------------------------------------------
+
+def fingerprint(params, name: str, paths: Paths) -> dict:
+    """What a study's trials depend on; when any of it changes, the search starts over. The
+    trial count is left out: raising it continues the study."""
+    from seqbench.io import sha256_file
+    from seqbench.training.digest import code_sha256
+
+    setting = params.search(name).model_dump(mode="json", exclude={"trials"})
+    # The code digest is the training runs' one: a trial is a short training run, and its
+    # closure holds this file too (how trials are asked and scored).
+    return {"search": setting, "budget": params.budget(name).model_dump(mode="json"),
+            "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"),
+            "code_sha256": code_sha256(params.dataset(name).kind)}
+
+
+def open_study(path: Path, cell: str, wanted: dict):
+    """The cell's study at `path`, started over when its fingerprint differs or its file is
+    corrupt (with a warning). Trials left running by a killed search are marked failed."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def load():
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        return optuna.create_study(storage=storage, study_name=cell, direction="minimize", load_if_exists=True)
+
+    try:
+        study = load()
+        stale = study.trials and study.user_attrs.get("fingerprint") != wanted
+    except Exception as exc:  # noqa: BLE001 - any unreadable journal is started over
+        warnings.warn(f"{path}: the study file is unreadable ({type(exc).__name__}: {exc}); starting the search over")
+        stale = True
+    if stale:
+        path.unlink(missing_ok=True)
+        study = load()
+    study.set_user_attr("fingerprint", wanted)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study.tell(trial.number, state=TrialState.FAIL)  # left by a killed search; asked again
+    return study
+
+
+def finished(study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def history_of(study) -> list[dict]:
+    """The complete trials, as the pruner of a trial in the next round sees them."""
+    from optuna.trial import TrialState
+
+    return [{"value": t.value, "val_losses": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]}
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+
+
+def ask(study, setting, cell: str, index: int):
+    """The `index`-th trial of a cell (counting finished ones), sampled by TPE seeded with
+    (seed, index): the same trials on any machine, and after a resume too."""
+    import optuna
+
+    study.sampler = optuna.samplers.TPESampler(seed=setting.seed * 100_003 + index,
+                                               n_startup_trials=setting.startup_trials,
+                                               constant_liar=True)
+    return study.ask(distributions(setting.space, cell))
+
+
+def tell(study, trial, result: dict) -> None:
+    """Record a trial's outcome: its losses per epoch, then its value (the best validation loss,
+    the untrained model counted as epoch 0, as training does) or that it was pruned."""
+    from optuna.trial import TrialState
+
+    for step, loss in enumerate(result.get("val_losses", [])):
+        trial.report(loss, step)
+    for key in ("hidden_size", "parameters", "epochs", "seconds", "untrained_val_loss", "refit_epochs", "folds",
+                "mean_val_losses"):
+        if key in result:
+            trial.set_user_attr(key, result[key])
+    if result["state"] == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, result["value"])
+
+
+# ---- the result file -----------------------------------------------------------------------
+
+def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
+    """The chosen configuration of a cell (its best trial's, or the fixed budget without
+    trials) and every trial, in trial order."""
+    from seqbench.models import build_model, param_budget
+
+    trials = [trial_record(t) for t in finished(study)] if study is not None else []
+    complete = [t for t in trials if t["state"] == "complete"]
+    best = min(complete, key=lambda t: t["value"]) if complete else None
+    budget = trial_budget(base, setting.space, best["params"] if best else {})
+    model = build_model(meta, cell, budget)
+    # Written out: training rebuilds the cell from this alone.
+    config = {**budget.model_dump(mode="json"), "hidden_size": model.hparams.hidden_size}
+    if budget.size_match == "params":
+        config["param_budget"] = param_budget(meta, budget)
+    found = {"config": config, "parameters": model.sized_parameters(),
+             "best_trial": best["number"] if best else None, "best_value": best["value"] if best else None,
+             "wall_seconds": round(sum(t["seconds"] or 0 for t in trials), 3), "trials": trials}
+    if budget.validation == "kfold" and best:
+        # Training fits all items for the epochs the folds chose, with nothing left to stop on.
+        config["max_epochs"] = best["refit_epochs"]
+        found["cross_validation"] = {key: best[key] for key in ("value", "untrained_val_loss", "refit_epochs", "folds",
+                                                                "mean_val_losses")}
+    return found
+
+
+def trial_record(trial) -> dict:
+    attrs = trial.user_attrs
+    losses = [trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
+    value = trial.value if trial.value is not None else (losses[-1] if losses else None)
+    return {"number": trial.number, "state": trial.state.name.lower(), "value": value,
+            "params": dict(trial.params), "hidden_size": attrs.get("hidden_size"),
+            "parameters": attrs.get("parameters"), "epochs": attrs.get("epochs"),
+            "seconds": attrs.get("seconds"), "val_losses": losses,
+            **{key: attrs[key] for key in ("untrained_val_loss", "refit_epochs", "folds", "mean_val_losses")
+               if key in attrs}}
+
+
+def write_result(name: str, params_path: Path | str, studies: dict) -> dict:
+    """Write reports/search/<dataset>.json from the cells' studies (none: the fixed budget)."""
+    from seqbench.config import load_params
+    from seqbench.io import write_json
+    from seqbench.training.prepared import load_prepared
+
+    params = load_params(params_path)
+    setting = params.search(name)
+    paths = Paths(Path(params_path).resolve().parent)
+    _, meta = load_prepared(paths.prepared(name))
+    base = params.budget(name)
+    cells = {cell: cell_result(studies.get(cell), cell, base, setting, meta) for cell in params.train.cells}
+    summary = search_summary(name, setting, cells)
+    write_json(summary, paths.search_result(name))
+    return summary
+
+
+def search_summary(name: str, setting, cells: dict) -> dict:
+    config = next(iter(cells.values()))["config"]
+    kfold = config["validation"] == "kfold"
+    pruner = None
+    if setting.pruner == "median" and setting.trials:
+        pruner = ({"name": "MedianPruner", "after_each": "fold"} if kfold else
+                  {"name": "MedianPruner", "warmup_epochs": setting.prune_after})
+    return {"dataset": name, "trials": setting.trials, "size_match": config["size_match"],
+            "validation": {"method": "kfold", "folds": config["folds"]} if kfold else {"method": "holdout"},
+            "sampler": {"name": "TPESampler", "seed": setting.seed, "startup_trials": setting.startup_trials,
+                        "parallel": setting.parallel},
+            "pruner": pruner, "space": json.loads(json.dumps(setting.model_dump(mode="json")["space"])),
+            "cells": cells}
+
+

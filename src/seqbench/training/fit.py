@@ -1,0 +1,367 @@
+"""One training run: a (dataset, cell, seed) with the dataset's budget, on the Lightning Trainer.
+
+A run writes models/<dataset>/runs/<cell>/seed<k>/:
+
+- checkpoints/best.ckpt, last.ckpt — Lightning checkpoints, written atomically; a killed run
+  resumes from last.ckpt when started again;
+- dvclive/ — per-epoch train_loss and val_loss (DVCLive's Lightning logger);
+- untrained.pt, untrained.json — the model before training and its validation loss: early
+  stopping counts it as epoch 0;
+- model.pt — the best weights as a plain state dict, loadable with torch.load(weights_only=True);
+
+With `validation: kfold` a run instead trains on the training and validation items together for
+the epoch count cross-validation chose (no early stopping, no untrained.*), keeps the final
+weights, and takes its validation scores from the search's cross-validation.
+- config.json — what is needed to rebuild the model and transform new data;
+- metrics.json — written last: its presence marks the run complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from pytorch_lightning.plugins import TorchCheckpointIO
+from seqbench.io import atomic_path, write_json
+from seqbench.models import build_model
+from seqbench.batching import datasets_for, loader
+
+# A finished run is reused only if the code it ran is unchanged: the digest of its import closure.
+from seqbench.training.digest import code_sha256
+
+EVAL_BATCH = 512
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """A checkpoint file is either complete or absent: written aside, then renamed."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        with atomic_path(path) as tmp:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+
+
+class StepSeed(Callback):
+    """Seeds torch's generator before every training step from (seed, step): dropout then draws
+    the same numbers in a run resumed from a checkpoint as in an uninterrupted one (Lightning's
+    checkpoints do not keep the generator's state)."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        from seqbench.batching import epoch_seed
+
+        torch.manual_seed(epoch_seed(self.seed, trainer.global_step))
+
+
+class EpochLine(Callback):
+    """One line per epoch: the run, the epoch, train and validation loss. Also keeps the
+    epoch timings (saved in checkpoints, so they survive a resume)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.epoch_seconds: list[float] = []
+        self.train_losses: list[float] = []
+        self.val_losses: list[float] = []
+        self._started = 0.0
+
+    def on_train_start(self, trainer, module):
+        print(f"{self.label}: training started", file=sys.stderr, flush=True)
+
+    def on_train_epoch_start(self, trainer, module):
+        self._started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module):
+        # Lightning 2 runs the epoch's validation before this hook, so both losses are in.
+        seconds = time.perf_counter() - self._started
+        # The module's own epoch mean: its train_loss is logged after callbacks run.
+        train_loss = module.epoch_train_loss()
+        # None where nothing is held out (a final fit on all items).
+        val_loss = trainer.callback_metrics.get("val_loss")
+        val_loss = None if val_loss is None else float(val_loss)
+        self.epoch_seconds.append(seconds)
+        self.train_losses.append(train_loss)
+        self.val_losses.append(val_loss)
+        shown = "-" if val_loss is None else f"{val_loss:.4f}"
+        print(
+            f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}: "
+            f"train {train_loss:.4f}  val {shown}  ({seconds:.1f}s)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def state_dict(self):
+        return {"epoch_seconds": self.epoch_seconds, "train_losses": self.train_losses,
+                "val_losses": self.val_losses}
+
+    def load_state_dict(self, state):
+        self.epoch_seconds = list(state["epoch_seconds"])
+        self.train_losses = list(state["train_losses"])
+        self.val_losses = list(state["val_losses"])
+
+    def curves(self) -> list[dict]:
+        return [
+            {"epoch": i + 1, "train_loss": t, "val_loss": v, "seconds": s}
+            for i, (t, v, s) in enumerate(zip(self.train_losses, self.val_losses, self.epoch_seconds))
+        ]
+
+
+def run_config(name: str, cell: str, seed: int, budget, meta: dict, model, data_sha256: str) -> dict:
+    return {
+        "dataset": name,
+        "data_sha256": data_sha256,
+        "code_sha256": code_sha256(meta["kind"]),
+        "kind": meta["kind"],
+        "cell": cell,
+        "seed": seed,
+        "budget": budget.model_dump(),
+        "model": {"class": type(model).__name__, "hparams": dict(model.hparams)},
+        "preprocessing": meta,
+    }
+
+
+def quiet_lightning() -> None:
+    """Keep the per-epoch line the only output: no banners about TPUs or model summaries."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # a Lightning-internal deprecation
+    # A final fit after cross-validation holds nothing out, on purpose.
+    warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+    for logger in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(logger).setLevel(logging.ERROR)
+
+
+def run_setup(name: str, cell: str, seed: int, arrays: dict, meta: dict, budget, data_hash: str,
+              cross_validation: dict | None):
+    """(model, config): the seeded initial model and the record of what the run depends on.
+    The seed is set right before the model is built, so its initial weights depend on nothing
+    else: the same wherever the run trains."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(meta, cell, budget, arrays)
+    config = run_config(name, cell, seed, budget, meta, model, data_hash)
+    if cross_validation:
+        config["cross_validation"] = cross_validation
+    return model, config
+
+
+def fit_run(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, config: dict,
+            threads: int) -> dict:
+    """Train `model` into run_dir (resuming from its last checkpoint, if any): config.json,
+    checkpoints, dvclive/, untrained.*, model.pt. Returns the metrics; writes no metrics.json."""
+    torch.set_num_threads(threads)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(config, run_dir / "config.json")
+    label = f"{config['dataset']} {config['cell']} seed{seed}"
+    if config.get("cross_validation"):
+        metrics = fit_all(model, arrays, meta, budget, seed, run_dir, label, config, config["cross_validation"])
+    else:
+        metrics = fit_holdout(model, arrays, meta, budget, seed, run_dir, label, config)
+    metrics["threads"] = threads
+    return metrics
+
+
+def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str,
+                config: dict) -> dict:
+    """Train on the training split, stop early on the validation split, keep the best epoch."""
+    sets = datasets_for(arrays, meta, ("train", "val"))
+    train_loader, val_loader = loaders(sets, meta, budget, seed)
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss",
+                                 mode="min", save_top_k=1, save_last=True)
+    progress = EpochLine(label)
+    trainer = make_trainer(budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)],
+                           seed, run_dir)
+    last = relocated(run_dir / "checkpoints" / "last.ckpt")
+    untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
+    started = time.perf_counter()
+    trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None,
+                weights_only=True)  # a checkpoint holds tensors and plain values only
+    fit_seconds = time.perf_counter() - started
+
+    # Early stopping counts the untrained model as epoch 0: if no epoch beat it on validation,
+    # it is the model kept. (The forecaster starts as the constant training-mean forecast.)
+    if untrained_loss <= min(progress.val_losses):
+        state = torch.load(run_dir / "untrained.pt", map_location="cpu", weights_only=True)
+    else:
+        # This run's own Lightning checkpoint, just written: tensors and plain values only.
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    weights = run_dir / "model.pt"
+    with atomic_path(weights) as tmp:
+        torch.save(state, tmp)
+    losses = [untrained_loss, *progress.val_losses]  # index = epoch; 0 is the untrained model
+    best_epoch = min(range(len(losses)), key=losses.__getitem__)
+    scores = {"validation": "holdout", "best_val_loss": losses[best_epoch], "untrained_val_loss": untrained_loss,
+              "best_epoch": best_epoch}
+    return run_metrics(config, scores, progress, trainer, model, len(sets["train"]), fit_seconds, weights)
+
+
+def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str, config: dict,
+            cross_validation: dict) -> dict:
+    """Train on the training and validation items together for exactly `max_epochs` (the
+    epoch count cross-validation chose), and keep the final weights. Nothing is held out, so
+    the run's validation scores are the cross-validated ones of its cell."""
+    import numpy as np
+
+    pooled = {**arrays, "idx_train": np.sort(np.concatenate([arrays["idx_train"], arrays["idx_val"]]))}
+    train_set = datasets_for(pooled, meta, ("train",))["train"]
+    train_loader = loader(train_set, meta, budget.batch_size, shuffle=True, seed=seed)
+    # Kept every epoch, so that a killed run resumes from its last epoch.
+    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
+    progress = EpochLine(label)
+    trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
+    last = relocated(run_dir / "checkpoints" / "last.ckpt")
+    started = time.perf_counter()
+    trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None,
+                weights_only=True)  # a checkpoint holds tensors and plain values only
+    fit_seconds = time.perf_counter() - started
+    weights = run_dir / "model.pt"
+    with atomic_path(weights) as tmp:
+        torch.save(model.state_dict(), tmp)
+    scores = {"validation": "kfold", "best_val_loss": cross_validation["value"],
+              "untrained_val_loss": cross_validation["untrained_val_loss"], "best_epoch": budget.max_epochs}
+    return run_metrics(config, scores, progress, trainer, model, len(train_set), fit_seconds, weights)
+
+
+def relocated(last: Path) -> Path:
+    """`last`, its ModelCheckpoint state pointed at the folder it is in now. Lightning keeps the
+    checkpoint folder's absolute path in the checkpoint and, resumed anywhere else (a run folder
+    shipped to a Dask worker's temporary folder, or landed back), forgets which epoch was best
+    and keeps the old best_model_path: the resumed run would then differ from an uninterrupted
+    one. A checkpoint already in place is left untouched."""
+    if not last.exists():
+        return last
+    here = os.path.realpath(last.parent)  # as ModelCheckpoint resolves its dirpath
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    moved = False
+    for key, saved in state.get("callbacks", {}).items():
+        old = saved.get("dirpath") if key.startswith("ModelCheckpoint") else None
+        if isinstance(old, str) and old != here:
+            def move(value, old=old):
+                return here + value[len(old):] if isinstance(value, str) and value.startswith(old + os.sep) else value
+
+            saved.update({name: move(value) for name, value in saved.items() if name != "best_k_models"})
+            saved["dirpath"] = here
+            saved["best_k_models"] = {move(path): score for path, score in saved.get("best_k_models", {}).items()}
+            moved = True
+    if moved:
+        with atomic_path(last) as tmp:
+            torch.save(state, tmp)
+    return last
+
+
+def loaders(sets: dict, meta: dict, budget, seed: int):
+    """(shuffled training batches, validation batches)."""
+    return (loader(sets["train"], meta, budget.batch_size, shuffle=True, seed=seed),
+            loader(sets["val"], meta, EVAL_BATCH, shuffle=False))
+
+
+def fit_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, callbacks=(),
+              stops: tuple = ()) -> dict:
+    """One search trial: train on the training split, watch the validation split, keep nothing
+    on disk. The test split is not touched. A callback may end it early by raising one of
+    `stops` (a pruner's exception): then "stopped" is True."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(meta, cell, budget, arrays)
+    sets = datasets_for(arrays, meta, ("train", "val"))
+    train_loader, val_loader = loaders(sets, meta, budget, seed)
+    progress = EpochLine(label)
+    untrained = validation_loss(model, val_loader)
+    trainer = make_trainer(budget, [progress, EarlyStopping(monitor="val_loss", patience=budget.patience),
+                                    *callbacks], seed)
+    result = {"untrained_val_loss": untrained, "val_losses": progress.val_losses, "stopped": False,
+              "parameters": model.sized_parameters(), "hidden_size": model.hparams.hidden_size}
+    try:
+        trainer.fit(model, train_loader, val_loader)
+    except stops:
+        result["stopped"] = True
+    result["epochs"] = len(progress.val_losses)
+    return result
+
+
+def validation_loss(model, val_loader) -> float:
+    """The epoch-level validation loss as Lightning logs it: the batch-size-weighted mean."""
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in val_loader:
+            loss, size = model.loss(batch)
+            total, count = total + float(loss) * size, count + size
+    model.train()
+    return total / count
+
+
+def untrained_baseline(model, val_loader, run_dir: Path, label: str, resuming: bool) -> float:
+    """Validation loss and weights of the model before training (kept for a resumed run)."""
+    record = run_dir / "untrained.json"
+    if resuming and record.exists():
+        return json.loads(record.read_text())["val_loss"]
+    loss = validation_loss(model, val_loader)
+    with atomic_path(run_dir / "untrained.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    write_json({"val_loss": loss}, record)
+    print(f"{label} untrained: val {loss:.4f}", file=sys.stderr, flush=True)
+    return loss
+
+
+def make_trainer(budget, callbacks, seed: int, run_dir: Path | None = None):
+    """The Trainer of a run (checkpoints and a DVCLive log in run_dir) or, without run_dir, of a
+    search trial (nothing written)."""
+    quiet_lightning()
+    # cuDNN's RNNs are deterministic only with this cuBLAS workspace setting.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    on_disk = {"logger": False, "enable_checkpointing": False}
+    if run_dir is not None:
+        from dvclive.lightning import DVCLiveLogger
+
+        logger = DVCLiveLogger(
+            dir=str(run_dir / "dvclive"),
+            dvcyaml=False,  # runs write in parallel; dvc.yaml declares their plots itself
+            save_dvc_exp=False,
+            resume=(run_dir / "checkpoints" / "last.ckpt").exists(),
+        )
+        on_disk = {"logger": logger, "plugins": [AtomicCheckpointIO()], "default_root_dir": str(run_dir)}
+    return pl.Trainer(
+        max_epochs=budget.max_epochs,
+        accelerator="auto",
+        devices=1,
+        deterministic="warn",  # deterministic where torch supports it; a warning where not
+        gradient_clip_val=budget.gradient_clip or None,
+        callbacks=[StepSeed(seed), *callbacks],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,  # only epoch-level values are logged; this silences a warning
+        **on_disk,
+    )
+
+
+def run_metrics(config, scores: dict, progress: EpochLine, trainer, model, train_samples: int,
+                fit_seconds: float, weights: Path) -> dict:
+    """A finished run's metrics; `scores`: how it was validated, its best and untrained
+    validation loss and its best epoch."""
+    best_epoch = scores["best_epoch"]
+    epochs = len(progress.epoch_seconds)
+    train_seconds = sum(progress.epoch_seconds)
+    return {
+        "dataset": config["dataset"],
+        "cell": config["cell"],
+        "seed": config["seed"],
+        **scores,
+        "epochs_run": epochs,
+        "train_samples": train_samples,
+        "train_seconds": round(train_seconds, 3),
+        "seconds_to_best": round(sum(progress.epoch_seconds[:best_epoch]), 3),
+        "train_samples_per_second": round(train_samples * epochs / train_seconds, 1) if train_seconds else None,
+        "trainable_parameters": model.trainable_parameters(),
+        "sized_parameters": model.sized_parameters(),
+        "hidden_size": model.hparams.hidden_size,
+        "checkpoint_bytes": weights.stat().st_size,
+        "device": str(trainer.strategy.root_device),
+        "last_fit_seconds": round(fit_seconds, 3),
+        "curves": progress.curves(),
+    }

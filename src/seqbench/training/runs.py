@@ -1,0 +1,145 @@
+"""A training run's folder: models/<dataset>/runs/<cell>/seed<k>/, made once and reused.
+
+`train_run` reads what a run needs (the prepared data, the budget the search chose), holds the
+folder's lock, and reuses a finished run made with the same config (settings, data, code digest);
+a folder of other settings, or a corrupt one, is started over; an interrupted one resumes.
+What the run computes is training/fit.py's.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from seqbench.errors import SeqbenchError
+from seqbench.io import sha256_file, write_json
+from seqbench.locks import run_folder_lock
+from seqbench.paths import Paths
+from seqbench.training.fit import fit_run, run_setup
+from seqbench.training.prepared import load_prepared
+
+
+def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml",
+              threads: int = 1) -> dict:
+    """Train one run (or finish an interrupted one) with its cell's chosen budget (the search
+    stage's result) in its run folder, checkpoints in place; return its metrics."""
+    params_path = Path(params_path)
+    paths = Paths(params_path.resolve().parent)
+    budget, cross_validation = run_budget(paths, name, cell)
+    arrays, meta = load_prepared(paths.prepared(name))
+    data_hash = sha256_file(paths.prepared(name) / "arrays.npz")
+    model, config = run_setup(name, cell, seed, arrays, meta, budget, data_hash, cross_validation)
+    run_dir = paths.run_dir(name, cell, seed)
+    # One writer per run folder: a second process on the same run waits, then reuses its result.
+    with run_folder_lock(paths.root, run_key(name, cell, seed)):
+        finished = finished_or_reset(run_dir, config)
+        if finished is not None:
+            return finished
+        metrics = fit_run(model, arrays, meta, budget, seed, run_dir, config, threads)
+        write_json(metrics, run_dir / "metrics.json")
+        return metrics
+
+
+def run_key(name: str, cell: str, seed: int) -> str:
+    return f"{name}/{cell}/seed{seed}"
+
+
+def run_budget(paths: Paths, name: str, cell: str):
+    """(budget, cross-validation or None): what the search stage chose for `cell`."""
+    from seqbench.training.runs import chosen_budget, chosen_cross_validation
+
+    budget = chosen_budget(paths, name, cell)
+    return budget, chosen_cross_validation(paths, name, cell) if budget.validation == "kfold" else None
+
+
+def finished_or_reset(run_dir: Path, config: dict) -> dict | None:
+    """The metrics of a finished run made with `config`; otherwise None, with the folder
+    removed unless it holds a resumable run of this config."""
+    if not same_run(run_dir, config):
+        start_over(run_dir)  # other settings or data: start over
+    elif (run_dir / "metrics.json").exists():
+        finished = read_metrics(run_dir / "metrics.json")
+        if finished is not None:
+            return finished
+        start_over(run_dir)  # a corrupt record of a finished run: train again
+    return None
+
+
+def start_over(run_dir: Path) -> None:
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+
+
+def read_metrics(path: Path) -> dict | None:
+    """A finished run's metrics, or None with a warning when the file is empty or corrupt (a
+    crash mid-write on a file system that lost it): the run is then trained again."""
+    import warnings
+
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(metrics, dict) and "best_val_loss" in metrics:
+            return metrics
+        problem = "not a run's metrics"
+    except (OSError, ValueError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    warnings.warn(f"{path}: unreadable ({problem}); training this run again")
+    return None
+
+
+def same_run(run_dir: Path, config: dict) -> bool:
+    """Was run_dir made by a run with exactly this config (budget, seed, data), and can its
+    checkpoint be resumed from? A corrupt config or checkpoint starts it over, with a warning."""
+    import warnings
+
+    path = run_dir / "config.json"
+    if not path.exists():
+        return False
+    try:
+        same = json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(config))
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"{path}: unreadable ({type(exc).__name__}: {exc}); starting this run over")
+        return False
+    return same and resumable(run_dir / "checkpoints" / "last.ckpt")
+
+
+def resumable(checkpoint: Path) -> bool:
+    """No checkpoint yet, or one that loads (as tensors and plain values only)."""
+    import warnings
+
+    if not checkpoint.exists():
+        return True
+    try:
+        torch.load(checkpoint, map_location="cpu", weights_only=True)
+        return True
+    except Exception as exc:  # noqa: BLE001 - any unloadable checkpoint is started over
+        warnings.warn(f"{checkpoint}: unreadable ({type(exc).__name__}); starting this run over")
+        return False
+
+
+def chosen_budget(paths: Paths, name: str, cell: str):
+    """The budget the search chose for `cell` (reports/search/<dataset>.json)."""
+    from seqbench.settings import Budget
+
+    path = paths.search_result(name)
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        config = dict(result["cells"][cell]["config"])
+    except FileNotFoundError:
+        raise SeqbenchError(f"{path}: not found; run `dvc repro search@{name}` first") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SeqbenchError(f"{path}: no configuration for {cell} ({type(exc).__name__}: {exc}); "
+                            f"rerun `dvc repro search@{name}`") from None
+    return Budget(**config)
+
+
+def chosen_cross_validation(paths: Paths, name: str, cell: str) -> dict:
+    """The cross-validation behind a cell's chosen configuration (validation: kfold): its value,
+    untrained loss, fold results and epoch count."""
+    result = json.loads(paths.search_result(name).read_text(encoding="utf-8"))
+    try:
+        return result["cells"][cell]["cross_validation"]
+    except KeyError:
+        raise SeqbenchError(f"{paths.search_result(name)}: no cross-validation for {cell}; "
+                            f"rerun `dvc repro search@{name}`") from None

@@ -1,0 +1,105 @@
+"""The Prefect comparison flow on tiny data, under each task runner, against a real server."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_flow(project, prefect_server, **train):
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["train"].update(train)
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, **prefect_server}
+    return subprocess.run(
+        [sys.executable, str(REPO / "flows/train.py"), "toy", "--params", str(project.root / "params.yaml")],
+        cwd=project.root, env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def summary_of(project) -> dict:
+    return json.loads((project.root / "reports/train/toy.json").read_text())
+
+
+@pytest.mark.parametrize("runner", ["process", "dask"])
+def test_flow_trains_every_cell_and_seed(prepared_stock, prefect_server, runner):
+    result = run_flow(prepared_stock, prefect_server, runner=runner)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = summary_of(prepared_stock)
+    assert set(summary["cells"]) == {"lstm", "gru"}
+    assert all(cell["runs"] == 2 for cell in summary["cells"].values())
+    assert summary["failed_runs"] == {}
+    for cell in ("lstm", "gru"):
+        for seed in (0, 1):
+            assert (prepared_stock.root / f"models/toy/runs/{cell}/seed{seed}/metrics.json").exists()
+    # one concise progress line per epoch per run, no per-step spam
+    # (found anywhere in the text: two worker processes may write into one line of the pipe)
+    import re
+
+    epoch_lines = re.findall(r"toy (?:lstm|gru) seed\d epoch \d/3: train", result.stderr)
+    assert len(epoch_lines) == len(set(epoch_lines)) == 4 * 3
+    curves = (prepared_stock.root / "reports/train/toy/learning_curves.csv").read_text().splitlines()
+    assert curves[0] == "cell,seed,epoch,train_loss,val_loss,seconds" and len(curves) == 1 + 12
+    assert (prepared_stock.root / "reports/train/toy/curves/gru.csv").exists()
+
+
+def test_a_run_that_fails_for_good_fails_the_flow_and_keeps_the_others(prepared_stock, prefect_server):
+    blocker = prepared_stock.root / "models/toy/runs/gru/seed1"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the run folder should go")
+    result = run_flow(prepared_stock, prefect_server, runner="sequential")
+    assert result.returncode == 1
+    assert "1 of 4 training runs of 'toy' failed: gru seed1" in result.stderr
+    summary = summary_of(prepared_stock)
+    assert summary["cells"]["lstm"]["runs"] == 2 and summary["cells"]["gru"]["runs"] == 1
+    assert "gru seed1" in summary["failed_runs"]
+
+
+def test_evaluate_scores_the_runs_and_baselines_on_the_test_split(prepared_stock, prefect_server):
+    assert run_flow(prepared_stock, prefect_server, runner="sequential").returncode == 0
+    result = prepared_stock.run("evaluate", "toy")
+    assert result.exit_code == 0, result.output
+    assert "lstm vs gru" in result.output and "Diebold-Mariano" in result.output
+    metrics = json.loads((prepared_stock.root / "reports/metrics/toy.json").read_text())
+    assert {"lstm", "gru", "random_walk", "ridge_ar", "lstm_vs_gru"} <= set(metrics)
+    assert metrics["random_walk"]["theils_u"] == 1.0  # the random walk against itself
+    detail = json.loads((prepared_stock.root / "reports/eval/toy.json").read_text())
+    assert [(c["a"], c["b"]) for c in detail["comparisons"]][0] == ("lstm", "gru")
+    assert len(detail["models"]["lstm"]["per_seed"]) == 2
+    cost = detail["cost"]["gru"]
+    assert cost["trainable_parameters"] > 0 and cost["latency"]["batch_1"]["seconds_per_sample"] > 0
+    assert cost["peak_memory"]["peak_bytes"] is None or cost["peak_memory"]["peak_bytes"] >= 0
+    predictions = (prepared_stock.root / "reports/eval/toy/predictions.csv").read_text().splitlines()
+    assert len(predictions) - 1 == detail["sizes"]["test"]
+
+
+def test_evaluate_without_trained_runs_says_what_to_run(prepared_stock):
+    from helpers import assert_clean_failure
+
+    assert_clean_failure(prepared_stock.run("evaluate", "toy"), "models/toy/runs/lstm/seed0", "dvc repro train@toy")
+
+
+def test_one_worker_or_two_give_bit_identical_weights(prepared_stock, prefect_server, tmp_path):
+    """Threads per run are a setting, not cores / workers: the number of runs at once must not
+    change a single bit of any run's result."""
+    import torch
+
+    weights = {}
+    for workers in (1, 2):
+        result = run_flow(prepared_stock, prefect_server, runner="process", workers=workers)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs = prepared_stock.root / "models/toy/runs"
+        weights[workers] = {str(path.relative_to(runs)): torch.load(path, weights_only=True)
+                            for path in sorted(runs.glob("*/seed*/model.pt"))}
+        os.rename(runs, tmp_path / f"runs-{workers}")  # the second flow trains afresh
+    assert len(weights[1]) == 4 and weights[1].keys() == weights[2].keys()
+    for run, state in weights[1].items():
+        assert all(torch.equal(state[k], weights[2][run][k]) for k in state), run
+    metrics = json.loads((tmp_path / "runs-2/gru/seed0/metrics.json").read_text())
+    assert metrics["threads"] == 1

@@ -1,0 +1,455 @@
+"""Stock volatility and return forecasts: the volatility target and its baselines (HAR-RV, EWMA,
+GARCH), the forecast metrics against hand-computed values, the void rule, and bad settings."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import STOCK, assert_clean_failure, stock_frame
+from seqbench.config import parse_params
+from seqbench.kinds import stock
+from seqbench.metrics import forecast_metrics, qlike_losses, smearing_factor, volatility_metrics
+
+LN2 = math.log(2)
+
+
+def dataset(**fields):
+    return parse_params({"datasets": {"d": {**STOCK, **fields}}}).dataset("d")
+
+
+def garch_prices(days: int = 600, seed: int = 0, symbol: str | None = None) -> pd.DataFrame:
+    """OHLC prices whose daily returns follow a GARCH(1,1): volatility clusters, as in markets."""
+    rng = np.random.default_rng(seed)
+    omega, alpha, beta = 2e-6, 0.08, 0.9
+    variance, returns = omega / (1 - alpha - beta), []
+    for _ in range(days):
+        returns.append(math.sqrt(variance) * rng.standard_normal())
+        variance = omega + alpha * returns[-1] ** 2 + beta * variance
+    frame = stock_frame(days, symbol=symbol)
+    close = 100 * np.exp(np.cumsum(returns))
+    frame["close"], frame["open"] = close, close * np.exp(rng.normal(0, 0.002, days))
+    spread = np.abs(rng.normal(0, 0.006, days))
+    frame["high"] = np.maximum(frame["open"], close) * np.exp(spread)
+    frame["low"] = np.minimum(frame["open"], close) * np.exp(-spread)
+    return frame
+
+
+def prepared(frame: pd.DataFrame, **fields):
+    cfg = dataset(**{"lookback": 10, "splits": {"validation": 0.2, "test": 0.2}, **fields})
+    df = stock.canonicalize({None: frame}, cfg)
+    return (*stock.prepare(df, cfg), df)
+
+
+# ---- forecast metrics by hand ----------------------------------------------------------------
+
+
+def test_qlike_mse_log_and_mz_r2_by_hand():
+    # Realised variances 1 and 4 against forecasts 2 and 2: RV/h = 1/2 and 2.
+    actual, predicted = np.log([1.0, 4.0]), np.log([2.0, 2.0])
+    losses = qlike_losses(actual, predicted)
+    assert losses == pytest.approx([0.5 - math.log(0.5) - 1, 2 - math.log(2) - 1])
+    got = volatility_metrics(actual, predicted)
+    assert got["qlike"] == pytest.approx((0.5 + LN2 - 1 + 2 - LN2 - 1) / 2)  # = 0.25
+    assert got["mse_log"] == pytest.approx(LN2**2)  # both logs miss by ln 2
+    assert got["mz_r2"] == 0.0  # a constant forecast explains nothing
+    # Log forecasts on a line with the log realised variance explain all of it ...
+    assert volatility_metrics([0.0, 1.0, 2.0], [0.0, 2.0, 4.0])["mz_r2"] == pytest.approx(1.0)
+    # ... and ones uncorrelated with it (centred: -1, 0, 1 against 1/3, -2/3, 1/3) nothing.
+    assert volatility_metrics([0.0, 1.0, 2.0], [1.0, 0.0, 1.0])["mz_r2"] == pytest.approx(0.0, abs=1e-12)
+    # A perfect forecast has QLIKE 0.
+    assert volatility_metrics(actual, actual)["qlike"] == pytest.approx(0.0)
+
+
+def test_smearing_factor_is_the_qlike_optimal_scale():
+    actual, predicted = np.log([1.0, 4.0]), np.zeros(2)
+    assert smearing_factor(actual, predicted) == pytest.approx(2.5)  # mean of 1/1 and 4/1
+    best = np.mean(qlike_losses(actual, predicted + math.log(2.5)))
+    for other in (2.0, 2.4, 2.6, 3.0):
+        assert np.mean(qlike_losses(actual, predicted + math.log(other))) > best
+
+
+def tiny_returns_arrays():
+    """Closes 100, 110, 99, 99, 108.9: log returns ln 1.1, ln 0.9, 0, ln 1.1; two training windows
+    (ends 0, 1), none for validation, two test windows (ends 2, 3); target unscaled (mean 0, std 1)."""
+    close = np.array([100.0, 110.0, 99.0, 99.0, 108.9])
+    target = np.append(np.diff(np.log(close)), np.nan)
+    arrays = {"close": close, "target": target.astype("float32"), "symbol": np.array(["A"] * 5),
+              "date": pd.bdate_range("2020-01-01", periods=5).to_numpy().astype("int64"),
+              "ends_train": np.array([0, 1]), "ends_val": np.array([], "int64"), "ends_test": np.array([2, 3]),
+              "features": np.zeros((5, 1), "float32")}
+    meta = {"task": "forecast", "target": "return", "target_mean": 0.0, "target_std": 1.0, "horizon": 1, "lookback": 1}
+    return arrays, meta
+
+
+def test_mase_on_the_log_scale_and_out_of_sample_r2_by_hand():
+    arrays, meta = tiny_returns_arrays()
+    truth = stock.forecast_truth(arrays, meta)
+    up, down = math.log(1.1), math.log(0.9)
+    # The random walk's in-sample MAE on log prices: the mean absolute training return.
+    assert truth["naive_scale"] == pytest.approx((up - down) / 2)
+    assert truth["benchmark"] == pytest.approx((up + down) / 2)  # the historical mean
+    assert truth["up_share"] == pytest.approx(0.5)  # test returns 0 and ln 1.1
+    got = forecast_metrics(truth["actual_return"], np.zeros(2), truth["last_close"], truth["actual_close"],
+                           truth["naive_scale"], truth["benchmark"])
+    assert got["mase"] == pytest.approx((up / 2) / ((up - down) / 2))  # test MAE of the zero forecast
+    mean = (up + down) / 2
+    assert got["r2_os"] == pytest.approx(1 - up**2 / (mean**2 + (up - mean) ** 2))
+    assert got["theils_u"] == pytest.approx(1.0)
+
+
+def test_historical_mean_and_always_up_baselines():
+    arrays, meta = tiny_returns_arrays()
+    arrays["ends_val"] = np.array([2])  # train + validation returns: ln 1.1, ln 0.9, 0
+    arrays["ends_test"] = np.array([3])
+    found = stock.baselines(arrays, meta, None)
+    assert set(found) == {"random_walk", "historical_mean", "always_up", "ridge_ar"}
+    assert found["historical_mean"] == pytest.approx([(math.log(1.1) + math.log(0.9)) / 3])
+    assert found["always_up"] == pytest.approx([math.log(1.1)])  # the one up move
+    assert found["random_walk"] == pytest.approx([0.0])
+
+
+def test_return_scorer_reads_direction_against_the_up_share():
+    from seqbench.kinds.stock import ForecastScorer
+
+    arrays, meta = tiny_returns_arrays()
+    scorer = ForecastScorer(arrays, meta)
+    assert scorer.primary == "rmse" and not scorer.calibrates
+    always_up = scorer.scores(np.full(2, 0.05))
+    assert always_up["directional_accuracy"] == pytest.approx(scorer.context()["up_share"])
+    assert scorer.scores(np.full(2, scorer.truth["benchmark"]))["r2_os"] == pytest.approx(0.0)
+
+
+# ---- HAR, EWMA, GARCH ----------------------------------------------------------------------------
+
+
+def test_har_regressors_by_hand():
+    variance = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0, 20.0])
+    symbol = np.array(["A"] * 6 + ["B"] * 2)
+    got = stock.har_regressors(variance, symbol)
+    np.testing.assert_allclose(got[:, 0], variance)  # daily
+    assert got[5, 1] == pytest.approx((2 + 3 + 4 + 5 + 6) / 5)  # weekly: the last 5 days
+    assert got[2, 1] == pytest.approx((1 + 2 + 3) / 3)  # fewer days at the start
+    assert got[5, 2] == pytest.approx(3.5)  # monthly: all 6 days so far
+    assert got[6].tolist() == [10.0, 10.0, 10.0]  # symbol B starts afresh
+    assert got[7, 1] == pytest.approx(15.0)
+
+
+def test_har_ols_recovers_coefficients_and_forecasts_by_hand():
+    rng = np.random.default_rng(0)
+    regressors = rng.uniform(0, 1, size=(30, 3))
+    ahead = 1 + 0.5 * regressors[:, 0] + 0.3 * regressors[:, 1] + 0.1 * regressors[:, 2]
+    ahead[4] = np.nan  # rows without a target are skipped
+    coefficients = stock.har_fit(regressors, ahead)
+    np.testing.assert_allclose(coefficients, [1.0, 0.5, 0.3, 0.1], atol=1e-10)
+    assert stock.har_forecast(coefficients, np.array([[2.0, 3.0, 4.0]])) == pytest.approx([1 + 1 + 0.9 + 0.4])
+
+
+def test_ewma_is_riskmetrics_by_hand():
+    variance = [np.nan, 4.0, 2.0, 0.0, 9.0, 1.0]
+    symbol = ["A", "A", "A", "A", "B", "B"]
+    got = stock.ewma_variance(variance, symbol)
+    assert np.isnan(got[0])
+    assert got[1] == 4.0  # started at the first variance
+    assert got[2] == pytest.approx(0.94 * 4 + 0.06 * 2)  # 3.88
+    assert got[3] == pytest.approx(0.94 * 3.88)  # 3.6472
+    assert got[4] == 9.0 and got[5] == pytest.approx(0.94 * 9 + 0.06 * 1)  # B starts afresh
+
+
+def test_volatility_baselines_have_one_finite_forecast_per_test_window():
+    arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
+    found = stock.volatility_baselines(arrays, meta)
+    assert set(found) == {"har_rv", "ewma", "garch"}
+    for name, forecast in found.items():
+        assert forecast.shape == (meta["sizes"]["test"],), name
+        assert np.isfinite(forecast).all(), name
+    # Log variances over 5 days of returns with a daily sd near 1%: around log(5e-4).
+    assert np.median(found["garch"]) == pytest.approx(math.log(5 * 1e-4), abs=1.5)
+    # The GARCH forecasts move with the clustered volatility; a constant would not.
+    assert np.std(found["garch"]) > 0.05
+
+
+def test_baselines_fit_on_train_and_validation_only():
+    """Changing every price after the validation period changes no forecast made before it:
+    neither GARCH's parameters nor HAR's coefficients saw the test period."""
+    frame = garch_prices(seed=1)
+    arrays, meta, df = prepared(frame, target="volatility", horizon=5)
+    later = frame.copy()
+    after = (pd.to_datetime(later["date"]) > pd.Timestamp(meta["val_end"])).to_numpy()
+    rng = np.random.default_rng(5)
+    shock = np.exp(np.cumsum(rng.normal(0, 0.05, after.sum())))  # a much wilder test period
+    for column in ("open", "high", "low", "close"):
+        later.loc[after, column] = later.loc[after, column].to_numpy() * shock
+    arrays2, meta2, _ = prepared(later, target="volatility", horizon=5)
+    assert meta2["target_mean"] == meta["target_mean"] and meta2["variance_floor"] == meta["variance_floor"]
+    np.testing.assert_array_equal(arrays2["ends_test"], arrays["ends_test"])
+    dates = df["date"].to_numpy()
+    known = dates[arrays["ends_test"]] <= np.datetime64(meta["val_end"])  # made before the test period
+    assert known.any() and not known.all()
+    first, second = stock.volatility_baselines(arrays, meta), stock.volatility_baselines(arrays2, meta2)
+    for name in first:
+        np.testing.assert_allclose(second[name][known], first[name][known], rtol=1e-6, err_msg=name)
+        assert not np.allclose(second[name][~known], first[name][~known]), name
+
+
+# ---- the volatility target ---------------------------------------------------------------------
+
+
+def test_volatility_target_is_the_log_variance_of_the_next_days_only():
+    frame = garch_prices(days=300)
+    arrays, meta, df = prepared(frame, target="volatility", horizon=3)
+    returns = np.diff(np.log(df["close"].to_numpy()))  # returns[i] is realised on row i + 1
+    target = arrays["target"] * meta["target_std"] + meta["target_mean"]
+    for t in np.concatenate([arrays["ends_train"][:5], arrays["ends_test"][-5:]]):
+        # Days t+1 .. t+3, not day t: the features' window ends at day t.
+        expected = math.log(np.sum(returns[t : t + 3] ** 2))
+        assert target[t] == pytest.approx(expected, abs=1e-5)
+    assert meta["target"] == "volatility" and meta["variance"] == "squared_returns"
+    assert {"log_rv_daily", "log_rv_weekly", "log_rv_monthly"} <= set(meta["features"])
+
+
+def test_volatility_features_never_see_the_target_days():
+    frame = garch_prices(days=300, seed=3)
+    arrays, meta, df = prepared(frame, target="volatility", horizon=5)
+    settings = {"variance": meta["variance"], "floor": meta["variance_floor"]}
+    before = stock.raw_features(df, settings)
+    k = 250  # a day in the test period: every price from it on changes
+    later = df.copy()
+    later.loc[k:, ["open", "high", "low", "close"]] *= np.exp(np.linspace(0.1, 0.5, len(df) - k))[:, None]
+    after = stock.raw_features(later, settings)
+    pd.testing.assert_frame_equal(after.iloc[:k], before.iloc[:k])  # no feature up to day k-1 moved
+    assert not after.iloc[k:].equals(before.iloc[k:])
+    # A target moves only when one of its days is day k or later (t + h >= k).
+    cfg = dataset(lookback=10, splits={"validation": 0.2, "test": 0.2}, target="volatility", horizon=5)
+    arrays2, meta2 = stock.prepare(later, cfg)
+    y1 = arrays["target"] * meta["target_std"] + meta["target_mean"]
+    y2 = arrays2["target"] * meta2["target_std"] + meta2["target_mean"]
+    np.testing.assert_allclose(y2[: k - 5], y1[: k - 5], rtol=1e-6)
+    assert y2[k - 5] != pytest.approx(y1[k - 5])
+    # The scalers saw the training period only, so they did not move either.
+    for key in ("feature_mean", "feature_scale", "target_mean", "target_std", "variance_floor"):
+        assert meta2[key] == meta[key], key
+    train = (df["date"] <= pd.Timestamp(meta["train_end"])).to_numpy()
+    np.testing.assert_allclose(meta["feature_mean"], before[train].mean().to_numpy(), rtol=1e-9)
+
+
+def test_every_volatility_window_ends_before_its_target_days():
+    arrays, meta, df = prepared(garch_prices(days=300), target="volatility", horizon=5)
+    dates = df["date"].to_numpy()
+    train_end, val_end = np.datetime64(meta["train_end"]), np.datetime64(meta["val_end"])
+    assert (dates[arrays["ends_train"] + 5] <= train_end).all()
+    assert (dates[arrays["ends_val"] + 5] > train_end).all() and (dates[arrays["ends_val"] + 5] <= val_end).all()
+    assert (dates[arrays["ends_test"] + 5] > val_end).all()
+
+
+def test_range_estimators_by_hand_and_their_fallback():
+    df = pd.DataFrame({"symbol": ["A"] * 3, "close": [100.0, 110.0, 99.0], "open": [100.0, 105.0, 99.0],
+                       "high": [100.0, 121.0, 99.0], "low": [100.0, 100.0, 99.0], "volume": np.nan})
+    parkinson, fell_back = stock.daily_variance(df, "parkinson")
+    assert fell_back == 2  # rows 0 and 2 have high == low
+    assert np.isnan(parkinson[0])  # no return on the first day either
+    assert parkinson[1] == pytest.approx(math.log(1.21) ** 2 / (4 * LN2))
+    assert parkinson[2] == pytest.approx(math.log(0.9) ** 2)  # the squared return
+    garman_klass, _ = stock.daily_variance(df, "garman_klass")
+    assert garman_klass[1] == pytest.approx(0.5 * math.log(1.21) ** 2 - (2 * LN2 - 1) * math.log(110 / 105) ** 2)
+
+
+def test_a_range_estimator_on_flat_1950s_style_rows_falls_back_and_says_so():
+    frame = garch_prices(days=300)
+    flat = frame.index < 100  # open = high = low = close, as the S&P 500's 1950s rows
+    for column in ("open", "high", "low"):
+        frame.loc[flat, column] = frame.loc[flat, "close"]
+    arrays, meta, df = prepared(frame, target="volatility", horizon=5, variance="parkinson")
+    assert meta["variance_fallback_days"] == 100
+    variance = arrays["daily_variance"]
+    returns = np.diff(np.log(df["close"].to_numpy()))
+    np.testing.assert_allclose(variance[1:100], returns[:99] ** 2)
+    assert np.isfinite(arrays["target"][arrays["ends_train"]]).all()
+
+
+# ---- the volatility scorer ------------------------------------------------------------------------
+
+
+def test_volatility_scorer_scales_each_run_on_validation_and_tests_qlike():
+    from seqbench.stages.evaluate import assemble
+    from seqbench.kinds.stock import ForecastScorer
+
+    arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
+    scorer = ForecastScorer(arrays, meta)
+    assert scorer.primary == "qlike" and scorer.calibrates
+    actual_val = scorer.truth["validation_log_variance"]
+    std, mean = meta["target_std"], meta["target_mean"]
+    biased_low = (actual_val - 1.0 - mean) / std  # a forecast e times too low everywhere
+    test = np.zeros(meta["sizes"]["test"])
+    calibrated = scorer.calibrate(("lstm", 0), test, biased_low)
+    assert scorer.scales[("lstm", 0)] == pytest.approx(math.e)
+    np.testing.assert_allclose(calibrated, test + 1.0 / std)
+    # The rest of evaluation: QLIKE decides; DM on squared log error is reported beside it.
+    rng = np.random.default_rng(0)
+    outputs = {(c, s): calibrated + rng.normal(0, 0.1, len(test)) for c in ("lstm", "gru") for s in (0, 1)}
+    baselines = stock.baselines(arrays, meta, None)
+    result, predictions = assemble("vol", "stock", meta, scorer, outputs, baselines, ["lstm", "gru"], [0, 1])
+    head = result["comparisons"][0]
+    assert head["metric"] == "qlike" and head["test"]["loss"] == "QLIKE"
+    assert all("p_holm" in c["squared_error_test"] for c in result["comparisons"])
+    assert set(result["models"]["garch"]["scores"]) == {"qlike", "mse_log", "mz_r2"}
+    assert result["context"]["target"] == "volatility"
+    assert {"actual_volatility", "garch_volatility", "lstm_log_variance"} <= set(predictions.columns)
+
+
+# ---- the void rule --------------------------------------------------------------------------------
+
+
+def run_metrics(best: float, untrained: float = 1.0) -> dict:
+    return {"best_val_loss": best, "untrained_val_loss": untrained, "best_epoch": 0 if best >= untrained else 3}
+
+
+def test_a_comparison_is_void_when_no_seed_of_either_cell_learned():
+    from seqbench.stages.evaluate import mark_void, void_reason
+
+    stuck = [run_metrics(1.0) for _ in range(4)]
+    reason = void_reason(stuck)
+    assert reason and "untrained" in reason and "4 runs" in reason
+    assert void_reason(stuck[:3] + [run_metrics(0.99)]) is None  # one seed learned: it counts
+    comparisons = [{"a": "lstm", "b": "gru", "verdict": {"winner": "gru", "text": "gru is better"}},
+                   {"a": "lstm", "b": "ridge_ar", "verdict": {"winner": None, "text": "no significant difference"}}]
+    mark_void(comparisons, ["lstm", "gru"], reason)
+    assert comparisons[0]["void"] == reason
+    assert comparisons[0]["verdict"]["winner"] is None and comparisons[0]["verdict"]["text"].startswith("void")
+    assert "void" not in comparisons[1]  # against a baseline the untrained model is still measured
+    untouched = [{"a": "lstm", "b": "gru", "verdict": {"winner": "gru", "text": "gru is better"}}]
+    mark_void(untouched, ["lstm", "gru"], None)
+    assert untouched[0]["verdict"]["winner"] == "gru" and "void" not in untouched[0]
+
+
+def test_void_reason_reads_the_runs_metrics_files(tmp_path):
+    from seqbench.stages.evaluate import read_run_metrics, void_reason
+
+    folders = []
+    for cell in ("lstm", "gru"):
+        for seed in (0, 1):
+            folder = tmp_path / cell / f"seed{seed}"
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps(run_metrics(0.7, untrained=0.7)))
+            folders.append(folder)
+    assert void_reason([read_run_metrics(f) for f in folders]) is not None
+    (folders[-1] / "metrics.json").write_text(json.dumps(run_metrics(0.69, untrained=0.7)))
+    assert void_reason([read_run_metrics(f) for f in folders]) is None
+
+
+def test_the_report_summary_names_the_void_comparisons(tmp_path):
+    import yaml
+
+    from seqbench.stages.evaluate import mark_void
+    from seqbench.stages.report import render_report
+    from test_report import stock_evaluation, text_evaluation, write_dataset
+
+    rng = np.random.default_rng(0)
+    stuck, predictions = stock_evaluation(rng)
+    mark_void(stuck["comparisons"], stuck["cells"], "no seed of either cell improved on its untrained model")
+    write_dataset(tmp_path, "prices", stuck, predictions)
+    write_dataset(tmp_path, "reviews", *text_evaluation(rng), columns=("text",), searched=False)
+    params = {"datasets": {"prices": {"kind": "stock", "source": "prices.csv"},
+                           "reviews": {"kind": "text", "source": "reviews.csv", "labels": ["<b>great</b>", "other"]}}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    html = render_report(tmp_path / "params.yaml").read_text(encoding="utf-8")
+    summary = html[html.index('id="void-summary"') : html.index('<section id="prices"')]
+    assert "Void comparisons" in summary and "prices</a>: lstm vs gru" in summary and "reviews" not in summary
+    assert "void: neither cell learned beyond its untrained model" in html
+    assert "test up days" in html  # directional accuracy beside the test period's up-day share
+
+
+# ---- bad settings ---------------------------------------------------------------------------------
+
+
+def test_a_target_other_than_return_or_volatility_is_a_clear_error(project):
+    project.write("prices.csv", stock_frame(50))
+    project.params({"d": {**STOCK, "target": "price"}})
+    assert_clean_failure(project.run("ingest", "d"), "datasets.d.target", "'return' or 'volatility'")
+
+
+def test_variance_without_a_volatility_target_is_a_clear_error(project):
+    project.params({"d": {**STOCK, "variance": "parkinson"}})
+    assert_clean_failure(project.run("datasets"), "variance: applies only to target: volatility")
+
+
+def close_only(days: int) -> pd.DataFrame:
+    return garch_prices(days)[["date", "close"]]
+
+
+def ingest_validate(project, frame, **fields):
+    project.write("prices.csv", frame)
+    project.params({"d": {**STOCK, "lookback": 5, **fields}})
+    for step in ("ingest", "validate"):
+        result = project.run(step, "d")
+        assert result.exit_code == 0, result.output
+
+
+def test_volatility_on_a_short_close_only_file_names_the_horizon(project):
+    ingest_validate(project, close_only(12), target="volatility", horizon=10)
+    result = project.run("prepare", "d")
+    assert_clean_failure(result, "datasets.d.horizon:", "at least 16 rows", "has 12")
+    assert not project.exists("data/prepared/d")
+
+
+def test_a_range_estimator_on_close_only_data_names_the_variance_key(project):
+    ingest_validate(project, close_only(120), target="volatility", horizon=5, variance="garman_klass")
+    result = project.run("prepare", "d")
+    assert_clean_failure(result, "datasets.d.variance: garman_klass needs open, high, low", "variance: squared_returns")
+
+
+def test_volatility_on_a_long_enough_close_only_file_prepares(project):
+    ingest_validate(project, close_only(120), target="volatility", horizon=5)
+    result = project.run("prepare", "d")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((project.root / "data/prepared/d/meta.json").read_text())
+    assert meta["target"] == "volatility" and meta["features"][0] == "log_return"
+    assert "hl_range" not in meta["features"]  # close only: no range to use
+
+
+# ---- end to end: train tiny runs, evaluate, predict ---------------------------------------------
+
+
+def test_a_volatility_dataset_trains_evaluates_and_predicts(project):
+    import yaml
+
+    from helpers import TINY_TRAIN, fixed_search
+    from seqbench.training.runs import train_run
+
+    project.write("prices.csv", garch_prices(days=400))
+    params = {"datasets": {"vol": {**STOCK, "lookback": 10, "target": "volatility", "horizon": 5}},
+              "train": dict(TINY_TRAIN)}
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    for step in ("ingest", "validate", "prepare"):
+        assert project.run(step, "vol").exit_code == 0
+    fixed_search(project, "vol")
+    for cell in ("lstm", "gru"):
+        for seed in (0, 1):
+            train_run("vol", cell, seed, project.root / "params.yaml")
+    result = project.run("evaluate", "vol")
+    assert result.exit_code == 0, result.output
+    detail = json.loads((project.root / "reports/eval/vol.json").read_text())
+    assert detail["comparisons"][0]["metric"] == "qlike"
+    assert detail["baselines"] == ["har_rv", "ewma", "garch"]
+    assert sorted(detail["context"]["variance_scale"]) == ["gru seed0", "gru seed1", "lstm seed0", "lstm seed1"]
+    assert all(k > 0 for k in detail["context"]["variance_scale"].values())
+    headline = json.loads((project.root / "reports/metrics/vol.json").read_text())
+    assert {"qlike", "mse_log", "mz_r2"} <= set(headline["garch"])
+    # The report's volatility section (learning curves come from the training flow, not run here).
+    curves = project.root / "reports/train/vol"
+    curves.mkdir(parents=True)
+    pd.DataFrame([{"cell": c, "seed": 0, "epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "seconds": 0.1}
+                  for c in ("lstm", "gru")]).to_csv(curves / "learning_curves.csv", index=False)
+    page = project.root / "reports/index.html"  # --output: the default is relative to the working folder
+    assert project.run("report", "--output", str(page)).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "Forecast vs actual volatility" in html and "QLIKE (Patton 2011" in html
+    assert "DM on squared error of log variance" in html
+    project.write("new.csv", garch_prices(days=60, seed=9))
+    out_path = project.root / "out.csv"
+    assert project.run("predict", "vol", "new.csv", "--output", str(out_path)).exit_code == 0
+    out = pd.read_csv(out_path)
+    assert {"predicted_log_variance", "predicted_volatility"} <= set(out.columns)
+    assert (out["predicted_volatility"] > 0).all()

