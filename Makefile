@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install browser run suite test server deploy worker serve bench bench-suite bench-pipeline bench-neuralforecast lock clean
+.PHONY: install browser run suite test test-fast lint docs server deploy worker serve bench bench-suite bench-pipeline bench-neuralforecast lock clean
 
 install: $(VENV)/.installed
 
@@ -45,8 +45,22 @@ browser:
 # two share the machine's cores (`TEST_WORKERS=0` runs them in this one process). Worksteal
 # balances the long pipeline tests. Results do not change: every run fixes its torch threads.
 TEST_WORKERS ?= 2
-test: install browser  ## the test suite
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal
+test: install browser lint docs  ## the whole test suite (what CI runs): lint, docs, then every test
+	$(PYTEST)
+
+test-fast: install lint  ## lint, then the unit and stage tests: no server, no browser
+	$(PYTEST) tests/unit tests/stages
+
+# Lint and format (ruff), and the import contract (import-linter: imports go one way, no cycles;
+# the layers are in pyproject.toml).
+lint: install  ## ruff and the import contract
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+docs: install  ## the reference in docs/, built offline into site/; a broken link fails it (strict; not --quiet, which hides the warnings strict counts)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The scheduled pipeline. `make server` in one terminal, then `make serve` (or `make deploy` and
 # `make worker`) in another. The server binds to 127.0.0.1 and keeps its SQLite database in

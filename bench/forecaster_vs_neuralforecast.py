@@ -48,9 +48,9 @@ INSTALL_HINT = "install the bench extra: pip install -e '.[bench]'"
 class Series:
     """The scaled returns and where each split's windows end (row t: input z[t-29..t], target z[t+1])."""
 
-    dates: np.ndarray        # date of each return (the day it is realised)
-    returns: np.ndarray      # raw log returns
-    z: np.ndarray            # standardised with the training period's mean and std
+    dates: np.ndarray  # date of each return (the day it is realised)
+    returns: np.ndarray  # raw log returns
+    z: np.ndarray  # standardised with the training period's mean and std
     mean: float
     std: float
     train_ends: np.ndarray
@@ -63,21 +63,30 @@ class Series:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=1500, help="optimizer steps for each side (default 1500)")
     parser.add_argument("--batch-size", type=int, default=128, help="windows per step (default 128)")
     parser.add_argument("--hidden-size", type=int, default=32, help="LSTM hidden size (default 32)")
     parser.add_argument("--layers", type=int, default=1, help="LSTM layers (default 1)")
     parser.add_argument("--learning-rate", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
     parser.add_argument("--gradient-clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
-    parser.add_argument("--nf-decoder-layers", type=int, default=1,
-                        help="NeuralForecast's MLP decoder layers: 1 = one Linear, like ours (default); "
-                             "2 = its own default MLP (hidden 128, ReLU)")
+    parser.add_argument(
+        "--nf-decoder-layers",
+        type=int,
+        default=1,
+        help="NeuralForecast's MLP decoder layers: 1 = one Linear, like ours (default); "
+        "2 = its own default MLP (hidden 128, ReLU)",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="timed fits of each side, order alternating (default 2)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for both sides (default 1: what each run gets from the project's "
-                             "runner on 2 cores with 2 workers; more threads collapse when a core is busy)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for both sides (default 1: what each run gets from the project's "
+        "runner on 2 cores with 2 workers; more threads collapse when a core is busy)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 200 steps, 1 repeat")
     args = parser.parse_args(argv)
@@ -111,9 +120,10 @@ def load_series() -> Series:
     return Series(dates, returns, z, mean, std, train_ends, test_ends)
 
 
-def fit_timer(count_windows):
-    """A Lightning callback timing the training loop and counting windows and steps."""
-    import pytorch_lightning as pl
+def fit_timer(count_windows, pl):
+    """A Lightning callback timing the training loop and counting windows and steps. `pl`: the
+    Lightning package the trainer comes from (ours: `lightning.pytorch`; NeuralForecast's:
+    `pytorch_lightning`, which it installs)."""
 
     class FitTimer(pl.Callback):
         def __init__(self):
@@ -133,7 +143,7 @@ def fit_timer(count_windows):
 
 
 def train_ours(series: Series, args) -> dict:
-    import pytorch_lightning as pl
+    import lightning.pytorch as pl
 
     from seqbench.batching import WindowDataset, loader
     from seqbench.models.forecaster import Forecaster
@@ -142,13 +152,23 @@ def train_ours(series: Series, args) -> dict:
     data = WindowDataset(series.z[:, None], target, series.train_ends, LOOKBACK)
     batches = loader(data, {"task": "forecast"}, args.batch_size, shuffle=True, seed=args.seed)
     pl.seed_everything(args.seed, verbose=False)
-    model = Forecaster(input_size=1, cell="lstm", hidden_size=args.hidden_size, layers=args.layers,
-                       learning_rate=args.learning_rate)
-    timer = fit_timer(lambda batch: len(batch[1]))
-    trainer = pl.Trainer(max_steps=args.steps, max_epochs=-1, accelerator="cpu", devices=1, logger=False,
-                         callbacks=[timer], enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, gradient_clip_val=args.gradient_clip or None,
-                         limit_val_batches=0)
+    model = Forecaster(
+        input_size=1, cell="lstm", hidden_size=args.hidden_size, layers=args.layers, learning_rate=args.learning_rate
+    )
+    timer = fit_timer(lambda batch: len(batch[1]), pl)
+    trainer = pl.Trainer(
+        max_steps=args.steps,
+        max_epochs=-1,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        callbacks=[timer],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=args.gradient_clip or None,
+        limit_val_batches=0,
+    )
     started = time.perf_counter()
     trainer.fit(model, batches)
     return run_result(timer, time.perf_counter() - started, model)
@@ -180,20 +200,37 @@ def nf_model(args, callbacks):
     from neuralforecast.losses.pytorch import HuberLoss
     from neuralforecast.models import LSTM
 
-    return LSTM(h=1, input_size=LOOKBACK, encoder_hidden_size=args.hidden_size, encoder_n_layers=args.layers,
-                decoder_layers=args.nf_decoder_layers, loss=HuberLoss(delta=1.0), valid_loss=HuberLoss(delta=1.0),
-                max_steps=args.steps, learning_rate=args.learning_rate, batch_size=1,
-                windows_batch_size=args.batch_size, scaler_type=None, random_seed=args.seed,
-                val_check_steps=args.steps, accelerator="cpu", devices=1, enable_progress_bar=False,
-                enable_model_summary=False, logger=False, gradient_clip_val=args.gradient_clip or None,
-                callbacks=callbacks)
+    return LSTM(
+        h=1,
+        input_size=LOOKBACK,
+        encoder_hidden_size=args.hidden_size,
+        encoder_n_layers=args.layers,
+        decoder_layers=args.nf_decoder_layers,
+        loss=HuberLoss(delta=1.0),
+        valid_loss=HuberLoss(delta=1.0),
+        max_steps=args.steps,
+        learning_rate=args.learning_rate,
+        batch_size=1,
+        windows_batch_size=args.batch_size,
+        scaler_type=None,
+        random_seed=args.seed,
+        val_check_steps=args.steps,
+        accelerator="cpu",
+        devices=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        logger=False,
+        gradient_clip_val=args.gradient_clip or None,
+        callbacks=callbacks,
+    )
 
 
 def train_nf(series: Series, args) -> dict:
+    import pytorch_lightning
     from neuralforecast import NeuralForecast
 
     # One series a batch, `windows_batch_size` windows sampled from it: 128 windows a step.
-    nf = NeuralForecast(models=[nf_model(args, [fit_timer(lambda batch: args.batch_size)])], freq=1)
+    nf = NeuralForecast(models=[nf_model(args, [fit_timer(lambda batch: args.batch_size, pytorch_lightning)])], freq=1)
     frame = nf_frame(series, series.train_rows)
     started = time.perf_counter()
     nf.fit(df=frame, val_size=0)
@@ -206,8 +243,9 @@ def predict_nf(nf, series: Series) -> np.ndarray:
     """Rolling one-step test forecasts of the fitted model, in log-return units, checked against
     our test targets (the same rows, so the same dates)."""
     frame = nf_frame(series, len(series.z))
-    cv = nf.cross_validation(df=frame, n_windows=len(series.test_ends), step_size=1, refit=False,
-                             use_fitted=True).sort_values("ds")
+    cv = nf.cross_validation(
+        df=frame, n_windows=len(series.test_ends), step_size=1, refit=False, use_fitted=True
+    ).sort_values("ds")
     expected_rows = series.test_ends + 1
     if not np.array_equal(cv["ds"].to_numpy(), expected_rows):
         raise RuntimeError("NeuralForecast's test forecasts are not for our test target dates")
@@ -217,9 +255,14 @@ def predict_nf(nf, series: Series) -> np.ndarray:
 
 
 def run_result(timer, fit_seconds: float, model) -> dict:
-    return {"loop_seconds": timer.seconds, "fit_seconds": fit_seconds, "windows": timer.windows,
-            "steps": timer.steps, "model": model,
-            "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    return {
+        "loop_seconds": timer.seconds,
+        "fit_seconds": fit_seconds,
+        "windows": timer.windows,
+        "steps": timer.steps,
+        "model": model,
+        "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
 
 
 def timed_runs(series: Series, args) -> dict:
@@ -230,8 +273,12 @@ def timed_runs(series: Series, args) -> dict:
         for side in ("ours", "nf") if i % 2 == 0 else ("nf", "ours"):
             runs[side].append(train[side](series, args))
             last = runs[side][-1]
-            print(f"  fit {i + 1} {side:>4}: {last['steps']} steps, {last['windows']} windows, "
-                  f"{last['loop_seconds']:.2f}s loop, {last['fit_seconds']:.2f}s fit()", file=sys.stderr, flush=True)
+            print(
+                f"  fit {i + 1} {side:>4}: {last['steps']} steps, {last['windows']} windows, "
+                f"{last['loop_seconds']:.2f}s loop, {last['fit_seconds']:.2f}s fit()",
+                file=sys.stderr,
+                flush=True,
+            )
     return runs
 
 
@@ -251,31 +298,51 @@ def report(series: Series, runs: dict, args, nf_version: str) -> None:
     dates = series.dates[series.test_ends + 1]
     loop = {side: throughput(runs[side], "loop_seconds") for side in runs}
     fit = {side: throughput(runs[side], "fit_seconds") for side in runs}
-    head = ("one Linear(H, 1) (like ours)" if args.nf_decoder_layers == 1
-            else f"an MLP of {args.nf_decoder_layers} layers (hidden 128, ReLU)")
-    print(f"Forecaster (seqbench) vs NeuralForecast {nf_version} LSTM — torch {torch.__version__}, "
-          f"{torch.get_num_threads()} torch thread(s), CPU")
-    print(f"data: S&P 500 daily log returns, lookback {LOOKBACK}, horizon 1; {len(series.train_ends)} train windows "
-          f"(targets {series.dates[series.train_ends[0] + 1]}..{series.dates[series.train_ends[-1] + 1]}), "
-          f"{len(series.test_ends)} test windows (targets {dates[0]}..{dates[-1]})")
-    print(f"training: {args.steps} Adam steps x {args.batch_size} windows, lr {args.learning_rate}, "
-          f"clip {args.gradient_clip}, Huber(1) on the scaled target; encoder LSTM hidden {args.hidden_size} "
-          f"x {args.layers} layer(s) on both sides; {args.repeats} fit(s) a side, median")
-    print(f"heads: ours one Linear(H, 1) on the last hidden state, zero-initialised; NeuralForecast {head} "
-          f"on the last step's output, default init. Trainable parameters: ours {ours['parameters']}, "
-          f"NeuralForecast {nf['parameters']}")
-    print(f"sampling: ours shuffled epochs (DataLoader over WindowDataset); NeuralForecast "
-          f"{args.batch_size} windows drawn afresh each step (one Lightning epoch per step)")
+    head = (
+        "one Linear(H, 1) (like ours)"
+        if args.nf_decoder_layers == 1
+        else f"an MLP of {args.nf_decoder_layers} layers (hidden 128, ReLU)"
+    )
+    print(
+        f"Forecaster (seqbench) vs NeuralForecast {nf_version} LSTM — torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch thread(s), CPU"
+    )
+    print(
+        f"data: S&P 500 daily log returns, lookback {LOOKBACK}, horizon 1; {len(series.train_ends)} train windows "
+        f"(targets {series.dates[series.train_ends[0] + 1]}..{series.dates[series.train_ends[-1] + 1]}), "
+        f"{len(series.test_ends)} test windows (targets {dates[0]}..{dates[-1]})"
+    )
+    print(
+        f"training: {args.steps} Adam steps x {args.batch_size} windows, lr {args.learning_rate}, "
+        f"clip {args.gradient_clip}, Huber(1) on the scaled target; encoder LSTM hidden {args.hidden_size} "
+        f"x {args.layers} layer(s) on both sides; {args.repeats} fit(s) a side, median"
+    )
+    print(
+        f"heads: ours one Linear(H, 1) on the last hidden state, zero-initialised; NeuralForecast {head} "
+        f"on the last step's output, default init. Trainable parameters: ours {ours['parameters']}, "
+        f"NeuralForecast {nf['parameters']}"
+    )
+    print(
+        f"sampling: ours shuffled epochs (DataLoader over WindowDataset); NeuralForecast "
+        f"{args.batch_size} windows drawn afresh each step (one Lightning epoch per step)"
+    )
     print()
     print(f"{'':16}{'windows/s (loop)':>18}{'windows/s (fit())':>19}{'test RMSE':>12}")
-    print(f"{'ours':16}{loop['ours']:>18.0f}{fit['ours']:>19.0f}{rmse(predict_ours(ours['model'], series), actual):>12.6f}")
-    print(f"{'NeuralForecast':16}{loop['nf']:>18.0f}{fit['nf']:>19.0f}{rmse(predict_nf(nf['nf'], series), actual):>12.6f}")
+    print(
+        f"{'ours':16}{loop['ours']:>18.0f}{fit['ours']:>19.0f}"
+        f"{rmse(predict_ours(ours['model'], series), actual):>12.6f}"
+    )
+    print(
+        f"{'NeuralForecast':16}{loop['nf']:>18.0f}{fit['nf']:>19.0f}{rmse(predict_nf(nf['nf'], series), actual):>12.6f}"
+    )
     print(f"{'random walk':16}{'':>18}{'':>19}{rmse(np.zeros_like(actual), actual):>12.6f}   (zero-return forecast)")
     print()
     ratio = loop["ours"] / loop["nf"]
     verdict = "met" if ratio >= 1.0 else "NOT met"
-    print(f"ours / NeuralForecast throughput (training loop): {ratio:.2f}x  "
-          f"(whole fit() call: {fit['ours'] / fit['nf']:.2f}x)")
+    print(
+        f"ours / NeuralForecast throughput (training loop): {ratio:.2f}x  "
+        f"(whole fit() call: {fit['ours'] / fit['nf']:.2f}x)"
+    )
     print(f"target: ours / NeuralForecast throughput >= 1.0 (not slower): {verdict}")
 
 

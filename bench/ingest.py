@@ -82,9 +82,7 @@ def make_table(folder: Path, rows: int) -> None:
 
 def measure(code: str, folder: Path) -> dict:
     started = time.perf_counter()
-    process = subprocess.run(
-        [sys.executable, "-c", code + FOOTER], cwd=folder, capture_output=True, text=True
-    )
+    process = subprocess.run([sys.executable, "-c", code + FOOTER], cwd=folder, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit(f"benchmark step failed:\n{process.stderr}")
@@ -112,8 +110,10 @@ def main() -> None:
     for label, key in (("work (s)", "work_s"), ("whole process (s)", "process_s")):
         print(f"{label:28}{plain[key]:14.2f}{ours[key]:14.2f}{ours[key] / plain[key]:8.2f}x")
     print(f"{'work rows/s':28}{rows / plain['work_s']:14,.0f}{rows / ours['work_s']:14,.0f}")
-    print(f"{'peak RSS (MiB)':28}{plain['peak_rss_mib']:14.0f}{ours['peak_rss_mib']:14.0f}"
-          f"{ours['peak_rss_mib'] / plain['peak_rss_mib']:8.2f}x")
+    print(
+        f"{'peak RSS (MiB)':28}{plain['peak_rss_mib']:14.0f}{ours['peak_rss_mib']:14.0f}"
+        f"{ours['peak_rss_mib'] / plain['peak_rss_mib']:8.2f}x"
+    )
     ratio = ours["work_s"] / plain["work_s"]
     print()
     print(f"target: work within 3x of plain -> {ratio:.2f}x: {'met' if ratio <= 3 else 'NOT met'}")

@@ -43,8 +43,9 @@ def run_pipeline(workspace: Path) -> tuple[float, list[dict]]:
 
 def fit_seconds(workspace: Path) -> float:
     """The final runs' own fitting time, summed over runs (each ran on one worker slot)."""
-    return sum(json.loads(path.read_text())["train_seconds"]
-               for path in workspace.glob("models/*/runs/*/seed*/metrics.json"))
+    return sum(
+        json.loads(path.read_text())["train_seconds"] for path in workspace.glob("models/*/runs/*/seed*/metrics.json")
+    )
 
 
 def main() -> None:
@@ -72,8 +73,10 @@ def report(wall: float, stages: list[dict], fitting: float) -> None:
         return
     overhead = wall - training
     print(f"\nwall time          {wall / 60:7.1f} min (this machine)")
-    print(f"training stages    {training / 60:7.1f} min (search@ and train@), "
-          f"the final runs' own fitting {fitting / 60:.1f} min summed over runs")
+    print(
+        f"training stages    {training / 60:7.1f} min (search@ and train@), "
+        f"the final runs' own fitting {fitting / 60:.1f} min summed over runs"
+    )
     print(f"overhead           {overhead / 60:7.1f} min = {overhead / wall:.1%} of the wall time (target <= 15%)")
 
 

@@ -34,8 +34,7 @@ PARAMS = {
     "train": {"seeds": [0], "cells": ["lstm"], "max_epochs": 1, "hidden_size": 8, "runner": "sequential"},
     "datasets": {"toy": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 10}},
 }
-BARE = ("import sys; from seqbench.training.runs import train_run; "
-        "train_run('toy', 'lstm', 0, 'params.yaml', 1)")
+BARE = "import sys; from seqbench.training.runs import train_run; train_run('toy', 'lstm', 0, 'params.yaml', 1)"
 
 
 def prepared_project(folder: Path) -> None:
@@ -45,8 +44,16 @@ def prepared_project(folder: Path) -> None:
     rng = np.random.default_rng(0)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
     dates = pd.bdate_range("2020-01-01", periods=400)
-    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "open": close, "high": close * 1.01, "low": close * 0.99,
-                  "close": close, "volume": 1e6}).to_csv(folder / "prices.csv", index=False)
+    pd.DataFrame(
+        {
+            "date": dates.strftime("%Y-%m-%d"),
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": 1e6,
+        }
+    ).to_csv(folder / "prices.csv", index=False)
     (folder / "params.yaml").write_text(yaml.safe_dump(PARAMS))
     shutil.copytree(REPO / "flows", folder / "flows")
     for step in ("ingest", "validate", "prepare"):
@@ -56,7 +63,9 @@ def prepared_project(folder: Path) -> None:
 def seconds_to_first_step(command: list[str], folder: Path, env: dict) -> float:
     shutil.rmtree(folder / "models", ignore_errors=True)  # a fresh run every time, not a reused one
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     for line in process.stderr:
         if "training started" in line:
             elapsed = time.perf_counter() - started
@@ -72,10 +81,22 @@ def start_server(home: Path, env: dict) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([shutil.which("prefect", path=os.path.dirname(sys.executable)) or "prefect", "server",
-                               "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui"],
-                              env={**env, "PREFECT_HOME": str(home)}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            shutil.which("prefect", path=os.path.dirname(sys.executable)) or "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ui",
+        ],
+        env={**env, "PREFECT_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}/api"
     for _ in range(360):
         try:
@@ -114,10 +135,14 @@ def main() -> None:
     print(f"seconds from stage start to the first training step (median of {args.repeats}, this machine):")
     for mode, value in median.items():
         print(f"  {mode:<10} {value:6.1f} s   runs: {', '.join(f'{v:.1f}' for v in times[mode])}")
-    print(f"Prefect's cost per stage, temporary server: +{median['temporary'] - median['bare']:.1f} s "
-          f"({median['temporary'] / median['bare']:.2f}x bare)")
-    print(f"Prefect's cost per stage, running server:   +{median['server'] - median['bare']:.1f} s "
-          f"({median['server'] / median['bare']:.2f}x bare)")
+    print(
+        f"Prefect's cost per stage, temporary server: +{median['temporary'] - median['bare']:.1f} s "
+        f"({median['temporary'] / median['bare']:.2f}x bare)"
+    )
+    print(
+        f"Prefect's cost per stage, running server:   +{median['server'] - median['bare']:.1f} s "
+        f"({median['server'] / median['bare']:.2f}x bare)"
+    )
 
 
 if __name__ == "__main__":

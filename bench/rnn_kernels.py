@@ -49,8 +49,10 @@ def main(repeats: int = 7, steps: int = 20) -> dict:
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
     x = torch.randn(BATCH, LOOKBACK, FEATURES)
-    rnns = {"lstm": nn.LSTM(FEATURES, HIDDEN["lstm"], batch_first=True),
-            "gru": nn.GRU(FEATURES, HIDDEN["gru"], batch_first=True)}
+    rnns = {
+        "lstm": nn.LSTM(FEATURES, HIDDEN["lstm"], batch_first=True),
+        "gru": nn.GRU(FEATURES, HIDDEN["gru"], batch_first=True),
+    }
     times = {(cell, onednn): [] for cell in rnns for onednn in (True, False)}
     for _ in range(repeats):
         for (cell, onednn), found in times.items():
@@ -64,9 +66,11 @@ def main(repeats: int = 7, steps: int = 20) -> dict:
         "gru_over_lstm_time_onednn_off": median[("gru", False)] / median[("lstm", False)],
         "gru_over_lstm_multiply_adds": work["gru"] / work["lstm"],
     }
-    print(f"oneDNN available: {torch.backends.mkldnn.is_available()}; torch {torch.__version__}; "
-          f"{THREADS} thread; batch {BATCH} x {LOOKBACK} steps x {FEATURES} features; "
-          f"hidden lstm {HIDDEN['lstm']}, gru {HIDDEN['gru']}")
+    print(
+        f"oneDNN available: {torch.backends.mkldnn.is_available()}; torch {torch.__version__}; "
+        f"{THREADS} thread; batch {BATCH} x {LOOKBACK} steps x {FEATURES} features; "
+        f"hidden lstm {HIDDEN['lstm']}, gru {HIDDEN['gru']}"
+    )
     for (cell, onednn), seconds in median.items():
         print(f"  {cell} oneDNN {'on ' if onednn else 'off'}: {seconds * 1e3:7.2f} ms per training step")
     print(f"  multiply-adds per step: lstm {work['lstm']:,}, gru {work['gru']:,}")

@@ -49,7 +49,6 @@ def timed_search(folder: Path, dataset: str, trials: int, epochs: int, runner: s
     import shutil
 
     from search import search
-
     from seqbench.config import load_params
     from seqbench.orchestration.prefect import task_runner
 
@@ -62,8 +61,10 @@ def timed_search(folder: Path, dataset: str, trials: int, epochs: int, runner: s
 
 
 def decided(summary: dict) -> dict:
-    return {cell: [(t["number"], t["state"], t["value"], t["params"]) for t in entry["trials"]]
-            for cell, entry in summary["cells"].items()}
+    return {
+        cell: [(t["number"], t["state"], t["value"], t["params"]) for t in entry["trials"]]
+        for cell, entry in summary["cells"].items()
+    }
 
 
 def main(argv=None) -> int:
@@ -92,8 +93,11 @@ def main(argv=None) -> int:
                 print(json.dumps(found, indent=1), file=sys.stderr)
                 raise SystemExit("the parallel search decided differently from the sequential one")
             ratios.append(times["sequential"][-1] / times["process"][-1])
-            print(f"repeat {repeat + 1}: sequential {times['sequential'][-1]:.1f} s, "
-                  f"2 workers {times['process'][-1]:.1f} s, speed-up {ratios[-1]:.2f}x", flush=True)
+            print(
+                f"repeat {repeat + 1}: sequential {times['sequential'][-1]:.1f} s, "
+                f"2 workers {times['process'][-1]:.1f} s, speed-up {ratios[-1]:.2f}x",
+                flush=True,
+            )
     speedup = statistics.median(ratios)
     print(f"\nsearch of {args.dataset}: {args.trials} trials per cell x 2 cells, <= {args.epochs} epochs each")
     print(f"  sequential (1 at a time)  median {statistics.median(times['sequential']):.1f} s")

@@ -33,8 +33,11 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-ARMS = {"1 worker": {"workers": 1, "threads": 1}, "2 workers": {"workers": 2, "threads": 1},
-        "1 worker, 2 threads": {"workers": 1, "threads": 2}}
+ARMS = {
+    "1 worker": {"workers": 1, "threads": 1},
+    "2 workers": {"workers": 2, "threads": 1},
+    "1 worker, 2 threads": {"workers": 1, "threads": 2},
+}
 
 
 def scratch_workspace(suite: str, datasets: list[str] | None, epochs: int, scratch: Path) -> tuple[dict, list[str]]:
@@ -45,8 +48,7 @@ def scratch_workspace(suite: str, datasets: list[str] | None, epochs: int, scrat
     for name in chosen:
         prepared = workspace / "data" / "prepared" / name
         if not (prepared / "meta.json").exists():
-            sys.exit(f"{prepared}: not prepared; run `make suite` first (or `dvc repro prepare@{name}` "
-                     f"in {workspace})")
+            sys.exit(f"{prepared}: not prepared; run `make suite` first (or `dvc repro prepare@{name}` in {workspace})")
         shutil.copytree(prepared, scratch / "data" / "prepared" / name)
     params["train"]["search"] = {"trials": 0}
     for train in (params["train"], params["suites"][suite].setdefault("train", {})):
@@ -56,8 +58,11 @@ def scratch_workspace(suite: str, datasets: list[str] | None, epochs: int, scrat
 
 
 def stage(script: str, name: str, scratch: Path) -> None:
-    process = subprocess.run([sys.executable, str(REPO / "flows" / script), name, "--params",
-                              str(scratch / "params.yaml")], capture_output=True, text=True)
+    process = subprocess.run(
+        [sys.executable, str(REPO / "flows" / script), name, "--params", str(scratch / "params.yaml")],
+        capture_output=True,
+        text=True,
+    )
     if process.returncode:
         sys.exit(f"flows/{script} {name} failed:\n{process.stderr[-3000:]}")
 
@@ -73,8 +78,11 @@ def train_suite(params: dict, arm: str, datasets: list[str], scratch: Path) -> d
         started = time.perf_counter()
         stage("train.py", name, scratch)
         seconds[name] = (time.perf_counter() - started, runs_span(scratch / "models" / name / "runs"))
-        print(f"{arm}: {name} trained in {seconds[name][0]:.1f} s (its runs: {seconds[name][1]:.1f} s)",
-              file=sys.stderr, flush=True)
+        print(
+            f"{arm}: {name} trained in {seconds[name][0]:.1f} s (its runs: {seconds[name][1]:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
     return seconds
 
 
@@ -116,19 +124,25 @@ def show(times: dict, datasets: list[str], params: dict, args) -> None:
 
     seeds = params["train"]["seeds"]
     runs = len(params["train"].get("cells", ["lstm", "gru"])) * (seeds if isinstance(seeds, int) else len(seeds))
-    print(f"suite {args.suite}: {len(datasets)} datasets x {runs} runs, {args.epochs} epochs each; "
-          f"median of {args.repeats}, seconds on this machine (train stage / its runs' span)")
+    print(
+        f"suite {args.suite}: {len(datasets)} datasets x {runs} runs, {args.epochs} epochs each; "
+        f"median of {args.repeats}, seconds on this machine (train stage / its runs' span)"
+    )
     print(f"{'dataset':<24}" + "".join(f"{arm:>22}" for arm in ARMS))
     for name in datasets:
         cells = [[statistics.median(run[name][part] for run in times[arm]) for part in (0, 1)] for arm in ARMS]
         print(f"{name:<24}" + "".join(f"{f'{stage:.1f} / {span:.1f}':>22}" for stage, span in cells))
     print(f"{'total':<24}" + "".join(f"{f'{total(arm, 0):.1f} / {total(arm, 1):.1f}':>22}" for arm in ARMS))
     fixed = (total("1 worker", 0) - total("1 worker", 1)) / len(datasets)
-    print(f"\nspeed-up, 2 workers over 1 worker:            {total('1 worker', 0) / total('2 workers', 0):.2f}x "
-          f"the stages (target >= 1.6x), {total('1 worker', 1) / total('2 workers', 1):.2f}x their runs")
-    print(f"speed-up, 2 workers over 1 worker x 2 threads: "
-          f"{total('1 worker, 2 threads', 0) / total('2 workers', 0):.2f}x the stages, "
-          f"{total('1 worker, 2 threads', 1) / total('2 workers', 1):.2f}x their runs")
+    print(
+        f"\nspeed-up, 2 workers over 1 worker:            {total('1 worker', 0) / total('2 workers', 0):.2f}x "
+        f"the stages (target >= 1.6x), {total('1 worker', 1) / total('2 workers', 1):.2f}x their runs"
+    )
+    print(
+        f"speed-up, 2 workers over 1 worker x 2 threads: "
+        f"{total('1 worker, 2 threads', 0) / total('2 workers', 0):.2f}x the stages, "
+        f"{total('1 worker, 2 threads', 1) / total('2 workers', 1):.2f}x their runs"
+    )
     print(f"each train stage's own cost outside its runs (1 worker): {fixed:.1f} s, which more workers do not share")
 
 

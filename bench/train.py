@@ -42,7 +42,7 @@ def synthetic_windows(n: int, seed: int = 0):
 def make_model(cell: str):
     import warnings
 
-    import pytorch_lightning as pl
+    import lightning.pytorch as pl
 
     # The model has a validation_step; these benchmarks time training alone.
     warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
@@ -76,7 +76,7 @@ def lightning_and_bare_seconds(windows: int, epochs: int, chunk: int = 16) -> tu
     on_train_end, setup excluded) less the time spent in the bare loop."""
     import itertools
 
-    import pytorch_lightning as pl
+    import lightning.pytorch as pl
     import torch
     from torch.utils.data import DataLoader
 
@@ -109,9 +109,17 @@ def lightning_and_bare_seconds(windows: int, epochs: int, chunk: int = 16) -> tu
     quiet_lightning()
     data = synthetic_windows(windows)
     turns = BareLoopInTurns()
-    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, gradient_clip_val=1.0, callbacks=[turns])
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        callbacks=[turns],
+    )
     model = make_model("gru")
     trainer.fit(model, DataLoader(data, batch_size=BATCH, shuffle=False))
     # Same start, same batches, same steps: the two must end with the same weights.
@@ -122,16 +130,22 @@ def lightning_and_bare_seconds(windows: int, epochs: int, chunk: int = 16) -> tu
 
 def time_one_cell(cell: str, windows: int, epochs: int) -> float:
     """Seconds for Lightning to train one cell (run in its own process by --one)."""
-    import pytorch_lightning as pl
+    import lightning.pytorch as pl
     from torch.utils.data import DataLoader
 
     from seqbench.training.fit import quiet_lightning
 
     quiet_lightning()
     model, data = make_model(cell), synthetic_windows(windows)
-    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     started = time.perf_counter()
     trainer.fit(model, DataLoader(data, batch_size=BATCH))
     return time.perf_counter() - started
@@ -140,8 +154,18 @@ def time_one_cell(cell: str, windows: int, epochs: int) -> float:
 def start_one(cell: str, windows: int, epochs: int, threads: int):
     """A process training one cell with `threads` torch threads."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    command = [sys.executable, __file__, "--one", cell, "--threads", str(threads),
-               "--windows", str(windows), "--epochs", str(epochs)]
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        cell,
+        "--threads",
+        str(threads),
+        "--windows",
+        str(windows),
+        "--epochs",
+        str(epochs),
+    ]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -170,6 +194,7 @@ def run_queue(cells: list[str], slots: int, windows: int, epochs: int) -> tuple[
 def parallel_speedup(cells: list[str], windows: int, epochs: int, repeats: int) -> float:
     """Median over repeats of (one after the other, every core each) / (two at once, half the
     cores each), printing each repeat with every cell's mean training time."""
+
     def cell_times(per_cell: dict) -> str:
         return ", ".join(f"{c.upper()} {statistics.fmean(t):.1f} s" for c, t in sorted(per_cell.items()))
 
@@ -179,8 +204,11 @@ def parallel_speedup(cells: list[str], windows: int, epochs: int, repeats: int) 
         results = {slots: run_queue(cells, slots, windows, epochs) for slots in modes}
         (sequential, seq_cells), (parallel, par_cells) = results[1], results[2]
         ratios.append(sequential / parallel)
-        print(f"    one after the other {sequential:5.1f} s ({cell_times(seq_cells)}) · "
-              f"two at once {parallel:5.1f} s ({cell_times(par_cells)}) · {ratios[-1]:.2f}x", flush=True)
+        print(
+            f"    one after the other {sequential:5.1f} s ({cell_times(seq_cells)}) · "
+            f"two at once {parallel:5.1f} s ({cell_times(par_cells)}) · {ratios[-1]:.2f}x",
+            flush=True,
+        )
     return statistics.median(ratios)
 
 
@@ -221,8 +249,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(THREADS)
-    print(f"(a) Lightning vs a bare loop: GRU forecaster, hidden {HIDDEN}, batch {BATCH}, "
-          f"{args.windows:,} windows, {args.epochs} epochs, {THREADS} thread, taken in turns …", flush=True)
+    print(
+        f"(a) Lightning vs a bare loop: GRU forecaster, hidden {HIDDEN}, batch {BATCH}, "
+        f"{args.windows:,} windows, {args.epochs} epochs, {THREADS} thread, taken in turns …",
+        flush=True,
+    )
     lightning_and_bare_seconds(args.windows // 10, 1)  # warm-up: first-call costs fall on neither side
     samples = args.windows * args.epochs
     bares, lightnings = [], []
@@ -230,19 +261,24 @@ def main() -> None:
         lightning_seconds, bare_seconds = lightning_and_bare_seconds(args.windows, args.epochs)
         lightnings.append(samples / lightning_seconds)
         bares.append(samples / bare_seconds)
-        print(f"    bare loop {bares[-1]:7,.0f} samples/s, Lightning {lightnings[-1]:7,.0f}: "
-              f"{lightnings[-1] / bares[-1]:.3f}", flush=True)
+        print(
+            f"    bare loop {bares[-1]:7,.0f} samples/s, Lightning {lightnings[-1]:7,.0f}: "
+            f"{lightnings[-1] / bares[-1]:.3f}",
+            flush=True,
+        )
     ratio_a = statistics.median(light / bare for light, bare in zip(lightnings, bares))
     bare, lightning = statistics.median(bares), statistics.median(lightnings)
     print(f"    ratio       {ratio_a:10.2f}   (median)  target >= 0.95: {'met' if ratio_a >= 0.95 else 'NOT met'}")
     # Per step, the gap is the Trainer's own work (hooks, closure, loop bookkeeping): a fixed
     # cost, so the smaller the model's step, the larger its share.
     bare_ms, lightning_ms = 1000 * BATCH / bare, 1000 * BATCH / lightning
-    print(f"    per step    {bare_ms:6.2f} ms bare, {lightning_ms:.2f} ms Lightning: "
-          f"{lightning_ms - bare_ms:+.2f} ms")
+    print(f"    per step    {bare_ms:6.2f} ms bare, {lightning_ms:.2f} ms Lightning: {lightning_ms - bare_ms:+.2f} ms")
 
-    print(f"(b) LSTM and GRU in parallel vs one after the other ({cores} cores; "
-          f"one after the other: {cores} threads each, at once: {max(1, cores // 2)} each) …", flush=True)
+    print(
+        f"(b) LSTM and GRU in parallel vs one after the other ({cores} cores; "
+        f"one after the other: {cores} threads each, at once: {max(1, cores // 2)} each) …",
+        flush=True,
+    )
     ratio_b = parallel_speedup(["lstm", "gru"], args.windows, args.epochs, args.repeats)
     print(f"    speed-up            {ratio_b:7.2f}x  (median)  target >= 1.6: {'met' if ratio_b >= 1.6 else 'NOT met'}")
     # The pair waits on its slower run; the training stage's real load is three seeds of each
@@ -250,9 +286,19 @@ def main() -> None:
     load = ["lstm"] * 3 + ["gru"] * 3
     print(f"    the training stage's load, {len(load)} runs (3 per cell) through 1 or 2 slots …", flush=True)
     ratio_load = parallel_speedup(load, args.windows, args.epochs, args.repeats)
-    print(f"    speed-up            {ratio_load:7.2f}x  (median)  target >= 1.6: {'met' if ratio_load >= 1.6 else 'NOT met'}")
-    print(json.dumps({"lightning_over_bare": round(ratio_a, 3), "parallel_speedup": round(ratio_b, 3),
-                      "parallel_speedup_stage_load": round(ratio_load, 3)}))
+    print(
+        f"    speed-up            {ratio_load:7.2f}x  (median)  "
+        f"target >= 1.6: {'met' if ratio_load >= 1.6 else 'NOT met'}"
+    )
+    print(
+        json.dumps(
+            {
+                "lightning_over_bare": round(ratio_a, 3),
+                "parallel_speedup": round(ratio_b, 3),
+                "parallel_speedup_stage_load": round(ratio_load, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,10 @@ def main(argv=None) -> int:
 
         source = flow.from_source(source=str(ROOT), entrypoint="flows/pipeline.py:pipeline")
         source.deploy(work_pool_name=args.pool, print_next_steps=False, ignore_warnings=True, **settings)
-        print(f"deployment seqbench-pipeline/{settings['name']} registered on pool '{args.pool}'; "
-              f"start a worker with `make worker`")
+        print(
+            f"deployment seqbench-pipeline/{settings['name']} registered on pool '{args.pool}'; "
+            f"start a worker with `make worker`"
+        )
 
     return exit_code(run)
 

@@ -22,10 +22,10 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from seqbench.orchestration import dvc as steps
 from seqbench.config import load_params
 from seqbench.errors import ConfigError
 from seqbench.locks import workspace_lock
+from seqbench.orchestration import dvc as steps
 from seqbench.orchestration.prefect import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
@@ -104,15 +104,22 @@ def publish_report(root: Path, chosen: list[str], stages: list[dict]) -> str:
     from prefect.artifacts import create_markdown_artifact
 
     table = steps.verdict_table(root, chosen, stages)
-    create_markdown_artifact(markdown=table, key=ARTIFACT_KEY,
-                             description="LSTM vs GRU verdicts per dataset; each stage's outcome and duration")
+    create_markdown_artifact(
+        markdown=table,
+        key=ARTIFACT_KEY,
+        description="LSTM vs GRU verdicts per dataset; each stage's outcome and duration",
+    )
     get_run_logger().info(table)
     return table
 
 
 @flow(name="seqbench-pipeline")
-def pipeline(datasets: list[str] | None = None, pull: bool | None = None, push: bool | None = None,
-             params_path: str = "params.yaml") -> list[dict]:
+def pipeline(
+    datasets: list[str] | None = None,
+    pull: bool | None = None,
+    push: bool | None = None,
+    params_path: str = "params.yaml",
+) -> list[dict]:
     """Run the DVC pipeline stage by stage (optionally pulling and pushing), then publish the
     verdicts and the stages' outcomes; a failed stage fails the run with its error.
 

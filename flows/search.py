@@ -21,14 +21,26 @@ from prefect.cache_policies import NO_CACHE
 from seqbench.config import load_params
 from seqbench.errors import SeqbenchError
 from seqbench.locks import workspace_lock
-from seqbench.orchestration.prefect import check_scheduler, dataset_args, prefect_api, quiet_user_errors, ships_data, task_runner
+from seqbench.orchestration.prefect import (
+    check_scheduler,
+    dataset_args,
+    prefect_api,
+    quiet_user_errors,
+    ships_data,
+    task_runner,
+)
 from seqbench.orchestration.remote import ship_search, trial_remote
-from seqbench.stages.search import ask, finished, fingerprint, history_of, open_study, search_trial, tell, write_result
+from seqbench.stages.search import ask, fingerprint, finished, history_of, open_study, search_trial, tell, write_result
 
 trial_task = task(search_trial, name="trial", task_run_name="{name}-{cell}-trial{number}", retry_delay_seconds=2)
 # Its inputs hold the arrays: nothing to hash for a cache the study's journal already is.
-remote_trial_task = task(trial_remote, name="trial", task_run_name="{name}-{cell}-trial{number}",
-                         retry_delay_seconds=2, cache_policy=NO_CACHE)
+remote_trial_task = task(
+    trial_remote,
+    name="trial",
+    task_run_name="{name}-{cell}-trial{number}",
+    retry_delay_seconds=2,
+    cache_policy=NO_CACHE,
+)
 
 
 @flow(name="search")
@@ -46,8 +58,7 @@ def search(dataset: str, params_path: str = "params.yaml") -> dict:
         folder.mkdir(parents=True, exist_ok=True)  # DVC's output, even without trials
         if setting.trials:
             wanted = fingerprint(params, dataset, paths)
-            studies = {cell: open_study(folder / f"{cell}.journal", cell, wanted)
-                       for cell in params.train.cells}
+            studies = {cell: open_study(folder / f"{cell}.journal", cell, wanted) for cell in params.train.cells}
             run_rounds(dataset, studies, setting, params_path, params.train)
         return write_result(dataset, params_path, studies)
 
@@ -63,9 +74,11 @@ def run_rounds(dataset: str, studies: dict, setting, params_path: str, train) ->
     def submit(cell: str, trial, history: list):
         if shipped is not None:
             return remote_trial_task.with_options(retries=train.retries).submit(
-                dataset, cell, trial.number, trial.params, history, shipped, train.threads)
+                dataset, cell, trial.number, trial.params, history, shipped, train.threads
+            )
         return trial_task.with_options(retries=train.retries).submit(
-            dataset, cell, trial.number, trial.params, history, params_path, train.threads)
+            dataset, cell, trial.number, trial.params, history, params_path, train.threads
+        )
 
     def next_round(cell: str) -> list:
         study = studies[cell]
@@ -77,8 +90,11 @@ def run_rounds(dataset: str, studies: dict, setting, params_path: str, train) ->
             future = submit(cell, trial, history)
             round_.append((trial, future))
         if round_:
-            print(f"search {dataset} {cell}: trials {done + 1}-{done + len(round_)} of {setting.trials} running",
-                  file=sys.stderr, flush=True)
+            print(
+                f"search {dataset} {cell}: trials {done + 1}-{done + len(round_)} of {setting.trials} running",
+                file=sys.stderr,
+                flush=True,
+            )
         return round_
 
     running = {cell: next_round(cell) for cell in studies}

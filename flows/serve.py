@@ -41,8 +41,12 @@ def deployment_settings(args) -> dict:
     return {
         "name": args.name or DEPLOYMENT,
         "schedules": [pipeline_schedule(params.schedule, args.cron, args.timezone, args.interval)],
-        "parameters": {"datasets": args.datasets, "pull": args.pull, "push": args.push,
-                       "params_path": str(params_file)},
+        "parameters": {
+            "datasets": args.datasets,
+            "pull": args.pull,
+            "push": args.push,
+            "params_path": str(params_file),
+        },
         "concurrency_limit": one_run_at_a_time(),
     }
 
@@ -55,8 +59,9 @@ def main(argv=None) -> int:
 
         require_server()
         settings = deployment_settings(args)
-        from pipeline import pipeline
         from prefect import serve
+
+        from pipeline import pipeline
 
         serve(pipeline.to_deployment(**settings))
 

@@ -19,17 +19,25 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from seqbench.stages.train import collect_runs, remove_stale_runs
 from seqbench.config import load_params, resolve_seeds
 from seqbench.locks import workspace_lock
-from seqbench.orchestration.prefect import check_scheduler, dataset_args, prefect_api, quiet_user_errors, ships_data, task_runner
+from seqbench.orchestration.prefect import (
+    check_scheduler,
+    dataset_args,
+    prefect_api,
+    quiet_user_errors,
+    ships_data,
+    task_runner,
+)
 from seqbench.orchestration.remote import ShippedRun, ship_run, train_remote
+from seqbench.stages.train import collect_runs, remove_stale_runs
 from seqbench.training.runs import train_run
 
 train_task = task(train_run, name="train", task_run_name="{name}-{cell}-seed{seed}", retry_delay_seconds=2)
 # Its inputs are megabytes of arrays: nothing to hash for a cache that a run folder already is.
-remote_task = task(train_remote, name="train", task_run_name="{name}-{cell}-seed{seed}", retry_delay_seconds=2,
-                   cache_policy=NO_CACHE)
+remote_task = task(
+    train_remote, name="train", task_run_name="{name}-{cell}-seed{seed}", retry_delay_seconds=2, cache_policy=NO_CACHE
+)
 
 
 @flow(name="train")
@@ -48,8 +56,11 @@ def train(dataset: str, params_path: str = "params.yaml") -> dict:
         seeds = resolve_seeds(training.seeds, meta["sizes"]["train"])
         remove_stale_runs(dataset, training.cells, seeds, Path(params_path))
         submit = submit_shipped if ships_data(training) else submit_local
-        futures = {(cell, seed): submit(dataset, cell, seed, params_path, training)
-                   for cell in training.cells for seed in seeds}
+        futures = {
+            (cell, seed): submit(dataset, cell, seed, params_path, training)
+            for cell in training.cells
+            for seed in seeds
+        }
         return collect_runs(dataset, futures, Path(params_path))
 
 

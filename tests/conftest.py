@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import Project, STOCK, TINY_TRAIN, fixed_search, random_walk_prices
+from helpers import STOCK, TINY_TRAIN, Project, fixed_search, random_walk_prices
 from processes import TINY_DVC, dvc_project, free_port, stop_process_group
 
 FOLDERS = ("unit", "stages", "flows", "e2e")
@@ -76,7 +76,10 @@ def prefect_server(tmp_path_factory):
     log = open(home / "server.log", "w")
     server = subprocess.Popen(
         [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 180  # the first start migrates a new database

@@ -118,8 +118,17 @@ def assert_clean_failure(result, *fragments: str) -> None:
         assert fragment in output, f"{fragment!r} not in {output!r}"
 
 
-TINY_TRAIN = {"seeds": [0, 1], "max_epochs": 3, "patience": 3, "batch_size": 16, "hidden_size": 4, "size_match": "hidden",
-              "runner": "sequential", "workers": 2, "retries": 0}
+TINY_TRAIN = {
+    "seeds": [0, 1],
+    "max_epochs": 3,
+    "patience": 3,
+    "batch_size": 16,
+    "hidden_size": 4,
+    "size_match": "hidden",
+    "runner": "sequential",
+    "workers": 2,
+    "retries": 0,
+}
 
 
 def random_walk_prices(days: int = 160, seed: int = 0) -> pd.DataFrame:

@@ -25,9 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ParamsOption = Annotated[
-    Path, typer.Option("--params", "-p", help="The params file; its folder is the project root.")
-]
+ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="The params file; its folder is the project root.")]
 DatasetArgument = Annotated[str, typer.Argument(help="A dataset name declared in params.yaml.")]
 
 
@@ -142,9 +140,16 @@ def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")
 @app.command()
 @user_errors
 def predict(
-    model: Annotated[str, typer.Argument(help="A run folder (models/DATASET/runs/CELL/seedK), its model.pt, or a dataset name for its best run.")],
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A run folder (models/DATASET/runs/CELL/seedK), its model.pt, or a dataset name for its best run."
+        ),
+    ],
     input: Annotated[str, typer.Argument(help="A file in the dataset's canonical schema (CSV, Parquet, JSON lines).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write predictions: .csv or .parquet.")] = Path("predictions.csv"),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Where to write predictions: .csv or .parquet.")
+    ] = Path("predictions.csv"),
     params: ParamsOption = Path("params.yaml"),
 ):
     """Predict with a trained model on new data in the canonical schema of its kind."""
@@ -182,7 +187,9 @@ def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
 @holds_workspace
 def report(
     params: ParamsOption = Path("params.yaml"),
-    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("reports/index.html"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "reports/index.html"
+    ),
 ):
     """Render the HTML comparison report from every dataset's evaluation (opens offline)."""
     from seqbench.stages.report import render_report
@@ -194,8 +201,10 @@ def report(
 @app.command()
 @user_errors
 @holds_workspace
-def suite(name: Annotated[str, typer.Argument(help="A suite declared under `suites:` in params.yaml.")],
-          params: ParamsOption = Path("params.yaml")):
+def suite(
+    name: Annotated[str, typer.Argument(help="A suite declared under `suites:` in params.yaml.")],
+    params: ParamsOption = Path("params.yaml"),
+):
     """LSTM vs GRU across suite NAME's datasets: win/tie/loss, Wilcoxon, Friedman and ranks.
 
     Writes reports/suite/NAME.json from the datasets' reports/eval/*.json.
@@ -204,16 +213,18 @@ def suite(name: Annotated[str, typer.Argument(help="A suite declared under `suit
 
     result = run_suite(name, params)
     counts, ranks = result["counts"], result["friedman"]["average_ranks"]
-    _stderr().print(f"suite {name}: LSTM wins {counts['lstm_wins']}, ties {counts['ties']}, GRU wins "
-                    f"{counts['gru_wins']}; Wilcoxon p = {result['wilcoxon']['p_value']:.3g}; Friedman p = "
-                    f"{result['friedman']['p_value']:.3g}; average ranks: "
-                    + ", ".join(f"{m} {r:.2f}" for m, r in ranks.items()))
+    _stderr().print(
+        f"suite {name}: LSTM wins {counts['lstm_wins']}, ties {counts['ties']}, GRU wins "
+        f"{counts['gru_wins']}; Wilcoxon p = {result['wilcoxon']['p_value']:.3g}; Friedman p = "
+        f"{result['friedman']['p_value']:.3g}; average ranks: " + ", ".join(f"{m} {r:.2f}" for m, r in ranks.items())
+    )
 
 
 @app.command("suite-pipeline")
 @user_errors
-def suite_pipeline(params: Annotated[Path, typer.Argument(help="The suite workspace's params file, "
-                                                                 "e.g. suites/ucr/params.yaml.")]):
+def suite_pipeline(
+    params: Annotated[Path, typer.Argument(help="The suite workspace's params file, e.g. suites/ucr/params.yaml.")],
+):
     """Write the DVC pipeline (dvc.yaml) of a suite workspace beside its params file.
 
     It is the project's dvc.yaml with code paths rebased and the suite stages added (`make suite`
@@ -241,7 +252,9 @@ def datasets(params: ParamsOption = Path("params.yaml")):
     for name, cfg in declared.datasets.items():
         status = dataset_status(name, cfg, params.resolve().parent)
         # Text cells: a source path or URL with brackets is not markup.
-        table.add_row(*(Text(str(cell)) for cell in (name, cfg.kind, status["source"], status["raw"], status["validated"])))
+        table.add_row(
+            *(Text(str(cell)) for cell in (name, cfg.kind, status["source"], status["raw"], status["validated"]))
+        )
     Console().print(table)
 
 

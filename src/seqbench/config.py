@@ -135,13 +135,17 @@ class Suite(Strict):
         if len(set(value)) != len(value):
             raise ValueError("names a dataset twice")
         if len(value) < MIN_SUITE_DATASETS:
-            raise ValueError(f"has {len(value)} dataset(s); a suite needs at least {MIN_SUITE_DATASETS}, "
-                             "as its Friedman test ranks the models across datasets")
+            raise ValueError(
+                f"has {len(value)} dataset(s); a suite needs at least {MIN_SUITE_DATASETS}, "
+                "as its Friedman test ranks the models across datasets"
+            )
         return value
 
     def sets_train(self) -> bool:
-        return bool(self.train.model_dump(exclude_none=True, exclude={"search"})
-                    or self.train.search.model_dump(exclude_none=True))
+        return bool(
+            self.train.model_dump(exclude_none=True, exclude={"search"})
+            or self.train.search.model_dump(exclude_none=True)
+        )
 
 
 # One settings class per kind, told apart by its `kind` key.
@@ -163,9 +167,7 @@ class Params(Strict):
 
         for name in value:
             if not re.match(DATASET_NAME, name):
-                raise ValueError(
-                    f"dataset name '{name}' may hold only letters, digits, '_', '-' and '.'"
-                )
+                raise ValueError(f"dataset name '{name}' may hold only letters, digits, '_', '-' and '.'")
         return value
 
     @model_validator(mode="after")
@@ -174,12 +176,16 @@ class Params(Strict):
             if self.budget(name).validation != "kfold":
                 continue
             if KINDS[dataset.kind].TASK != "classify":
-                raise ValueError(f"datasets.{name}: validation: kfold needs a classification dataset; "
-                                 f"a {dataset.kind} dataset validates on the period after its training data "
-                                 "(holdout)")
+                raise ValueError(
+                    f"datasets.{name}: validation: kfold needs a classification dataset; "
+                    f"a {dataset.kind} dataset validates on the period after its training data "
+                    "(holdout)"
+                )
             if not self.search(name).trials:
-                raise ValueError(f"datasets.{name}: validation: kfold needs train.search.trials >= 1 "
-                                 "(the folds choose each cell's epoch count)")
+                raise ValueError(
+                    f"datasets.{name}: validation: kfold needs train.search.trials >= 1 "
+                    "(the folds choose each cell's epoch count)"
+                )
         return self
 
     @field_validator("suites")
@@ -198,13 +204,17 @@ class Params(Strict):
         for suite_name, suite in self.suites.items():
             for name in suite.datasets:
                 if name not in self.datasets:
-                    raise ValueError(f"suites.{suite_name}.datasets: '{name}' is not a declared dataset; "
-                                     f"params.yaml declares: {declared}")
+                    raise ValueError(
+                        f"suites.{suite_name}.datasets: '{name}' is not a declared dataset; "
+                        f"params.yaml declares: {declared}"
+                    )
         for name in self.datasets:
             shaping = [s for s, suite in self.suites.items() if name in suite.datasets and suite.sets_train()]
             if len(shaping) > 1:
-                raise ValueError(f"suites: {', '.join(shaping)} all set `train:` for dataset '{name}'; "
-                                 "only one suite of a dataset may shape its budget")
+                raise ValueError(
+                    f"suites: {', '.join(shaping)} all set `train:` for dataset '{name}'; "
+                    "only one suite of a dataset may shape its budget"
+                )
         return self
 
     def dataset(self, name: str):
@@ -213,7 +223,6 @@ class Params(Strict):
         except KeyError:
             known = ", ".join(self.datasets) or "none"
             raise ConfigError(f"unknown dataset '{name}'; params.yaml declares: {known}") from None
-
 
     def budget(self, name: str) -> Budget:
         """The global budget with the dataset's own overrides applied (before any search)."""

@@ -55,8 +55,9 @@ def workspace_lock(root: Path | str, wait_s: float = 0):
     holder = folder / "workspace.holder.json"
     outer = os.environ.get(HELD_BY_ANCESTOR)
     try:
-        holder.write_text(json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv),
-                                      "since": time.strftime("%Y-%m-%d %H:%M:%S")}))
+        holder.write_text(
+            json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        )
         os.environ[HELD_BY_ANCESTOR] = str(path)  # the stages this run starts inherit it
         yield
     finally:

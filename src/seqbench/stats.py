@@ -24,7 +24,7 @@ VERDICT_RULE = (
     "the verdict uses the Holm-adjusted p. The seeds give a second check: the 95% interval of the "
     "difference in the primary metric over seeds (Welch's t). A winner is named only when the "
     "adjusted p < ALPHA, the seed means point the same way, and that interval excludes zero; "
-    "otherwise the verdict is \"no significant difference\", with the reason."
+    'otherwise the verdict is "no significant difference", with the reason.'
 )
 PERMUTATION_RESAMPLES = 9999
 PERMUTATION_SEED = 0  # fixed: the same p-value on every machine and every run
@@ -123,8 +123,15 @@ def mcnemar_exact(correct_a, correct_b) -> dict:
     discordant = only_a + only_b
     p_value = 1.0 if discordant == 0 else float(binomtest(only_a, discordant, 0.5).pvalue)
     better = None if only_a == only_b else ("a" if only_a > only_b else "b")
-    return {"test": "McNemar exact", "statistic": float(only_a - only_b), "p_value": p_value,
-            "only_a_correct": only_a, "only_b_correct": only_b, "n": int(len(correct_a)), "better": better}
+    return {
+        "test": "McNemar exact",
+        "statistic": float(only_a - only_b),
+        "p_value": p_value,
+        "only_a_correct": only_a,
+        "only_b_correct": only_b,
+        "n": int(len(correct_a)),
+        "better": better,
+    }
 
 
 def macro_f1(labels, predicted, num_classes: int):
@@ -149,8 +156,9 @@ def macro_f1(labels, predicted, num_classes: int):
     return np.mean(per_class, axis=0)
 
 
-def paired_permutation_f1(labels, pred_a, pred_b, num_classes: int, resamples: int = PERMUTATION_RESAMPLES,
-                          seed: int = PERMUTATION_SEED) -> dict:
+def paired_permutation_f1(
+    labels, pred_a, pred_b, num_classes: int, resamples: int = PERMUTATION_RESAMPLES, seed: int = PERMUTATION_SEED
+) -> dict:
     """Paired permutation test of equal macro-F1 of two classifiers on the same examples.
 
     Under the null the two models are exchangeable on each example, so each example's two
@@ -171,12 +179,27 @@ def paired_permutation_f1(labels, pred_a, pred_b, num_classes: int, resamples: i
         return macro_f1(labels, b, num_classes) - macro_f1(labels, a, num_classes)
 
     batch = max(1, 2**22 // len(labels))  # resamples per numpy call: bounds the memory to ~4M cells
-    result = permutation_test((pred_a, pred_b), statistic, permutation_type="samples", vectorized=True,
-                              n_resamples=resamples, batch=batch, alternative="two-sided", rng=seed)
+    result = permutation_test(
+        (pred_a, pred_b),
+        statistic,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=resamples,
+        batch=batch,
+        alternative="two-sided",
+        rng=seed,
+    )
     observed = float(result.statistic)
     better = None if observed == 0 else ("b" if observed > 0 else "a")
-    return {"test": "Paired permutation (macro-F1)", "statistic": observed, "p_value": float(result.pvalue),
-            "n": int(len(labels)), "better": better, "resamples": int(len(result.null_distribution)), "seed": seed}
+    return {
+        "test": "Paired permutation (macro-F1)",
+        "statistic": observed,
+        "p_value": float(result.pvalue),
+        "n": int(len(labels)),
+        "better": better,
+        "resamples": int(len(result.null_distribution)),
+        "seed": seed,
+    }
 
 
 def holm(p_values) -> list[float]:
@@ -190,8 +213,13 @@ def holm(p_values) -> list[float]:
     return [float(p) for p in multipletests(p_values, alpha=ALPHA, method="holm")[1]]
 
 
-def verdict(names: tuple[str, str], test: dict, seed_means: tuple[float, float], higher_is_better: bool,
-            effect: dict | None = None) -> dict:
+def verdict(
+    names: tuple[str, str],
+    test: dict,
+    seed_means: tuple[float, float],
+    higher_is_better: bool,
+    effect: dict | None = None,
+) -> dict:
     """The winner of a against b under the rule in this module's docstring, or none.
 
     test: a paired test's result ("p_value", "better": "a", "b" or None, and "p_holm", the
@@ -204,8 +232,12 @@ def verdict(names: tuple[str, str], test: dict, seed_means: tuple[float, float],
     adjusted = "holm" if "p_holm" in test else None
 
     def no_winner(reason: str = "") -> dict:
-        return {"winner": None, "text": "no significant difference" + (f" ({reason})" if reason else ""),
-                "p_value": p_value, "p_adjustment": adjusted}
+        return {
+            "winner": None,
+            "text": "no significant difference" + (f" ({reason})" if reason else ""),
+            "p_value": p_value,
+            "p_adjustment": adjusted,
+        }
 
     if test["better"] is None or p_value >= ALPHA:
         return no_winner()

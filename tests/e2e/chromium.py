@@ -10,7 +10,6 @@ import pytest
 
 from processes import REPO
 
-
 ARTIFACTS = Path(os.environ.get("SEQBENCH_TEST_ARTIFACTS", REPO / "test-artifacts"))
 
 
@@ -27,8 +26,13 @@ def start_chromium(logs: dict | None = None):
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--window-size=1280,900"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--window-size=1280,900",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", **(logs or {})})
     return webdriver.Chrome(service=Service(chromedriver), options=options)

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import Project
 from chromium import start_chromium
+from helpers import Project
 from test_report import CELLS, SEEDS, fake_cost, fake_search
 
 # Each sets a flag if it ever runs; neither may.
@@ -45,8 +45,18 @@ def payload_reviews() -> pd.DataFrame:
 def validated_project(root: Path) -> Project:
     project = Project(root)
     project.write("reviews.csv", payload_reviews())
-    project.params({"reviews": {"kind": "text", "source": "reviews.csv", "columns": {"text": "review", "label": "score"},
-                                "labels": LABELS, "max_chars": MAX_CHARS, "max_quarantine_fraction": 1.0}})
+    project.params(
+        {
+            "reviews": {
+                "kind": "text",
+                "source": "reviews.csv",
+                "columns": {"text": "review", "label": "score"},
+                "labels": LABELS,
+                "max_chars": MAX_CHARS,
+                "max_quarantine_fraction": 1.0,
+            }
+        }
+    )
     for stage in ("ingest", "validate"):
         result = project.run(stage, "reviews")
         assert result.exit_code == 0, result.output
@@ -58,15 +68,23 @@ def validated_project(root: Path) -> Project:
 def write_evaluation(root: Path) -> None:
     """reports/eval, search and train outputs for `reviews`, in the shape the stages write them:
     markup in the labels and in the test examples the cells disagree on."""
-    from seqbench.stages.evaluate import assemble
     from seqbench.kinds.classify import ClassifierScorer
+    from seqbench.stages.evaluate import assemble
 
     labels = np.array([0, 1] * 10)
     meta = {"task": "classify", "labels": LABELS, "sizes": {"train": 40, "val": 10, "test": 20}}
     right = np.eye(2)[labels] * 0.8 + 0.1
     outputs = {**{("lstm", s): right.copy() for s in SEEDS}, **{("gru", s): right[:, ::-1].copy() for s in SEEDS}}
-    result, predictions = assemble("reviews", "text", meta, ClassifierScorer({"labels": labels, "idx_test": np.arange(20)}, meta),
-                                   outputs, {"majority": np.full((20, 2), 0.5)}, CELLS, SEEDS)
+    result, predictions = assemble(
+        "reviews",
+        "text",
+        meta,
+        ClassifierScorer({"labels": labels, "idx_test": np.arange(20)}, meta),
+        outputs,
+        {"majority": np.full((20, 2), 0.5)},
+        CELLS,
+        SEEDS,
+    )
     predictions.insert(0, "example", [SCRIPT, IMAGE] + [f"review {i}" for i in range(18)])
     result["cost"] = fake_cost()
     for folder in ("eval/reviews", "search", "train/reviews", "setups"):
@@ -74,11 +92,19 @@ def write_evaluation(root: Path) -> None:
     (root / "reports/eval/reviews.json").write_text(json.dumps(result, default=str))
     predictions.to_csv(root / "reports/eval/reviews/predictions.csv", index=False)
     (root / "reports/search/reviews.json").write_text(json.dumps(fake_search("reviews")))
-    pd.DataFrame([{"cell": c, "seed": s, "epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "seconds": 0.1}
-                  for c in CELLS for s in SEEDS for e in range(1, 4)]).to_csv(
-        root / "reports/train/reviews/learning_curves.csv", index=False)
-    setups = {"metric": "macro_f1", "measured": SCRIPT, "setups": [
-        {"setup": IMAGE, "changes": {"note": SCRIPT}, "scores": {"lstm": 0.7, "gru": 0.6}}]}
+    pd.DataFrame(
+        [
+            {"cell": c, "seed": s, "epoch": e, "train_loss": 1 / e, "val_loss": 1 / e, "seconds": 0.1}
+            for c in CELLS
+            for s in SEEDS
+            for e in range(1, 4)
+        ]
+    ).to_csv(root / "reports/train/reviews/learning_curves.csv", index=False)
+    setups = {
+        "metric": "macro_f1",
+        "measured": SCRIPT,
+        "setups": [{"setup": IMAGE, "changes": {"note": SCRIPT}, "scores": {"lstm": 0.7, "gru": 0.6}}],
+    }
     (root / "reports/setups/reviews.yaml").write_text(yaml.safe_dump(setups))
 
 
@@ -90,8 +116,10 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("payload-project")
     project = validated_project(root)
     write_evaluation(root)
-    return {"validation": project.root / "reports/validation/reviews/index.html",
-            "report": render_report(project.root / "params.yaml")}
+    return {
+        "validation": project.root / "reports/validation/reviews/index.html",
+        "report": render_report(project.root / "params.yaml"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +157,8 @@ def visit(driver, url: str) -> dict:
         "requests": requests_made(driver),
         "errors": [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"],
         "csp": driver.execute_script(
-            "const m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]'); return m && m.content"),
+            "const m = document.querySelector('meta[http-equiv=\"Content-Security-Policy\"]'); return m && m.content"
+        ),
         "links": driver.execute_script("return Array.from(document.querySelectorAll('a[href]'), a => a.href)"),
     }
 
@@ -164,10 +193,15 @@ def test_every_page_shows_data_as_text_runs_none_of_it_and_fetches_nothing(pages
 
 
 # Where each page shows data-derived text: every place must show the markup as text.
-SHOWN = [("validation", "#samples-text_within_length_cap", [SCRIPT]), ("validation", "#samples-text_valid_utf8", [IMAGE]),
-         ("validation", "#samples-label_in_declared_set", [SCRIPT]), ("validation", "#class-balance", [IMAGE]),
-         ("validation", "#checks-table", ['["ok", "<img src=x onerror=']),  # label_in_declared_set's value_set, as JSON
-         ("report", "#reviews table.examples", [SCRIPT, IMAGE]), ("report", "#reviews-setups", [SCRIPT, IMAGE])]
+SHOWN = [
+    ("validation", "#samples-text_within_length_cap", [SCRIPT]),
+    ("validation", "#samples-text_valid_utf8", [IMAGE]),
+    ("validation", "#samples-label_in_declared_set", [SCRIPT]),
+    ("validation", "#class-balance", [IMAGE]),
+    ("validation", "#checks-table", ['["ok", "<img src=x onerror=']),  # label_in_declared_set's value_set, as JSON
+    ("report", "#reviews table.examples", [SCRIPT, IMAGE]),
+    ("report", "#reviews-setups", [SCRIPT, IMAGE]),
+]
 
 
 @pytest.mark.parametrize(("name", "selector", "payloads"), SHOWN)

@@ -8,8 +8,9 @@ import pytest
 import yaml
 
 from chromium import check_in_browser
-from processes import dvc_project, run_command
 from helpers import stock_frame, text_frame
+from processes import dvc_project, run_command
+
 
 def run(cmd, cwd, env):
     return run_command(cmd, cwd, env)
@@ -19,8 +20,14 @@ def run(cmd, cwd, env):
 def repo(tmp_path, prefect_server):
     """A git + DVC repo holding this project's pipeline, code and a small params file."""
     params = {
-        "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "workers": 2,
-                  "search": {"trials": 2, "space": {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}}}},
+        "train": {
+            "seeds": [0],
+            "max_epochs": 2,
+            "hidden_size": 4,
+            "batch_size": 32,
+            "workers": 2,
+            "search": {"trials": 2, "space": {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}}},
+        },
         "datasets": {
             "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5},
             "reviews": {
@@ -30,7 +37,7 @@ def repo(tmp_path, prefect_server):
                 "labels": ["great", "other"],
             },
             "gunpoint": {"kind": "video", "source": "aeon:GunPoint", "labels": ["1", "2"], "min_frames": 10},
-        }
+        },
     }
     files = {"prices.csv": stock_frame(40), "train.csv": text_frame(30), "test.csv": text_frame(10)}
     root = tmp_path / "repo"
@@ -69,8 +76,15 @@ def test_the_pipeline_flow_runs_everything_through_the_report(repo, browser):
     check_in_browser(browser, root / "reports/index.html", ["prices", "reviews", "gunpoint"], "e2e-report.png")
     assert (root / "reports/plots/confusion/gunpoint/nn_dtw.csv").exists()
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    assert {"ingest@prices", "validate@gunpoint", "prepare@reviews", "search@prices", "train@gunpoint", "evaluate@reviews",
-            "report"} <= set(lock["stages"])
+    assert {
+        "ingest@prices",
+        "validate@gunpoint",
+        "prepare@reviews",
+        "search@prices",
+        "train@gunpoint",
+        "evaluate@reviews",
+        "report",
+    } <= set(lock["stages"])
     metrics = run(["dvc", "metrics", "show"], root, env)
     assert "reports/train/prices.json" in metrics and "cells.gru.mean_best_val_loss" in metrics
     assert "reports/metrics/reviews.json" in metrics and "lstm_vs_gru.p_value" in metrics
@@ -111,8 +125,10 @@ def test_dvc_exp_run_and_metrics_diff_compare_two_settings(tmp_path, prefect_ser
     that an experiment with another setting is compared against."""
     from helpers import random_walk_prices
 
-    params = {"train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "runner": "sequential"},
-              "datasets": {"prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5}}}
+    params = {
+        "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "runner": "sequential"},
+        "datasets": {"prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5}},
+    }
     root = tmp_path / "repo"
     env = dvc_project(root, params, {"prices.csv": random_walk_prices(120)})
     env.update(prefect_server)  # the session's server: no temporary one per flow and training stage

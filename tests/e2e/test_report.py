@@ -11,19 +11,21 @@ import pandas as pd
 import pytest
 
 from chromium import check_in_browser, open_report
-from seqbench.stages.evaluate import assemble
 from seqbench.kinds.classify import ClassifierScorer
 from seqbench.kinds.stock import ForecastScorer
+from seqbench.stages.evaluate import assemble
 
 SCRIPT = "<script>alert(1)</script>"
-IMAGE = '<img src=x onerror="document.title=\'pwned\'">'
+IMAGE = "<img src=x onerror=\"document.title='pwned'\">"
 CELLS, SEEDS = ["lstm", "gru"], [0, 1]
 
 
 # Per cell: (its multiply-adds per step, the kernel its training step ran, the kernels of the
 # timed batch 1 and batch 256). The LSTM fused throughout; the GRU's loop; on a CPU.
-WORK = {"lstm": (4 * 33 * (4 + 33), "oneDNN fused LSTM", ("oneDNN fused LSTM", "oneDNN fused LSTM")),
-        "gru": (3 * 38 * (4 + 38), "torch step-by-step loop", ("torch step-by-step loop", "torch step-by-step loop"))}
+WORK = {
+    "lstm": (4 * 33 * (4 + 33), "oneDNN fused LSTM", ("oneDNN fused LSTM", "oneDNN fused LSTM")),
+    "gru": (3 * 38 * (4 + 38), "torch step-by-step loop", ("torch step-by-step loop", "torch step-by-step loop")),
+}
 LOOKBACK = 30
 
 
@@ -34,23 +36,41 @@ def fake_cost() -> dict:
     for cell in CELLS:
         per_step, kernel, (kernel_1, kernel_256) = WORK[cell]
         found[cell] = {
-            "trainable_parameters": 1234, "checkpoint_bytes": 4096, "device": "cpu", "epochs_run": ci,
-            "best_epoch": ci, "seconds_to_best": ci, "train_seconds": ci, "train_samples_per_second": ci,
-            "multiply_adds": {"per_step": per_step, "per_sequence": per_step * LOOKBACK, "sequence_length": float(LOOKBACK),
-                              "sequence_length_from": "lookback", "counts": "recurrent weight multiply-adds"},
+            "trainable_parameters": 1234,
+            "checkpoint_bytes": 4096,
+            "device": "cpu",
+            "epochs_run": ci,
+            "best_epoch": ci,
+            "seconds_to_best": ci,
+            "train_seconds": ci,
+            "train_samples_per_second": ci,
+            "multiply_adds": {
+                "per_step": per_step,
+                "per_sequence": per_step * LOOKBACK,
+                "sequence_length": float(LOOKBACK),
+                "sequence_length_from": "lookback",
+                "counts": "recurrent weight multiply-adds",
+            },
             "kernel": {"name": kernel, "packed": False, "device": "cpu", "observed": True},
-            "latency": {"batch_1": {"seconds_per_sample": 2e-4, "batch": 1, "kernel": kernel_1, "packed": False},
-                        "batch_256": {"seconds_per_sample": 1e-5, "batch": 256, "kernel": kernel_256, "packed": False}},
-            "peak_memory": {"peak_bytes": 2**20, "measure": "CPU peak resident growth"}}
+            "latency": {
+                "batch_1": {"seconds_per_sample": 2e-4, "batch": 1, "kernel": kernel_1, "packed": False},
+                "batch_256": {"seconds_per_sample": 1e-5, "batch": 256, "kernel": kernel_256, "packed": False},
+            },
+            "peak_memory": {"peak_bytes": 2**20, "measure": "CPU peak resident growth"},
+        }
     return found
 
 
 # A search file's trials per cell: (validation loss, pruned?), in trial order.
 # lstm's trial 4 was pruned at a loss below every complete trial's: the best so far must ignore it.
-TRIALS = {"lstm": [(0.74, False), (0.9, True), (0.71, False), (0.8, False), (0.65, True), (0.70, False)],
-          "gru": [(0.78, False), (0.69, False), (0.88, True), (0.72, False), (0.75, False), (0.73, False)]}
-CHOSEN = {"lstm": {"hidden_size": 33, "parameters": 4987, "wall_seconds": 41.2},
-          "gru": {"hidden_size": 38, "parameters": 4990, "wall_seconds": 38.7}}
+TRIALS = {
+    "lstm": [(0.74, False), (0.9, True), (0.71, False), (0.8, False), (0.65, True), (0.70, False)],
+    "gru": [(0.78, False), (0.69, False), (0.88, True), (0.72, False), (0.75, False), (0.73, False)],
+}
+CHOSEN = {
+    "lstm": {"hidden_size": 33, "parameters": 4987, "wall_seconds": 41.2},
+    "gru": {"hidden_size": 38, "parameters": 4990, "wall_seconds": 38.7},
+}
 
 
 def fake_search(name: str, searched: bool = True) -> dict:
@@ -59,42 +79,85 @@ def fake_search(name: str, searched: bool = True) -> dict:
     space = {"learning_rate": {"low": 0.0001, "high": 0.01, "log": True}, "layers": [1, 2], "param_budget": 5000}
     cells = {}
     for cell, chosen in CHOSEN.items():
-        trials = [{"number": i, "state": "pruned" if pruned else "complete", "value": value,
-                   "params": {"learning_rate": 0.001 * (i + 1), "layers": 1 + i % 2, "note": IMAGE},
-                   "hidden_size": chosen["hidden_size"], "parameters": chosen["parameters"],
-                   "epochs": 3 if pruned else 12, "seconds": 1.5, "val_losses": [value + 0.1, value]}
-                  for i, (value, pruned) in enumerate(TRIALS[cell])] if searched else []
+        trials = (
+            [
+                {
+                    "number": i,
+                    "state": "pruned" if pruned else "complete",
+                    "value": value,
+                    "params": {"learning_rate": 0.001 * (i + 1), "layers": 1 + i % 2, "note": IMAGE},
+                    "hidden_size": chosen["hidden_size"],
+                    "parameters": chosen["parameters"],
+                    "epochs": 3 if pruned else 12,
+                    "seconds": 1.5,
+                    "val_losses": [value + 0.1, value],
+                }
+                for i, (value, pruned) in enumerate(TRIALS[cell])
+            ]
+            if searched
+            else []
+        )
         best = min((t for t in trials if t["state"] == "complete"), key=lambda t: t["value"], default=None)
-        config = {"max_epochs": 30, "patience": 5, "batch_size": 128, "learning_rate": 0.001, "layers": 1,
-                  "hidden_size": chosen["hidden_size"], "param_budget": 5000, "pooling": SCRIPT,
-                  "bidirectional": False, "size_match": "params"}
-        cells[cell] = {"config": config, "parameters": chosen["parameters"],
-                       "best_trial": best and best["number"], "best_value": best and best["value"],
-                       "wall_seconds": chosen["wall_seconds"] if searched else 0, "trials": trials}
-    return {"dataset": name, "trials": len(TRIALS["lstm"]) if searched else 0, "size_match": "params",
-            "sampler": {"name": "TPESampler", "seed": 0, "startup_trials": 4},
-            "pruner": {"name": "MedianPruner", "startup_trials": 2, "warmup_epochs": 3} if searched else None,
-            "space": space, "cells": cells}
+        config = {
+            "max_epochs": 30,
+            "patience": 5,
+            "batch_size": 128,
+            "learning_rate": 0.001,
+            "layers": 1,
+            "hidden_size": chosen["hidden_size"],
+            "param_budget": 5000,
+            "pooling": SCRIPT,
+            "bidirectional": False,
+            "size_match": "params",
+        }
+        cells[cell] = {
+            "config": config,
+            "parameters": chosen["parameters"],
+            "best_trial": best and best["number"],
+            "best_value": best and best["value"],
+            "wall_seconds": chosen["wall_seconds"] if searched else 0,
+            "trials": trials,
+        }
+    return {
+        "dataset": name,
+        "trials": len(TRIALS["lstm"]) if searched else 0,
+        "size_match": "params",
+        "sampler": {"name": "TPESampler", "seed": 0, "startup_trials": 4},
+        "pruner": {"name": "MedianPruner", "startup_trials": 2, "warmup_epochs": 3} if searched else None,
+        "space": space,
+        "cells": cells,
+    }
 
 
-def write_dataset(root: Path, name: str, result: dict, predictions: pd.DataFrame, columns=("close",),
-                  searched: bool = True) -> None:
+def write_dataset(
+    root: Path, name: str, result: dict, predictions: pd.DataFrame, columns=("close",), searched: bool = True
+) -> None:
     result["cost"] = fake_cost()
     (root / "reports/search").mkdir(parents=True, exist_ok=True)
     (root / "reports/search" / f"{name}.json").write_text(json.dumps(fake_search(name, searched)))
     (root / "reports/eval" / name).mkdir(parents=True)
     (root / "reports/eval" / f"{name}.json").write_text(json.dumps(result, default=str))
     predictions.to_csv(root / "reports/eval" / name / "predictions.csv", index=False)
-    curves = pd.DataFrame([{"cell": c, "seed": s, "epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e + s / 100,
-                            "seconds": 0.1} for c in CELLS for s in SEEDS for e in range(1, 6)])
+    curves = pd.DataFrame(
+        [
+            {"cell": c, "seed": s, "epoch": e, "train_loss": 1 / e, "val_loss": 1.1 / e + s / 100, "seconds": 0.1}
+            for c in CELLS
+            for s in SEEDS
+            for e in range(1, 6)
+        ]
+    )
     (root / "reports/train" / name).mkdir(parents=True)
     curves.to_csv(root / "reports/train" / name / "learning_curves.csv", index=False)
     docs = root / "reports/validation" / name
     docs.mkdir(parents=True)
     (docs / "index.html").write_text("<html><body>Data Docs</body></html>")
-    validation = {"success": True, "rows_validated": 100, "rows_quarantined": 1, "quarantine_fraction": 0.01,
-                  "checks": [{"check": f"{columns[0]}_not_null", "level": "row", "success": False,
-                              "unexpected_count": 1}]}
+    validation = {
+        "success": True,
+        "rows_validated": 100,
+        "rows_quarantined": 1,
+        "quarantine_fraction": 0.01,
+        "checks": [{"check": f"{columns[0]}_not_null", "level": "row", "success": False, "unexpected_count": 1}],
+    }
     (root / "reports/validation" / f"{name}.json").write_text(json.dumps(validation))
 
 
@@ -102,11 +165,21 @@ def stock_evaluation(rng) -> tuple[dict, pd.DataFrame]:
     n = 120
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n + 1)))
     target = np.diff(np.log(close))
-    arrays = {"target": np.append(target, np.nan).astype("float32"), "close": close,
-              "date": pd.date_range("2020-01-01", periods=n + 1).to_numpy().astype("int64"),
-              "symbol": np.array(["TOY"] * (n + 1)), "ends_train": np.arange(0, 80), "ends_test": np.arange(80, n)}
-    meta = {"task": "forecast", "target_mean": 0.0, "target_std": 1.0, "horizon": 1,
-            "sizes": {"train": 80, "val": 0, "test": 40}}
+    arrays = {
+        "target": np.append(target, np.nan).astype("float32"),
+        "close": close,
+        "date": pd.date_range("2020-01-01", periods=n + 1).to_numpy().astype("int64"),
+        "symbol": np.array(["TOY"] * (n + 1)),
+        "ends_train": np.arange(0, 80),
+        "ends_test": np.arange(80, n),
+    }
+    meta = {
+        "task": "forecast",
+        "target_mean": 0.0,
+        "target_std": 1.0,
+        "horizon": 1,
+        "sizes": {"train": 80, "val": 0, "test": 40},
+    }
     outputs = {(c, s): rng.normal(0, 0.01, 40) for c in CELLS for s in SEEDS}
     baselines = {"random_walk": np.zeros(40), "ridge_ar": rng.normal(0, 0.005, 40)}
     return assemble("prices", "stock", meta, ForecastScorer(arrays, meta), outputs, baselines, CELLS, SEEDS)
@@ -120,7 +193,9 @@ def text_evaluation(rng) -> tuple[dict, pd.DataFrame]:
     outputs = {("lstm", s): confident.copy() for s in SEEDS}
     outputs.update({("gru", s): confident[:, ::-1].copy() for s in SEEDS})  # every answer flipped
     baselines = {"majority": np.full((40, 2), 0.5)}
-    result, predictions = assemble("reviews", "text", meta, ClassifierScorer(arrays, meta), outputs, baselines, CELLS, SEEDS)
+    result, predictions = assemble(
+        "reviews", "text", meta, ClassifierScorer(arrays, meta), outputs, baselines, CELLS, SEEDS
+    )
     examples = [SCRIPT, IMAGE] + [f"review {i}" for i in range(38)]
     predictions.insert(0, "example", examples)
     return result, predictions
@@ -130,9 +205,13 @@ def report_project(root: Path) -> Path:
     """A project with two datasets' stage outputs: prices searched, reviews with no search."""
     import yaml
 
-    params = {"datasets": {"prices": {"kind": "stock", "source": "prices.csv"},
-                           "reviews": {"kind": "text", "source": "reviews.csv", "labels": ["<b>great</b>", "other"]}},
-              "train": {"threads": 2}}
+    params = {
+        "datasets": {
+            "prices": {"kind": "stock", "source": "prices.csv"},
+            "reviews": {"kind": "text", "source": "reviews.csv", "labels": ["<b>great</b>", "other"]},
+        },
+        "train": {"threads": 2},
+    }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     rng = np.random.default_rng(0)
     write_dataset(root, "prices", *stock_evaluation(rng))
@@ -143,11 +222,18 @@ def report_project(root: Path) -> Path:
 
 
 # A record of set-ups tried on reviews (reports/setups/reviews.yaml); its text stays inert.
-SETUPS = {"metric": "macro_f1", "measured": "today", "setups": [
-    {"setup": f"learned {SCRIPT}", "changes": {"embeddings": "learned", "train": {"param_budget": 60000}},
-     "scores": {"lstm": 0.743, "gru": 0.724, "tfidf_logreg": 0.789}},
-    {"setup": "frozen", "changes": {"embeddings_trainable": False}, "scores": {"lstm": 0.719, "gru": 0.709}},
-]}
+SETUPS = {
+    "metric": "macro_f1",
+    "measured": "today",
+    "setups": [
+        {
+            "setup": f"learned {SCRIPT}",
+            "changes": {"embeddings": "learned", "train": {"param_budget": 60000}},
+            "scores": {"lstm": 0.743, "gru": 0.724, "tfidf_logreg": 0.789},
+        },
+        {"setup": "frozen", "changes": {"embeddings_trainable": False}, "scores": {"lstm": 0.719, "gru": 0.709}},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -163,13 +249,17 @@ def evaluation(rendered: Path, name: str) -> dict:
 
 def plot_data(browser, selector: str) -> list[dict]:
     """The traces of the Plotly figure under `selector`, as the page holds them (typed arrays as lists)."""
-    return browser.execute_script("""
+    return browser.execute_script(
+        """
         const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
         const plain = v => (ArrayBuffer.isView(v) ? Array.from(v) : v);
         return gd.data.map(t => ({name: t.name, meta: t.meta ?? null, x: plain(t.x), y: plain(t.y),
-                                  text: plain(t.text) ?? null, customdata: plain(t.customdata) ?? null, symbol: t.marker ? t.marker.symbol : null,
+                                  text: plain(t.text) ?? null, customdata: plain(t.customdata) ?? null,
+                                  symbol: t.marker ? t.marker.symbol : null,
                                   plus: t.error_x ? plain(t.error_x.array) : null,
-                                  minus: t.error_x ? plain(t.error_x.arrayminus) : null}));""", selector)
+                                  minus: t.error_x ? plain(t.error_x.arrayminus) : null}));""",
+        selector,
+    )
 
 
 def table_rows(browser, selector: str) -> dict:
@@ -210,7 +300,9 @@ def test_report_is_self_contained_and_escapes_data(rendered):
 def test_the_verdict_in_the_report_follows_the_tests(rendered):
     result = json.loads((rendered.parent / "eval/reviews.json").read_text())
     lstm_vs_gru = result["comparisons"][0]
-    mcnemar = lstm_vs_gru.get("accuracy_test", lstm_vs_gru["test"])  # beside the verdict's test, once that is macro-F1's
+    mcnemar = lstm_vs_gru.get(
+        "accuracy_test", lstm_vs_gru["test"]
+    )  # beside the verdict's test, once that is macro-F1's
     assert mcnemar["only_a_correct"] == 40 and lstm_vs_gru["verdict"]["winner"] == "lstm"
     html = rendered.read_text(encoding="utf-8")
     assert "lstm is better" in html
@@ -256,18 +348,25 @@ def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
         assert sorted(mean["y"]) == sorted(expected)
         for label, x, plus, minus in zip(mean["y"], mean["x"], mean["plus"], mean["minus"]):
             difference, (low, high), _ = expected[label]
-            assert x == pytest.approx(difference) and x - minus == pytest.approx(low) and x + plus == pytest.approx(high)
+            assert (
+                x == pytest.approx(difference) and x - minus == pytest.approx(low) and x + plus == pytest.approx(high)
+            )
         seeds = next(t for t in traces if t["meta"] == name and t["name"] == "one seed")
         found = {(y, seed): x for x, y, seed in zip(seeds["x"], seeds["y"], seeds["customdata"])}
-        assert found == pytest.approx({(label, seed): v for label, row in expected.items() for seed, v in row[2].items()})
+        assert found == pytest.approx(
+            {(label, seed): v for label, row in expected.items() for seed, v in row[2].items()}
+        )
     # The reviews cells are perfect (lstm) and always wrong (gru): every sign is known.
     reviews = expected_forest(evaluation(rendered, "reviews"))
     assert reviews["gru − lstm"][0] < 0 and reviews["lstm − majority"][0] > 0 > reviews["gru − majority"][0]
     verdicts = browser.execute_script(
-        "return document.querySelector('#forest .js-plotly-plot').layout.annotations.map(a => a.text)")
+        "return document.querySelector('#forest .js-plotly-plot').layout.annotations.map(a => a.text)"
+    )
     assert sum("lstm is better" in v for v in verdicts) >= 2 and any("no significant difference" in v for v in verdicts)
     top = "return document.querySelector(arguments[0]).getBoundingClientRect().top"
-    forest, table, first_section = (browser.execute_script(top, s) for s in ("#forest", "#summary-table", "section#prices"))
+    forest, table, first_section = (
+        browser.execute_script(top, s) for s in ("#forest", "#summary-table", "section#prices")
+    )
     assert forest < table < first_section
 
 
@@ -379,7 +478,7 @@ def test_cross_validation_is_named_with_each_cells_epoch_count(tmp_path):
         search["cells"][cell]["cross_validation"] = {"refit_epochs": epochs}
     (tmp_path / "reports/search/reviews.json").write_text(json.dumps(search))
     page = render_report(params).read_text()
-    note = page[page.index('id="reviews-validation"'):]
-    note = note[:note.index("</p>")]
+    note = page[page.index('id="reviews-validation"') :]
+    note = note[: note.index("</p>")]
     assert "stratified 5-fold cross-validation" in note and "(70)" in note  # train 60 + validation 10
     assert "lstm 41, gru 57 epochs" in note

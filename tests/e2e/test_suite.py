@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from processes import REPO, dvc_project, run_command
-from helpers import assert_clean_failure, video_frame
 from chromium import check_in_browser
+from helpers import assert_clean_failure, video_frame
+from processes import REPO, dvc_project, run_command
 from seqbench.errors import SeqbenchError
 from seqbench.stages.suite import cliques, suite_statistics
 
@@ -21,28 +21,44 @@ VIDEO = {"kind": "video", "source": "aeon:GunPoint"}
 
 def evaluation(lstm, gru, baselines, winner=None, metric="macro_f1", void=False):
     """The parts of a reports/eval/<name>.json that a suite reads."""
-    verdict = {"winner": winner, "text": f"{winner} is better" if winner else "no significant difference",
-               "p_value": 0.01 if winner else 0.4}
+    verdict = {
+        "winner": winner,
+        "text": f"{winner} is better" if winner else "no significant difference",
+        "p_value": 0.01 if winner else 0.4,
+    }
     return {
-        "cells": ["lstm", "gru"], "baselines": list(baselines),
-        "models": {"lstm": {"baseline": False, "summary": {metric: {"mean": lstm}}},
-                   "gru": {"baseline": False, "summary": {metric: {"mean": gru}}},
-                   **{b: {"baseline": True, "scores": {metric: v}} for b, v in baselines.items()}},
-        "comparisons": [{"a": "lstm", "b": "gru", "metric": metric, "verdict": verdict, **({"void": "x"} if void else {})}],
-        "cost": {c: {"train_seconds": {"mean": 2.0 + i}, "trainable_parameters": 100} for i, c in enumerate(("lstm", "gru"))},
+        "cells": ["lstm", "gru"],
+        "baselines": list(baselines),
+        "models": {
+            "lstm": {"baseline": False, "summary": {metric: {"mean": lstm}}},
+            "gru": {"baseline": False, "summary": {metric: {"mean": gru}}},
+            **{b: {"baseline": True, "scores": {metric: v}} for b, v in baselines.items()},
+        },
+        "comparisons": [
+            {"a": "lstm", "b": "gru", "metric": metric, "verdict": verdict, **({"void": "x"} if void else {})}
+        ],
+        "cost": {
+            c: {"train_seconds": {"mean": 2.0 + i}, "trainable_parameters": 100} for i, c in enumerate(("lstm", "gru"))
+        },
     }
 
 
 SCORES = {  # dataset -> lstm, gru, nn_dtw, majority (macro-F1)
-    "a": (0.91, 0.88, 0.80, 0.33), "b": (0.72, 0.75, 0.70, 0.30), "c": (0.65, 0.60, 0.66, 0.25),
-    "d": (0.99, 0.97, 0.95, 0.50), "e": (0.55, 0.58, 0.40, 0.20), "f": (0.81, 0.70, 0.78, 0.10),
+    "a": (0.91, 0.88, 0.80, 0.33),
+    "b": (0.72, 0.75, 0.70, 0.30),
+    "c": (0.65, 0.60, 0.66, 0.25),
+    "d": (0.99, 0.97, 0.95, 0.50),
+    "e": (0.55, 0.58, 0.40, 0.20),
+    "f": (0.81, 0.70, 0.78, 0.10),
 }
 WINNERS = {"a": "lstm", "b": None, "c": "lstm", "d": None, "e": "gru", "f": "lstm"}
 
 
 def suite_of(scores=SCORES, winners=WINNERS, metric="macro_f1"):
-    evaluations = {name: evaluation(l, g, {"nn_dtw": n, "majority": m}, winners.get(name), metric)
-                   for name, (l, g, n, m) in scores.items()}
+    evaluations = {
+        name: evaluation(lstm, gru, {"nn_dtw": dtw, "majority": majority}, winners.get(name), metric)
+        for name, (lstm, gru, dtw, majority) in scores.items()
+    }
     return suite_statistics("s", evaluations)
 
 
@@ -94,9 +110,17 @@ def test_all_ties_give_p_one_and_one_clique():
     assert set(result["friedman"]["average_ranks"].values()) == {2.5}
 
 
-@pytest.mark.parametrize("significant", [set(), {("a", "d")}, {("a", "c"), ("a", "d"), ("b", "d")},
-                                         {("a", "b"), ("b", "c"), ("c", "d"), ("a", "c"), ("a", "d"), ("b", "d")},
-                                         {("a", "b")}, {("c", "d"), ("b", "d"), ("a", "d")}])
+@pytest.mark.parametrize(
+    "significant",
+    [
+        set(),
+        {("a", "d")},
+        {("a", "c"), ("a", "d"), ("b", "d")},
+        {("a", "b"), ("b", "c"), ("c", "d"), ("a", "c"), ("a", "d"), ("b", "d")},
+        {("a", "b")},
+        {("c", "d"), ("b", "d"), ("a", "d")},
+    ],
+)
 def test_cliques_are_aeons(significant):
     """Our bars are aeon's cliques (its private _build_cliques) for the same significant pairs."""
     from aeon.visualisation.results._critical_difference import _build_cliques
@@ -135,8 +159,11 @@ def test_a_suite_of_two_datasets_says_friedman_needs_three(project):
 def test_a_suites_train_sits_between_the_global_and_the_datasets_own(project):
     from seqbench.config import load_params
 
-    write_params(project, {"s": {"datasets": ["a", "b", "c"], "train": {"max_epochs": 7, "search": {"trials": 2}}}},
-                 {"train": {"max_epochs": 30}})
+    write_params(
+        project,
+        {"s": {"datasets": ["a", "b", "c"], "train": {"max_epochs": 7, "search": {"trials": 2}}}},
+        {"train": {"max_epochs": 30}},
+    )
     data = yaml.safe_load((project.root / "params.yaml").read_text())
     data["datasets"]["c"] = {**VIDEO, "train": {"max_epochs": 3}}
     (project.root / "params.yaml").write_text(yaml.safe_dump(data))
@@ -156,9 +183,9 @@ def test_the_bundled_ucr_workspace_is_current_and_offline():
     """suites/ucr/dvc.yaml is what `seqbench suite-pipeline` writes from today's dvc.yaml, its
     suite stage lists its code, and every dataset is a set aeon bundles."""
     from seqbench.config import load_params
-    from seqbench.sources import aeon_bundled
     from seqbench.orchestration.stage_deps import relative_to_root, stage_closure
     from seqbench.orchestration.workspace import suite_pipeline
+    from seqbench.sources import aeon_bundled
 
     committed = yaml.safe_load((REPO / "suites/ucr/dvc.yaml").read_text())
     expected = suite_pipeline(yaml.safe_load((REPO / "dvc.yaml").read_text()), "../..")
@@ -175,12 +202,28 @@ def test_the_bundled_ucr_workspace_is_current_and_offline():
 # ---- one tiny suite through DVC, as `make suite` runs it ------------------------------------------
 
 TINY_SUITE = {
-    "train": {"seeds": [0], "max_epochs": 2, "patience": 2, "hidden_size": 4, "size_match": "hidden",
-              "batch_size": 8, "runner": "sequential", "retries": 0, "search": {"trials": 0}},
+    "train": {
+        "seeds": [0],
+        "max_epochs": 2,
+        "patience": 2,
+        "hidden_size": 4,
+        "size_match": "hidden",
+        "batch_size": 8,
+        "runner": "sequential",
+        "retries": 0,
+        "search": {"trials": 0},
+    },
     "suites": {"tiny": {"datasets": ["one", "two", "three"], "train": {"learning_rate": 0.01}}},
-    "datasets": {name: {"kind": "video", "source": f"{name}.csv", "min_frames": 2, "max_quarantine_fraction": 1.0,
-                        "splits": {"validation": 0.25, "test": 0.25}}
-                 for name in ("one", "two", "three")},
+    "datasets": {
+        name: {
+            "kind": "video",
+            "source": f"{name}.csv",
+            "min_frames": 2,
+            "max_quarantine_fraction": 1.0,
+            "splits": {"validation": 0.25, "test": 0.25},
+        }
+        for name in ("one", "two", "three")
+    },
 }
 
 

@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 # What differs between two runs of the same computation: wall-clock times.
 TIMINGS = {"train_seconds", "seconds_to_best", "train_samples_per_second", "last_fit_seconds"}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"),
-                                reason="needs root and runuser to start workers as another user")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root and runuser to start workers as another user"
+)
 
 
 def private_folder(prefix: str) -> Path:
@@ -52,11 +53,17 @@ def nobody_env(folder: Path, src: Path) -> list[str]:
     environment's installed packages (read in place: the venv is world-readable)."""
     import sysconfig
 
-    env = {"HOME": folder, "TMPDIR": folder, "DASK_TEMPORARY_DIRECTORY": folder, "PREFECT_HOME": folder / "prefect",
-           "PYTHONPATH": f"{src}:{sysconfig.get_paths()['purelib']}", "PATH": os.environ["PATH"],
-           # A task whose worker dies is not started again by the scheduler (default: up to 3
-           # times): the client's own retry (train.retries) is what the worker-loss test sees.
-           "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
+    env = {
+        "HOME": folder,
+        "TMPDIR": folder,
+        "DASK_TEMPORARY_DIRECTORY": folder,
+        "PREFECT_HOME": folder / "prefect",
+        "PYTHONPATH": f"{src}:{sysconfig.get_paths()['purelib']}",
+        "PATH": os.environ["PATH"],
+        # A task whose worker dies is not started again by the scheduler (default: up to 3
+        # times): the client's own retry (train.retries) is what the worker-loss test sees.
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
+    }
     return ["env", "-i", *(f"{key}={value}" for key, value in env.items())]
 
 
@@ -66,8 +73,21 @@ def nobody_python(src: Path) -> str:
     build of the same Python version (the packages' compiled parts fit any build of it)."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     for python in (sys.executable, f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"):
-        check = subprocess.run(["runuser", "-u", "nobody", "--", *nobody_env(Path("/tmp"), src), python, "-s", "-c",
-                                "import distributed, torch, seqbench"], capture_output=True, cwd="/tmp")
+        check = subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "nobody",
+                "--",
+                *nobody_env(Path("/tmp"), src),
+                python,
+                "-s",
+                "-c",
+                "import distributed, torch, seqbench",
+            ],
+            capture_output=True,
+            cwd="/tmp",
+        )
         if check.returncode == 0:
             return python
     pytest.skip(f"no Python {version} that the user nobody can run with this environment's packages")
@@ -75,8 +95,7 @@ def nobody_python(src: Path) -> str:
 
 def as_nobody(python: str, module: str, args: list, folder: Path, src: Path, log: Path) -> subprocess.Popen:
     command = ["runuser", "-u", "nobody", "--", *nobody_env(folder, src), python, "-s", "-m", module, *map(str, args)]
-    return subprocess.Popen(command, cwd=folder, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(command, cwd=folder, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def certificates(folder: Path) -> dict:
@@ -92,24 +111,34 @@ def certificates(folder: Path) -> dict:
 
     def certificate(subject, key, issuer, issuer_key, ca: bool):
         now = datetime.datetime.now(datetime.timezone.utc)
-        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
         if not ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            )
         return builder.sign(issuer_key, hashes.SHA256())
 
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "seqbench test CA")])
     ca = certificate(ca_name, ca_key, ca_name, ca_key, ca=True)
-    cert = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key, ca_name, ca_key, ca=False)
+    cert = certificate(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]), key, ca_name, ca_key, ca=False
+    )
     files = {"ca_file": folder / "ca.pem", "cert": folder / "cert.pem", "key": folder / "key.pem"}
     files["ca_file"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    files["key"].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     folder.chmod(0o755)
     for path in files.values():
         path.chmod(0o644)  # the workers (nobody) read them
@@ -131,19 +160,55 @@ def dask_cluster(tls: bool = False):
         tls_args = ["--tls-ca-file", security["ca_file"], "--tls-cert", security["cert"], "--tls-key", security["key"]]
     port = free_port()
     address = f"{'tls' if tls else 'tcp'}://127.0.0.1:{port}"
-    processes = [as_nobody(python, "distributed.cli.dask_scheduler",
-                           ["--host", "127.0.0.1", "--port", port, "--no-dashboard",
-                            *(["--protocol", "tls"] if tls else []), *tls_args],
-                           folders["scheduler"], src, logs / "scheduler.log")]
+    processes = [
+        as_nobody(
+            python,
+            "distributed.cli.dask_scheduler",
+            [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                port,
+                "--no-dashboard",
+                *(["--protocol", "tls"] if tls else []),
+                *tls_args,
+            ],
+            folders["scheduler"],
+            src,
+            logs / "scheduler.log",
+        )
+    ]
     for name in ("worker-a", "worker-b"):
-        processes.append(as_nobody(python, "distributed.cli.dask_worker",
-                                   [address, "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", name,
-                                    "--local-directory", folders[name], *tls_args],
-                                   folders[name], src, logs / f"{name}.log"))
+        processes.append(
+            as_nobody(
+                python,
+                "distributed.cli.dask_worker",
+                [
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--no-nanny",
+                    "--no-dashboard",
+                    "--name",
+                    name,
+                    "--local-directory",
+                    folders[name],
+                    *tls_args,
+                ],
+                folders[name],
+                src,
+                logs / f"{name}.log",
+            )
+        )
     try:
         wait_for_workers(address, 2, processes, logs, security)
-        yield SimpleNamespace(address=address, folders=[folders["worker-a"], folders["worker-b"]], logs=logs,
-                              workers=dict(zip(("worker-a", "worker-b"), processes[1:])), tls=security)
+        yield SimpleNamespace(
+            address=address,
+            folders=[folders["worker-a"], folders["worker-b"]],
+            logs=logs,
+            workers=dict(zip(("worker-a", "worker-b"), processes[1:])),
+            tls=security,
+        )
     finally:
         for process in reversed(processes):
             stop_process_group(process)
@@ -157,13 +222,19 @@ def cluster():
         yield started
 
 
-def wait_for_workers(address: str, count: int, processes: list, logs: Path, tls: dict | None = None,
-                     timeout: float = 60) -> None:
+def wait_for_workers(
+    address: str, count: int, processes: list, logs: Path, tls: dict | None = None, timeout: float = 60
+) -> None:
     import distributed
     from distributed.security import Security
 
-    security = Security(tls_ca_file=tls["ca_file"], tls_client_cert=tls["cert"], tls_client_key=tls["key"],
-                        require_encryption=True) if tls else None
+    security = (
+        Security(
+            tls_ca_file=tls["ca_file"], tls_client_cert=tls["cert"], tls_client_key=tls["key"], require_encryption=True
+        )
+        if tls
+        else None
+    )
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -172,8 +243,10 @@ def wait_for_workers(address: str, count: int, processes: list, logs: Path, tls:
                 return
         except (OSError, TimeoutError):
             if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
-                raise RuntimeError("the Dask cluster did not start:\n" + "\n".join(
-                    f"{log.name}: {log.read_text()[-1500:]}" for log in logs.glob("*.log"))) from None
+                raise RuntimeError(
+                    "the Dask cluster did not start:\n"
+                    + "\n".join(f"{log.name}: {log.read_text()[-1500:]}" for log in logs.glob("*.log"))
+                ) from None
             time.sleep(0.5)
 
 
@@ -181,8 +254,14 @@ def run_flow(root: Path, prefect_server: dict, **train) -> subprocess.CompletedP
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["train"].update(train)
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    return subprocess.run([sys.executable, str(REPO / "flows/train.py"), "toy", "--params", str(root / "params.yaml")],
-                          cwd=root, env={**os.environ, **prefect_server}, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(REPO / "flows/train.py"), "toy", "--params", str(root / "params.yaml")],
+        cwd=root,
+        env={**os.environ, **prefect_server},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def outcome(root: Path) -> dict:
@@ -192,13 +271,16 @@ def outcome(root: Path) -> dict:
         metrics = json.loads((folder / "metrics.json").read_text())
         curves = [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in metrics.pop("curves")]
         runs[f"{folder.parent.name}/{folder.name}"] = (
-            {k: v for k, v in metrics.items() if k not in TIMINGS}, curves,
-            torch.load(folder / "model.pt", weights_only=True))
+            {k: v for k, v in metrics.items() if k not in TIMINGS},
+            curves,
+            torch.load(folder / "model.pt", weights_only=True),
+        )
     return runs
 
 
-def test_workers_without_the_project_disk_train_what_the_process_runner_trains(prepared_stock, prefect_server,
-                                                                               cluster, tmp_path):
+def test_workers_without_the_project_disk_train_what_the_process_runner_trains(
+    prepared_stock, prefect_server, cluster, tmp_path
+):
     address, worker_folders, logs = cluster.address, cluster.folders, cluster.logs
     root = prepared_stock.root
     twin = tmp_path.parent / f"{tmp_path.name}-twin"
@@ -234,9 +316,14 @@ def test_workers_without_the_project_disk_train_what_the_process_runner_trains(p
     # Both workers trained (their epoch lines are in their own logs), and kept nothing of the project.
     for worker in ("worker-a", "worker-b"):
         assert "epoch 3/3" in (logs / f"{worker}.log").read_text(), worker
-    left = [path for folder in worker_folders for path in folder.rglob("*")
-            if path.suffix in {".npz", ".pt", ".ckpt", ".tsv"} or path.name in {"metrics.json", "config.json"}
-            or path.name.startswith("seqbench-run-")]
+    left = [
+        path
+        for folder in worker_folders
+        for path in folder.rglob("*")
+        if path.suffix in {".npz", ".pt", ".ckpt", ".tsv"}
+        or path.name in {"metrics.json", "config.json"}
+        or path.name.startswith("seqbench-run-")
+    ]
     assert left == []
 
 
@@ -252,8 +339,7 @@ def test_an_unreachable_scheduler_is_one_clear_error(prepared_stock, prefect_ser
 
 
 @pytest.mark.parametrize("retries", [1, 0])
-def test_a_run_lost_with_its_worker_is_retried_then_reported_by_name(prepared_stock, prefect_server, cluster,
-                                                                     retries):
+def test_a_run_lost_with_its_worker_is_retried_then_reported_by_name(prepared_stock, prefect_server, cluster, retries):
     """Worker a is killed in its first run: the scheduler gives up the runs it held, the one it
     was training and any waiting there for it (KilledWorker); with a retry left the client
     submits them again and they train on worker b; without, the flow fails naming them, after
@@ -271,8 +357,15 @@ def test_a_run_lost_with_its_worker_is_retried_then_reported_by_name(prepared_st
     killed = []
     killer = threading.Thread(target=kill_worker_a_in_its_first_run, daemon=True)
     killer.start()
-    result = run_flow(prepared_stock.root, prefect_server, runner="dask", dask_address=cluster.address,
-                      max_epochs=6, patience=6, retries=retries)
+    result = run_flow(
+        prepared_stock.root,
+        prefect_server,
+        runner="dask",
+        dask_address=cluster.address,
+        max_epochs=6,
+        patience=6,
+        retries=retries,
+    )
     assert not killer.is_alive() and len(killed) == 1
     summary = json.loads((prepared_stock.root / "reports/train/toy.json").read_text())
     if retries:
@@ -294,15 +387,24 @@ def test_a_tls_scheduler_takes_the_certificates_from_params(prepared_stock, pref
     with dask_cluster(tls=True) as tls_cluster:
         assert re.search(rf"Scheduler at:\s+{tls_cluster.address}", (tls_cluster.logs / "scheduler.log").read_text())
         root = prepared_stock.root
-        refused = run_flow(root, prefect_server, runner="dask", dask_address=tls_cluster.address.replace("tls", "tcp"),
-                           dask_timeout_s=3)
+        refused = run_flow(
+            root,
+            prefect_server,
+            runner="dask",
+            dask_address=tls_cluster.address.replace("tls", "tcp"),
+            dask_timeout_s=3,
+        )
         assert refused.returncode == 1 and "cannot reach the Dask scheduler" in refused.stderr
         assert "Traceback" not in refused.stderr
-        result = run_flow(root, prefect_server, runner="dask", dask_address=tls_cluster.address,
-                          dask_tls=tls_cluster.tls)
+        result = run_flow(
+            root, prefect_server, runner="dask", dask_address=tls_cluster.address, dask_tls=tls_cluster.tls
+        )
         assert result.returncode == 0, result.stderr[-4000:]
         summary = json.loads((root / "reports/train/toy.json").read_text())
         assert all(cell["runs"] == 2 for cell in summary["cells"].values())
-        trained_on = [worker for worker in ("worker-a", "worker-b")
-                      if "epoch 3/3" in (tls_cluster.logs / f"{worker}.log").read_text()]
+        trained_on = [
+            worker
+            for worker in ("worker-a", "worker-b")
+            if "epoch 3/3" in (tls_cluster.logs / f"{worker}.log").read_text()
+        ]
         assert trained_on, "no worker trained"

@@ -13,8 +13,15 @@ from processes import run_command, stop_process_group
 from seqbench.errors import SeqbenchError
 from seqbench.orchestration.dvc import StageFailed, captured_output, plan_stages, reproduce_stage, verdict_table
 
-PLAN = ["ingest@prices", "validate@prices", "prepare@prices", "search@prices", "train@prices",
-        "evaluate@prices", "report"]
+PLAN = [
+    "ingest@prices",
+    "validate@prices",
+    "prepare@prices",
+    "search@prices",
+    "train@prices",
+    "evaluate@prices",
+    "report",
+]
 
 
 def test_stages_are_planned_in_dvcs_order_and_a_subset_ends_with_the_report(tiny_project, tmp_path, monkeypatch):
@@ -26,7 +33,9 @@ def test_stages_are_planned_in_dvcs_order_and_a_subset_ends_with_the_report(tiny
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)  # DVC addresses stages from the working folder: the plan must not depend on it
     everything = plan_stages(root, ["prices", "other"], ["prices", "other"])
-    assert sorted(everything) == sorted(PLAN[:-1] + [name.replace("prices", "other") for name in PLAN[:-1]] + ["report"])
+    assert sorted(everything) == sorted(
+        PLAN[:-1] + [name.replace("prices", "other") for name in PLAN[:-1]] + ["report"]
+    )
     assert everything[-1] == "report" and everything.index("ingest@other") < everything.index("train@other")
     # A subset: the chosen datasets' stages up to their evaluation, then the report alone.
     assert plan_stages(root, ["prices"], ["prices", "other"]) == PLAN
@@ -36,9 +45,11 @@ def test_stages_are_planned_in_dvcs_order_and_a_subset_ends_with_the_report(tiny
 
 
 def test_verdict_table_without_evaluations_says_so_and_lists_the_stages(tmp_path):
-    stages = [{"stage": "ingest@prices", "outcome": "ran", "seconds": 1.25},
-              {"stage": "validate@prices", "outcome": "failed", "seconds": 0.5},
-              {"stage": "report", "outcome": "not run", "seconds": None}]
+    stages = [
+        {"stage": "ingest@prices", "outcome": "ran", "seconds": 1.25},
+        {"stage": "validate@prices", "outcome": "failed", "seconds": 0.5},
+        {"stage": "report", "outcome": "not run", "seconds": None},
+    ]
     table = verdict_table(tmp_path, ["prices"], stages)
     assert "| prices | — | not evaluated |" in table and "no report rendered yet" in table
     assert "| ingest@prices | ran | 1.2 s |" in table and "| report | not run | — |" in table
@@ -57,9 +68,16 @@ def test_a_stages_output_is_captured_line_by_line_and_redacted():
 def test_a_held_dvc_lock_makes_a_stage_wait_not_fail(tiny_project):
     root, env = tiny_project
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from dvc.repo import Repo; r = Repo('.'); r.lock.lock(); "
-         "print('locked', flush=True); time.sleep(6); r.lock.unlock()"],
-        cwd=root, env=env, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import time; from dvc.repo import Repo; r = Repo('.'); r.lock.lock(); "
+            "print('locked', flush=True); time.sleep(6); r.lock.unlock()",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -93,8 +111,9 @@ def test_a_failed_stage_fails_its_task_and_the_run_reports_the_rest_as_not_run(t
 
     root, env = tiny_project
     (root / "prices.csv").write_text("when,price\n2020-01-01,1\n")
-    process = subprocess.run([sys.executable, "flows/pipeline.py"], cwd=root, env={**env, **api},
-                             capture_output=True, text=True, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "flows/pipeline.py"], cwd=root, env={**env, **api}, capture_output=True, text=True, timeout=300
+    )
     output = process.stdout + process.stderr
     assert process.returncode == 1
     assert "Traceback" not in output
@@ -107,9 +126,13 @@ def test_a_failed_stage_fails_its_task_and_the_run_reports_the_rest_as_not_run(t
         assert [run.name for run in stages] == ["ingest@prices"]  # nothing after the failed stage was started
         assert stages[0].state_type == StateType.FAILED and "missing column(s) date" in stages[0].state.message
         # The stage's output (DVC's lines and the command's) is in its task run's log.
-        logs = [log.message for log in client.read_logs(
-            log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[stages[0].id])))]
-        assert "Running stage 'ingest@prices':" in logs and "error: prices.csv: missing column(s) date" in "\n".join(logs)
+        logs = [
+            log.message
+            for log in client.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(any_=[stages[0].id])))
+        ]
+        assert "Running stage 'ingest@prices':" in logs and "error: prices.csv: missing column(s) date" in "\n".join(
+            logs
+        )
     artifact = Artifact.get("seqbench-verdicts")
     assert "| ingest@prices | failed |" in artifact.data and "| report | not run | — |" in artifact.data
 
@@ -119,8 +142,9 @@ def task_runs(client, flow_run_id) -> list:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.client.schemas.sorting import TaskRunSort
 
-    return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                                 sort=TaskRunSort.EXPECTED_START_TIME_ASC)
+    return client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), sort=TaskRunSort.EXPECTED_START_TIME_ASC
+    )
 
 
 # ---- the deployment on a real server --------------------------------------------------------
@@ -129,7 +153,9 @@ def task_runs(client, flow_run_id) -> list:
 def flow_runs(client, deployment_id):
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
 
-    return client.read_flow_runs(flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id])))
+    return client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
+    )
 
 
 def wait_for(predicate, timeout: float, what: str, poll: float = 1.0):
@@ -163,7 +189,11 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
     log = open(root.parent / "serve.log", "w")
     serving = subprocess.Popen(
         [sys.executable, "flows/serve.py", "--name", name, "--interval", "30"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         with get_client(sync_client=True) as client:
@@ -171,8 +201,9 @@ def test_scheduled_runs_complete_one_at_a_time_and_publish_the_verdicts(tiny_pro
             assert deployment.global_concurrency_limit.limit == 1
             assert deployment.schedules and deployment.schedules[0].schedule.interval.total_seconds() == 30
 
-            first = wait_for(lambda: _in_state(flow_runs(client, deployment.id), StateType.RUNNING), 120,
-                             "a scheduled run to start")[0]
+            first = wait_for(
+                lambda: _in_state(flow_runs(client, deployment.id), StateType.RUNNING), 120, "a scheduled run to start"
+            )[0]
             assert first.auto_scheduled
             by_hand = run_deployment(f"seqbench-pipeline/{name}", timeout=0)
             deadline = time.monotonic() + 400
@@ -231,7 +262,6 @@ def _in_state(runs, state_type):
     return [r for r in runs if r.state_type == state_type]
 
 
-
 def test_dvc_repro_alone_trains_with_its_own_temporary_server(tiny_project):
     """Without PREFECT_API_URL a training stage still runs: it starts a temporary server."""
     root, env = tiny_project
@@ -248,8 +278,22 @@ def test_deploy_registers_on_a_process_pool_and_a_worker_runs_it(tiny_project, a
     root, env = tiny_project
     env = {**env, **api, "PREFECT_WORKER_QUERY_SECONDS": "2"}
     name = f"pool-{uuid.uuid4().hex[:8]}"
-    run_command([sys.executable, "flows/deploy.py", "--name", name, "--pool", name, "--cron", "0 3 * * *",
-                 "--timezone", "Europe/Berlin"], root, env)
+    run_command(
+        [
+            sys.executable,
+            "flows/deploy.py",
+            "--name",
+            name,
+            "--pool",
+            name,
+            "--cron",
+            "0 3 * * *",
+            "--timezone",
+            "Europe/Berlin",
+        ],
+        root,
+        env,
+    )
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(f"seqbench-pipeline/{name}")
         assert deployment.work_pool_name == name
@@ -267,14 +311,21 @@ def test_serve_without_a_reachable_server_says_to_start_one(tiny_project):
         run_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
         if url:
             run_env["PREFECT_API_URL"] = url
-        process = subprocess.run([sys.executable, "flows/serve.py"], cwd=root, env=run_env, capture_output=True,
-                                 text=True, timeout=120)
+        process = subprocess.run(
+            [sys.executable, "flows/serve.py"], cwd=root, env=run_env, capture_output=True, text=True, timeout=120
+        )
         assert process.returncode == 1 and message in process.stderr and "Traceback" not in process.stderr
         assert "make server" in process.stderr
 
 
 def test_a_bad_cron_is_rejected_with_its_source(tiny_project, api):
     root, env = tiny_project
-    process = subprocess.run([sys.executable, "flows/serve.py", "--cron", "99 * * * *"], cwd=root,
-                             env={**env, **api}, capture_output=True, text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "flows/serve.py", "--cron", "99 * * * *"],
+        cwd=root,
+        env={**env, **api},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert process.returncode == 1 and "--cron/--timezone: Invalid cron string" in process.stderr

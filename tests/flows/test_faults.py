@@ -47,17 +47,26 @@ while True:
 def test_one_pipeline_per_workspace_and_dvc_status_never_fails_it(tiny_project, prefect_server):
     root, env = tiny_project
     env = {**env, **prefect_server}
-    first = subprocess.Popen([sys.executable, "flows/pipeline.py"], cwd=root, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    first = subprocess.Popen(
+        [sys.executable, "flows/pipeline.py"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: (root / ".seqbench/workspace.holder.json").exists(), 120, "the pipeline to take the workspace")
-        second = subprocess.run([sys.executable, "flows/pipeline.py"], cwd=root, env=env, capture_output=True,
-                                text=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, "flows/pipeline.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
         assert second.returncode == 1
         assert f"another seqbench run is working in {root}: process {first.pid}" in second.stderr, second.stderr
         assert "flows/pipeline.py" in second.stderr and "Traceback" not in second.stderr
-        by_hand = subprocess.run(["seqbench", "ingest", "prices"], cwd=root, env=env, capture_output=True,
-                                 text=True, timeout=120)
+        by_hand = subprocess.run(
+            ["seqbench", "ingest", "prices"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
         assert by_hand.returncode == 1 and f"process {first.pid}" in by_hand.stderr, by_hand.stderr
         assert "Traceback" not in by_hand.stderr
 
@@ -104,10 +113,19 @@ def test_a_stage_killed_midway_leaves_nothing_trusted(tiny_project, tmp_path):
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(STALL_BEFORE_SWAP)
     marker = tmp_path / "stalled"
-    stalled_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")])),
-                   "STALLED_MARKER": str(marker)}
-    stage = subprocess.Popen(["dvc", "repro", "validate@prices"], cwd=root, env=stalled_env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    stalled_env = {
+        **env,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(hooks), env.get("PYTHONPATH")])),
+        "STALLED_MARKER": str(marker),
+    }
+    stage = subprocess.Popen(
+        ["dvc", "repro", "validate@prices"],
+        cwd=root,
+        env=stalled_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for(marker.exists, 300, "validate to reach its first swap")
         # Mid-write: a finished temporary folder beside its final place, not yet swapped in.
@@ -135,8 +153,9 @@ def test_dataset_names_are_checked_before_any_shell_sees_them(tiny_project):
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["datasets"]["a;touch PWNED;"] = params["datasets"].pop("prices")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    process = subprocess.run([sys.executable, "flows/pipeline.py"], cwd=root, env=env, capture_output=True,
-                             text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "flows/pipeline.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
     assert process.returncode == 1
     assert "dataset name 'a;touch PWNED;' may hold only letters" in process.stderr, process.stderr
     assert "Traceback" not in process.stderr

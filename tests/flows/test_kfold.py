@@ -7,9 +7,9 @@ import statistics
 import numpy as np
 import pytest
 import yaml
+from test_search import run_script
 
 from helpers import TINY_TRAIN, VIDEO, video_frame
-from test_search import run_script
 
 FOLDS = 3
 
@@ -20,10 +20,22 @@ def prepared_clips(project):
     project.write("clips.csv", video_frame(clips=24, frames=6))
     project.params({"toy": {**VIDEO}})
     params = yaml.safe_load((project.root / "params.yaml").read_text())
-    params["train"] = {**TINY_TRAIN, "seeds": [0], "size_match": "params", "param_budget": 300, "validation": "kfold",
-                       "folds": FOLDS, "max_epochs": 4, "patience": 2,
-                       "search": {"trials": 3, "parallel": 2, "startup_trials": 2,
-                                  "space": {"learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}}}}
+    params["train"] = {
+        **TINY_TRAIN,
+        "seeds": [0],
+        "size_match": "params",
+        "param_budget": 300,
+        "validation": "kfold",
+        "folds": FOLDS,
+        "max_epochs": 4,
+        "patience": 2,
+        "search": {
+            "trials": 3,
+            "parallel": 2,
+            "startup_trials": 2,
+            "space": {"learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}},
+        },
+    }
     (project.root / "params.yaml").write_text(yaml.safe_dump(params))
     for step in ("ingest", "validate", "prepare"):
         result = project.run(step, "toy")
@@ -35,8 +47,12 @@ def test_folds_partition_the_training_and_validation_items_by_class():
     from seqbench.training.trials import fold_items
 
     labels = np.array([0, 1] * 12)
-    arrays = {"labels": labels, "idx_train": np.arange(0, 14), "idx_val": np.arange(14, 20),
-              "idx_test": np.arange(20, 24)}
+    arrays = {
+        "labels": labels,
+        "idx_train": np.arange(0, 14),
+        "idx_val": np.arange(14, 20),
+        "idx_test": np.arange(20, 24),
+    }
     folds = fold_items(arrays, FOLDS, seed=0)
     assert len(folds) == FOLDS
     held_out = np.concatenate([held for _, held in folds])
@@ -68,7 +84,7 @@ def test_cross_validation_chooses_the_epochs_and_every_seed_fits_all_items(prepa
     prepared = root / "data/prepared/toy/arrays.npz"
     arrays = dict(np.load(prepared))
     for clip in arrays["idx_test"]:
-        arrays["values"][arrays["offsets"][clip]:arrays["offsets"][clip + 1]] = np.nan
+        arrays["values"][arrays["offsets"][clip] : arrays["offsets"][clip + 1]] = np.nan
     np.savez(prepared, **arrays)
     pooled = len(arrays["idx_train"]) + len(arrays["idx_val"])
 
@@ -103,10 +119,13 @@ def test_cross_validation_chooses_the_epochs_and_every_seed_fits_all_items(prepa
         assert all(bool(v.isfinite().all()) for v in state.values())
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"validation": "kfold", "search": {"trials": 0}}, "kfold needs train.search.trials >= 1"),
-    ({"validation": "kfold", "folds": 1}, "train.folds"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"validation": "kfold", "search": {"trials": 0}}, "kfold needs train.search.trials >= 1"),
+        ({"validation": "kfold", "folds": 1}, "train.folds"),
+    ],
+)
 def test_bad_kfold_settings_are_reported(change, message):
     from seqbench.config import parse_params
     from seqbench.errors import ConfigError
@@ -120,7 +139,11 @@ def test_kfold_is_refused_for_a_stock_dataset():
     from seqbench.config import parse_params
     from seqbench.errors import ConfigError
 
-    data = {"datasets": {"prices": {"kind": "stock", "source": "p.csv", "train": {"validation": "kfold"}}},
-            "train": {"search": {"trials": 2}}}
-    with pytest.raises(ConfigError, match="datasets.prices: validation: kfold needs a classification dataset; a stock dataset"):
+    data = {
+        "datasets": {"prices": {"kind": "stock", "source": "p.csv", "train": {"validation": "kfold"}}},
+        "train": {"search": {"trials": 2}},
+    }
+    with pytest.raises(
+        ConfigError, match="datasets.prices: validation: kfold needs a classification dataset; a stock dataset"
+    ):
         parse_params(data)

@@ -11,8 +11,13 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SPACE = {"learning_rate": {"low": 1e-3, "high": 3e-2, "log": True}, "layers": [1, 2],
-         "dropout": {"low": 0.0, "high": 0.3}, "forget_bias": [None, 1.0], "param_budget": 200}
+SPACE = {
+    "learning_rate": {"low": 1e-3, "high": 3e-2, "log": True},
+    "layers": [1, 2],
+    "dropout": {"low": 0.0, "high": 0.3},
+    "forget_bias": [None, 1.0],
+    "param_budget": 200,
+}
 
 
 def set_params(project, **train):
@@ -23,13 +28,23 @@ def set_params(project, **train):
 
 def run_script(project, script: str, prefect_server, *args):
     env = {**os.environ, **prefect_server}
-    return subprocess.run([sys.executable, str(REPO / script), "toy", "--params", str(project.root / "params.yaml"),
-                           *args], cwd=project.root, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / script), "toy", "--params", str(project.root / "params.yaml"), *args],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def searched(project, prefect_server, trials: int = 3, runner: str = "sequential", **search) -> dict:
-    set_params(project, size_match="params", runner=runner,
-               search={"trials": trials, "parallel": 2, "startup_trials": 2, "prune_after": 1, "space": SPACE, **search})
+    set_params(
+        project,
+        size_match="params",
+        runner=runner,
+        search={"trials": trials, "parallel": 2, "startup_trials": 2, "prune_after": 1, "space": SPACE, **search},
+    )
     result = run_script(project, "flows/search.py", prefect_server)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((project.root / "reports/search/toy.json").read_text())
@@ -37,8 +52,10 @@ def searched(project, prefect_server, trials: int = 3, runner: str = "sequential
 
 def outcome(summary: dict) -> dict:
     """What a search decided, without its timings."""
-    return {cell: [(t["number"], t["state"], t["value"], t["params"]) for t in entry["trials"]]
-            for cell, entry in summary["cells"].items()}
+    return {
+        cell: [(t["number"], t["state"], t["value"], t["params"]) for t in entry["trials"]]
+        for cell, entry in summary["cells"].items()
+    }
 
 
 def test_search_gives_both_cells_the_same_trials_and_never_reads_the_test_split(prepared_stock, prefect_server):
@@ -124,13 +141,16 @@ def test_no_trials_writes_the_fixed_budget(prepared_stock, prefect_server):
     assert list((prepared_stock.root / "models/toy/search").iterdir()) == []  # DVC's output, empty
 
 
-@pytest.mark.parametrize("search, fragments", [
-    ({"trials": -1}, ["train.search.trials", "greater than or equal to 0"]),
-    ({"trials": 1.5}, ["train.search.trials", "whole number"]),
-    ({"trials": 2, "space": {"hiden_size": [4, 8]}}, ["hiden_size", "not a search key"]),
-    ({"trials": 2, "space": {"learning_rate": {"low": 0.1, "high": 0.01}}}, ["learning_rate", "must be <= high"]),
-    ({"trials": 2, "space": {"param_budget": 3}}, ["param_budget", "below the smallest"]),
-])
+@pytest.mark.parametrize(
+    "search, fragments",
+    [
+        ({"trials": -1}, ["train.search.trials", "greater than or equal to 0"]),
+        ({"trials": 1.5}, ["train.search.trials", "whole number"]),
+        ({"trials": 2, "space": {"hiden_size": [4, 8]}}, ["hiden_size", "not a search key"]),
+        ({"trials": 2, "space": {"learning_rate": {"low": 0.1, "high": 0.01}}}, ["learning_rate", "must be <= high"]),
+        ({"trials": 2, "space": {"param_budget": 3}}, ["param_budget", "below the smallest"]),
+    ],
+)
 def test_bad_search_settings_fail_cleanly(prepared_stock, prefect_server, search, fragments):
     set_params(prepared_stock, size_match="params", search=search)
     result = run_script(prepared_stock, "flows/search.py", prefect_server)

@@ -19,7 +19,11 @@ def run_flow(project, prefect_server, **train):
     env = {**os.environ, **prefect_server}
     return subprocess.run(
         [sys.executable, str(REPO / "flows/train.py"), "toy", "--params", str(project.root / "params.yaml")],
-        cwd=project.root, env=env, capture_output=True, text=True, timeout=600,
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -95,8 +99,10 @@ def test_one_worker_or_two_give_bit_identical_weights(prepared_stock, prefect_se
         result = run_flow(prepared_stock, prefect_server, runner="process", workers=workers)
         assert result.returncode == 0, result.stderr[-3000:]
         runs = prepared_stock.root / "models/toy/runs"
-        weights[workers] = {str(path.relative_to(runs)): torch.load(path, weights_only=True)
-                            for path in sorted(runs.glob("*/seed*/model.pt"))}
+        weights[workers] = {
+            str(path.relative_to(runs)): torch.load(path, weights_only=True)
+            for path in sorted(runs.glob("*/seed*/model.pt"))
+        }
         os.rename(runs, tmp_path / f"runs-{workers}")  # the second flow trains afresh
     assert len(weights[1]) == 4 and weights[1].keys() == weights[2].keys()
     for run, state in weights[1].items():

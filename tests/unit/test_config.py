@@ -2,10 +2,9 @@
 
 import pytest
 
+from helpers import STOCK, TEXT, assert_clean_failure
 from seqbench.config import load_params, parse_params
 from seqbench.errors import ConfigError
-
-from helpers import STOCK, TEXT, assert_clean_failure
 
 
 def error_for(datasets) -> str:
@@ -88,28 +87,41 @@ def test_seeds_are_a_list_a_count_or_auto_by_training_size():
     assert seeds([7, 3]) == [7, 3]
 
 
-@pytest.mark.parametrize("value, message", [
-    (0, "train.seeds"), ([1, 1], "seeds must be distinct"), ([], "train.seeds"), ("many", "train.seeds"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (0, "train.seeds"),
+        ([1, 1], "seeds must be distinct"),
+        ([], "train.seeds"),
+        ("many", "train.seeds"),
+    ],
+)
 def test_bad_seeds_are_reported(value, message):
     with pytest.raises(ConfigError, match=message):
         parse_params({"datasets": {"x": {**STOCK}}, "train": {"seeds": value}})
 
 
-@pytest.mark.parametrize("train, message", [
-    ({"threads": 0}, "train.threads"),
-    ({"size_match": "weights"}, "train.size_match"),
-    ({"param_budget": -5}, "train.param_budget"),
-    ({"search": {"pruner": "hyperband"}}, "train.search.pruner"),
-    ({"search": {"space": {"layers": {"low": 1, "high": 2, "log": True}, "dropout": [0.1, 1.2]}}}, "dropout"),
-])
+@pytest.mark.parametrize(
+    "train, message",
+    [
+        ({"threads": 0}, "train.threads"),
+        ({"size_match": "weights"}, "train.size_match"),
+        ({"param_budget": -5}, "train.param_budget"),
+        ({"search": {"pruner": "hyperband"}}, "train.search.pruner"),
+        ({"search": {"space": {"layers": {"low": 1, "high": 2, "log": True}, "dropout": [0.1, 1.2]}}}, "dropout"),
+    ],
+)
 def test_bad_train_settings_are_reported_by_key(train, message):
     with pytest.raises(ConfigError, match=message):
         parse_params({"datasets": {"x": {**STOCK}}, "train": train})
 
 
 def test_a_dataset_merges_its_search_space_over_the_global_one():
-    params = parse_params({"datasets": {"x": {**STOCK, "train": {"search": {"trials": 3, "space": {"layers": [2]}}}}},
-                           "train": {"search": {"trials": 5, "space": {"layers": [1, 2], "dropout": [0.0, 0.2]}}}})
+    params = parse_params(
+        {
+            "datasets": {"x": {**STOCK, "train": {"search": {"trials": 3, "space": {"layers": [2]}}}}},
+            "train": {"search": {"trials": 5, "space": {"layers": [1, 2], "dropout": [0.0, 0.2]}}},
+        }
+    )
     search = params.search("x")
     assert search.trials == 3 and search.space == {"layers": [2], "dropout": [0.0, 0.2]}

@@ -17,10 +17,24 @@ from seqbench.training import digest
 # Files a run's closure reaches but which change no number: messages and atomic writes.
 PLUMBING_IN_CLOSURE = {"__init__.py", "errors.py", "io.py", "redact.py"}
 # Files that orchestrate, schedule, check or render: editing them must retrain nothing.
-PLUMBING = ["cli.py", "config.py", "locks.py", "paths.py", "io.py", "errors.py", "redact.py", "sources.py",
-            "orchestration/dvc.py", "orchestration/stage_deps.py", "orchestration/prefect.py",
-            "stages/report/figures.py", "stages/train.py", "stages/search.py", "stages/prepare.py",
-            "training/runs.py"]
+PLUMBING = [
+    "cli.py",
+    "config.py",
+    "locks.py",
+    "paths.py",
+    "io.py",
+    "errors.py",
+    "redact.py",
+    "sources.py",
+    "orchestration/dvc.py",
+    "orchestration/stage_deps.py",
+    "orchestration/prefect.py",
+    "stages/report/figures.py",
+    "stages/train.py",
+    "stages/search.py",
+    "stages/prepare.py",
+    "training/runs.py",
+]
 
 
 def relative(files) -> set[str]:
@@ -30,11 +44,28 @@ def relative(files) -> set[str]:
 def test_run_code_is_the_training_closure_of_one_kind_inside_the_boundary():
     files = [path.relative_to(digest.PACKAGE_DIR).as_posix() for path in digest.run_code_files("stock")]
     assert files == sorted(files)
-    assert {"training/fit.py", "training/trials.py", "batching.py", "kinds/stock.py", "models/base.py",
-            "models/forecaster.py", "metrics.py", "stats.py"} <= set(files)
+    assert {
+        "training/fit.py",
+        "training/trials.py",
+        "batching.py",
+        "kinds/stock.py",
+        "models/base.py",
+        "models/forecaster.py",
+        "metrics.py",
+        "stats.py",
+    } <= set(files)
     assert all(path.startswith(digest.COMPUTES) for path in files)
-    assert not {"kinds/text.py", "kinds/video.py", "stages/evaluate.py", "stages/report/__init__.py", "cli.py",
-                "config.py", "locks.py", "paths.py", "training/runs.py"} & set(files)
+    assert not {
+        "kinds/text.py",
+        "kinds/video.py",
+        "stages/evaluate.py",
+        "stages/report/__init__.py",
+        "cli.py",
+        "config.py",
+        "locks.py",
+        "paths.py",
+        "training/runs.py",
+    } & set(files)
 
 
 @pytest.mark.parametrize("kind", ["stock", "text", "video"])
@@ -85,8 +116,9 @@ def train_with(src: Path, params: Path) -> subprocess.CompletedProcess:
     """Train ('toy', 'gru', seed 0) with the seqbench package under `src`, in a new process."""
     code = "import sys; from seqbench.training.runs import train_run; train_run('toy', 'gru', 0, sys.argv[1])"
     env = {**os.environ, "PYTHONPATH": str(src)}
-    process = subprocess.run([sys.executable, "-c", code, str(params)], env=env, capture_output=True, text=True,
-                             timeout=600)
+    process = subprocess.run(
+        [sys.executable, "-c", code, str(params)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert process.returncode == 0, process.stderr[-3000:]
     return process
 

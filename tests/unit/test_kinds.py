@@ -15,19 +15,26 @@ import pandas as pd
 import pytest
 
 import seqbench.kinds
+from helpers import STOCK, TEXT, VIDEO, random_walk_prices, text_frame, video_frame
 from seqbench.errors import ConfigError
 from seqbench.kinds import KINDS, get_kind
 from seqbench.kinds.base import Check, Scorer
-
-from helpers import STOCK, TEXT, VIDEO, random_walk_prices, text_frame, video_frame
 
 # What the stages ask of a kind -> the number of arguments, for the functions.
 # config.py: SETTINGS. ingest: canonicalize. validate: COLUMNS, GROUP_KEY, add_check_columns,
 # checks, summary. prepare: TASK, prepare. evaluate: scorer, baselines, describe_test.
 # predict: predict_inputs, format_predictions.
 FUNCTIONS = {
-    "canonicalize": 2, "add_check_columns": 2, "checks": 2, "summary": 2, "prepare": 2,
-    "scorer": 2, "baselines": 3, "describe_test": 2, "predict_inputs": 2, "format_predictions": 3,
+    "canonicalize": 2,
+    "add_check_columns": 2,
+    "checks": 2,
+    "summary": 2,
+    "prepare": 2,
+    "scorer": 2,
+    "baselines": 3,
+    "describe_test": 2,
+    "predict_inputs": 2,
+    "format_predictions": 3,
 }
 CONSTANTS = ("SETTINGS", "COLUMNS", "GROUP_KEY", "TASK")
 # The tasks the models and batching are built for (models.build_model, data.datasets_for).
@@ -95,13 +102,22 @@ def test_importing_the_config_stays_cheap():
 TINY = {
     "stock": [
         ({**STOCK, "lookback": 5}, lambda: random_walk_prices(120), lambda: random_walk_prices(20, seed=5)),
-        ({**STOCK, "lookback": 5, "target": "volatility", "horizon": 2}, lambda: random_walk_prices(160),
-         lambda: random_walk_prices(20, seed=5)),
+        (
+            {**STOCK, "lookback": 5, "target": "volatility", "horizon": 2},
+            lambda: random_walk_prices(160),
+            lambda: random_walk_prices(20, seed=5),
+        ),
     ],
-    "text": [({**TEXT, "min_freq": 1}, lambda: text_frame(40),
-              lambda: pd.DataFrame({"text": ["review number 3 was great", "meh"]}))],
-    "video": [(VIDEO, lambda: video_frame(clips=12, frames=6),
-               lambda: video_frame(clips=2, frames=5).drop(columns="label"))],
+    "text": [
+        (
+            {**TEXT, "min_freq": 1},
+            lambda: text_frame(40),
+            lambda: pd.DataFrame({"text": ["review number 3 was great", "meh"]}),
+        )
+    ],
+    "video": [
+        (VIDEO, lambda: video_frame(clips=12, frames=6), lambda: video_frame(clips=2, frames=5).drop(columns="label"))
+    ],
 }
 CASES = [pytest.param(name, i, id=f"{name}-{i}") for name in KINDS for i in range(max(len(TINY.get(name, [])), 1))]
 
@@ -164,8 +180,8 @@ def predicted(model, arrays, meta, split):
 
 def scored(kind, arrays, meta, outputs, validated_path):
     """The evaluate stage's use of a kind: its scorer, its baselines, its test descriptions."""
-    from seqbench.stages.evaluate import assemble
     from seqbench.metrics import HIGHER_IS_BETTER
+    from seqbench.stages.evaluate import assemble
 
     scorer = kind.scorer(arrays, meta)
     members = [*Scorer.__annotations__, *(m for m in vars(Scorer) if not m.startswith("_"))]

@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from seqbench.metrics import classification_metrics, forecast_metrics
-from seqbench.stats import (ALPHA, diebold_mariano, difference_ci, holm, macro_f1, mcnemar_exact, mean_ci,
-                            paired_permutation_f1, verdict)
+from seqbench.stats import (
+    ALPHA,
+    diebold_mariano,
+    difference_ci,
+    holm,
+    macro_f1,
+    mcnemar_exact,
+    mean_ci,
+    paired_permutation_f1,
+    verdict,
+)
 
 
 def test_forecast_metrics_by_hand():
@@ -249,8 +258,8 @@ def test_verdict_uses_the_holm_adjusted_p():
 
 
 def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
-    from seqbench.stages.evaluate import assemble
     from seqbench.kinds.classify import ClassifierScorer
+    from seqbench.stages.evaluate import assemble
 
     rng = np.random.default_rng(8)
     labels = rng.integers(0, 3, 120)
@@ -263,8 +272,16 @@ def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
 
     strong, weak = probabilities(0.95), probabilities(0.5)  # the same for both seeds: an exact seed interval
     outputs = {("lstm", s): strong.copy() for s in (0, 1)} | {("gru", s): weak.copy() for s in (0, 1)}
-    result, _ = assemble("toy", "text", meta, ClassifierScorer(arrays, meta), outputs,
-                         {"majority": np.full((120, 3), 1 / 3)}, ["lstm", "gru"], [0, 1])
+    result, _ = assemble(
+        "toy",
+        "text",
+        meta,
+        ClassifierScorer(arrays, meta),
+        outputs,
+        {"majority": np.full((120, 3), 1 / 3)},
+        ["lstm", "gru"],
+        [0, 1],
+    )
     found = result["comparisons"]
     assert [(c["a"], c["b"]) for c in found] == [("lstm", "gru"), ("lstm", "majority"), ("gru", "majority")]
     for key, name in (("test", "Paired permutation (macro-F1)"), ("accuracy_test", "McNemar exact")):
@@ -272,5 +289,6 @@ def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
         assert [c[key]["p_holm"] for c in found] == pytest.approx(holm([c[key]["p_value"] for c in found]))
     head = found[0]
     assert head["test"]["statistic"] == pytest.approx(
-        result["models"]["gru"]["ensemble"]["macro_f1"] - result["models"]["lstm"]["ensemble"]["macro_f1"])
+        result["models"]["gru"]["ensemble"]["macro_f1"] - result["models"]["lstm"]["ensemble"]["macro_f1"]
+    )
     assert head["verdict"]["winner"] == "lstm" and head["verdict"]["p_value"] == head["test"]["p_holm"]

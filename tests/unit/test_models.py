@@ -57,8 +57,12 @@ def test_each_model_batches_and_predicts_its_own_way():
 
 
 STOCK_META = {"task": "forecast", "input_size": 4}
-TEXT_META = {"task": "classify", "input": "tokens", "vocabulary": ["<pad>", "<unk>", *map(str, range(998))],
-             "labels": ["a", "b"]}
+TEXT_META = {
+    "task": "classify",
+    "input": "tokens",
+    "vocabulary": ["<pad>", "<unk>", *map(str, range(998))],
+    "labels": ["a", "b"],
+}
 VIDEO_META = {"task": "classify", "input": "features", "input_size": 1, "labels": ["1", "2"]}
 
 
@@ -73,8 +77,9 @@ def test_a_parameter_budget_gives_both_cells_equal_counts(meta, layers):
     for cell in ("lstm", "gru"):
         model = build_model(meta, cell, budget)
         counts[cell] = model.sized_parameters()
-        bigger = Budget(size_match="hidden", hidden_size=model.hparams.hidden_size + 1, layers=layers,
-                        embedding_size=16)
+        bigger = Budget(
+            size_match="hidden", hidden_size=model.hparams.hidden_size + 1, layers=layers, embedding_size=16
+        )
         assert counts[cell] <= 20_000 < build_model(meta, cell, bigger).sized_parameters()  # the largest that fits
     assert abs(counts["lstm"] - counts["gru"]) / 20_000 < 0.05  # within one hidden unit's worth
     # the GRU, with three gates to the LSTM's four, gets the larger hidden size

@@ -38,7 +38,9 @@ def test_a_shipped_run_lands_what_a_local_run_writes(prepared_stock, tmp_path):
     metrics = land_run("toy", "gru", 1, root / "params.yaml", train_remote("toy", "gru", 1, inputs))
     local = train_run("toy", "gru", 1, twin / "params.yaml")
     timings = {"train_seconds", "seconds_to_best", "train_samples_per_second", "last_fit_seconds", "curves"}
-    assert {k: v for k, v in metrics.items() if k not in timings} == {k: v for k, v in local.items() if k not in timings}
+    assert {k: v for k, v in metrics.items() if k not in timings} == {
+        k: v for k, v in local.items() if k not in timings
+    }
     run, twin_run = root / "models/toy/runs/gru/seed1", twin / "models/toy/runs/gru/seed1"
     assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert (run / "config.json").read_text() == (twin_run / "config.json").read_text()
@@ -117,4 +119,5 @@ def test_a_tls_address_takes_its_certificates_from_params(prepared_stock):
     security = kwargs["security"]
     assert kwargs["timeout"] == 7 and security.require_encryption
     assert (security.tls_ca_file, security.tls_client_cert, security.tls_client_key) == tuple(
-        str(root / name) for name in tls.values())
+        str(root / name) for name in tls.values()
+    )

@@ -4,12 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import STOCK, TEXT, VIDEO, stock_frame, text_frame, video_frame
 from seqbench.config import parse_params
 from seqbench.errors import SchemaError
 from seqbench.kinds import get_kind
 from seqbench.sources import NestedClips
-
-from helpers import STOCK, TEXT, VIDEO, stock_frame, text_frame, video_frame
 
 
 def dataset(**fields):
@@ -108,9 +107,7 @@ def test_video_long_table_keeps_features_and_orders_frames():
 
 
 def test_video_nested_clips_of_different_lengths_and_dims():
-    clips = NestedClips(
-        X=[np.ones((3, 4)), np.zeros((3, 6))], y=["a", "b"], split=["train", "test"]
-    )
+    clips = NestedClips(X=[np.ones((3, 4)), np.zeros((3, 6))], y=["a", "b"], split=["train", "test"])
     df = canonical(dataset(**{**VIDEO, "source": "aeon:GunPoint"}), clips)
     assert df.groupby("clip_id", sort=False).size().tolist() == [4, 6]
     assert [c for c in df.columns if c.startswith("f_")] == ["f_0", "f_1", "f_2"]

@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import stock_frame
+from processes import files_handler, write_table
 from seqbench import sources
 from seqbench.errors import SourceError
 from seqbench.settings import Ingest
 from seqbench.sources import NestedClips, describe_format, read_source
-
-from processes import files_handler, write_table
-from helpers import stock_frame
 
 
 @pytest.fixture

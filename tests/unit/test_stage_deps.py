@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pytest
@@ -36,14 +35,16 @@ def test_a_removed_dep_is_reported_with_its_stage_and_file(pipeline):
         "evaluate: runs src/seqbench/training/__init__.py but its deps miss it (for stock, text, video datasets)",
         "evaluate: runs src/seqbench/training/cost.py but its deps miss it (for stock, text, video datasets)",
         "evaluate: runs src/seqbench/training/predict.py but its deps miss it (for stock, text, video datasets)",
-        "evaluate: runs src/seqbench/training/prepared.py but its deps miss it (for stock, text, video datasets)"]
+        "evaluate: runs src/seqbench/training/prepared.py but its deps miss it (for stock, text, video datasets)",
+    ]
 
 
 def test_a_missing_kind_module_is_reported_for_that_kind(pipeline):
     broken = copy.deepcopy(pipeline)
     body(broken, "prepare")["deps"].remove("src/seqbench/kinds/classify.py")
     assert stages.missing_deps(broken) == [
-        "prepare: runs src/seqbench/kinds/classify.py but its deps miss it (for text, video datasets)"]
+        "prepare: runs src/seqbench/kinds/classify.py but its deps miss it (for text, video datasets)"
+    ]
 
 
 def test_a_dep_that_does_not_exist_and_an_undeclared_stage_are_reported(pipeline):
@@ -65,11 +66,19 @@ def test_a_folder_dep_covers_the_files_inside_it(pipeline):
 def test_closure_follows_imports_inside_functions_but_not_other_cli_commands():
     files = set(stages.relative_to_root(stages.stage_closure("evaluate", "stock")))
     # evaluate.py imports predict.py and stats.py inside its functions
-    assert {"src/seqbench/cli.py", "src/seqbench/stages/evaluate.py", "src/seqbench/training/predict.py",
-            "src/seqbench/stats.py", "src/seqbench/models/forecaster.py"} <= files
+    assert {
+        "src/seqbench/cli.py",
+        "src/seqbench/stages/evaluate.py",
+        "src/seqbench/training/predict.py",
+        "src/seqbench/stats.py",
+        "src/seqbench/models/forecaster.py",
+    } <= files
     # cli.py imports every stage inside its command; `seqbench evaluate` runs none of the others
-    assert not files & {"src/seqbench/stages/ingest.py", "src/seqbench/stages/validate.py",
-                        "src/seqbench/stages/report/__init__.py"}
+    assert not files & {
+        "src/seqbench/stages/ingest.py",
+        "src/seqbench/stages/validate.py",
+        "src/seqbench/stages/report/__init__.py",
+    }
 
 
 def test_a_per_dataset_closure_holds_its_own_kind_only():
@@ -99,5 +108,7 @@ def test_relative_and_submodule_imports_resolve(tmp_path, monkeypatch):
     monkeypatch.setattr(digest, "ROOT", tmp_path)
     monkeypatch.setattr(digest, "kind_names", lambda: [])
     found = stages.relative_to_root(digest.closure(package / "main.py"))
-    assert found == [f"src/seqbench/{name}" for name in
-                     ("__init__.py", "helper.py", "main.py", "other.py", "sub/__init__.py", "sub/leaf.py")]
+    assert found == [
+        f"src/seqbench/{name}"
+        for name in ("__init__.py", "helper.py", "main.py", "other.py", "sub/__init__.py", "sub/leaf.py")
+    ]

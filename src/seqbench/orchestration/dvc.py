@@ -34,8 +34,9 @@ def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print)
     """
     command = [sys.executable, "-m", "dvc", "--wait-for-lock", *args]
     lines = []
-    with subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, bufsize=1) as process:
+    with subprocess.Popen(
+        command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
         for line in process.stdout:
             line = redact_text(line.rstrip("\n"))
             lines.append(line)
@@ -126,8 +127,9 @@ def reproduce_stage(root: Path, addressing: str, on_line: Callable[[str], None] 
 
 def stage_error(addressing: str, exc: Exception, lines: list[str]) -> StageFailed:
     # The stage's own message (seqbench's "error: ..."), else DVC's reason (e.g. the exit code).
-    errors = [line.strip().removeprefix("error:").strip() for line in lines
-              if line.lstrip().startswith(("ERROR", "error:"))]
+    errors = [
+        line.strip().removeprefix("error:").strip() for line in lines if line.lstrip().startswith(("ERROR", "error:"))
+    ]
     reasons = [str(exc)] + ([str(exc.__cause__)] if exc.__cause__ else [])
     return StageFailed(f"stage '{addressing}' failed: " + "; ".join(errors or reasons))
 
@@ -230,7 +232,10 @@ def _echo(echo, line: str):
 def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = None) -> str:
     """The markdown table of verdicts, one row per dataset, with a link to the report and,
     given the stages' outcomes ({"stage", "outcome", "seconds"}), a table of them."""
-    rows = ["| dataset | metric | LSTM vs GRU | p (Holm) | effect (b − a) | best baseline |", "|---|---|---|---|---|---|"]
+    rows = [
+        "| dataset | metric | LSTM vs GRU | p (Holm) | effect (b − a) | best baseline |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in datasets:
         path = root / "reports" / "eval" / f"{name}.json"
         if not path.exists():

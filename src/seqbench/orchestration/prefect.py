@@ -66,7 +66,9 @@ def quiet_user_errors() -> None:
     """Install the filter on the handlers of Prefect's loggers (console and API), once."""
     import logging
 
-    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict) if name.startswith("prefect")]
+    loggers = [
+        logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict) if name.startswith("prefect")
+    ]
     for logger in [logging.getLogger("prefect"), *loggers]:
         for handler in logger.handlers:
             if not any(isinstance(f, _NoTracebackForUserErrors) for f in handler.filters):
@@ -96,8 +98,12 @@ def task_runner(train, root=None):
         cluster_class="distributed.LocalCluster",
         # Processes, one thread each: torch releases the GIL, but two runs in one process
         # would share (and fight over) one torch thread pool.
-        cluster_kwargs={"n_workers": train.workers, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": None},
+        cluster_kwargs={
+            "n_workers": train.workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        },
     )
 
 
@@ -109,8 +115,12 @@ def client_kwargs(train, root=None) -> dict:
         from distributed.security import Security
 
         files = {key: tls_file(getattr(train.dask_tls, key), key, root) for key in ("ca_file", "cert", "key")}
-        kwargs["security"] = Security(tls_ca_file=files["ca_file"], tls_client_cert=files["cert"],
-                                      tls_client_key=files["key"], require_encryption=True)
+        kwargs["security"] = Security(
+            tls_ca_file=files["ca_file"],
+            tls_client_cert=files["cert"],
+            tls_client_key=files["key"],
+            require_encryption=True,
+        )
     return kwargs
 
 
@@ -134,6 +144,7 @@ def check_scheduler(train, root=None) -> None:
     if not ships_data(train):
         return
     import distributed
+
     from seqbench.errors import SeqbenchError
 
     kwargs = client_kwargs(train, root)
@@ -178,6 +189,7 @@ def require_server() -> str:
 def pipeline_schedule(schedule, cron: str | None = None, timezone: str | None = None, interval: float | None = None):
     """A Prefect schedule from params.yaml's `schedule:`, or the command line's override."""
     from prefect.schedules import Cron, Interval
+
     from seqbench.errors import ConfigError
 
     if interval is not None:

@@ -32,6 +32,7 @@ NOT_SHIPPED = {"metrics.json", "model.pt"}
 
 # ---- the client: what goes out ---------------------------------------------------------------
 
+
 def ship_run(name: str, cell: str, seed: int, params_path: Path | str, threads: int) -> tuple[dict | None, dict | None]:
     """(inputs for train_remote, None), or (None, metrics) when the run is already finished
     with the same config, as a local run would reuse it."""
@@ -48,16 +49,24 @@ def ship_run(name: str, cell: str, seed: int, params_path: Path | str, threads: 
     arrays = load_arrays(npz)
     # The config is computed here too: it decides whether a finished run is reused, and the
     # worker checks that its own (its code, the bytes it received) is the same.
-    _, config = run_setup(name, cell, seed, arrays, meta, budget, sha256_file(paths.prepared(name) / "arrays.npz"),
-                          cross_validation)
+    _, config = run_setup(
+        name, cell, seed, arrays, meta, budget, sha256_file(paths.prepared(name) / "arrays.npz"), cross_validation
+    )
     run_dir = paths.run_dir(name, cell, seed)
     with run_folder_lock(paths.root, run_key(name, cell, seed)):
         finished = finished_or_reset(run_dir, config)
         if finished is not None:
             return None, finished
         resume = folder_files(run_dir, skip=NOT_SHIPPED)
-    inputs = {"arrays_npz": npz, "meta": meta, "budget": budget.model_dump(mode="json"),
-              "cross_validation": cross_validation, "config": config, "threads": threads, "resume": resume}
+    inputs = {
+        "arrays_npz": npz,
+        "meta": meta,
+        "budget": budget.model_dump(mode="json"),
+        "cross_validation": cross_validation,
+        "config": config,
+        "threads": threads,
+        "resume": resume,
+    }
     return inputs, None
 
 
@@ -72,8 +81,11 @@ def folder_files(folder: Path, skip: set = frozenset()) -> dict[str, bytes]:
     """Every file below `folder` as {posix relative path: bytes} (nothing when it is absent)."""
     if not folder.is_dir():
         return {}
-    return {path.relative_to(folder).as_posix(): path.read_bytes()
-            for path in sorted(folder.rglob("*")) if path.is_file() and path.relative_to(folder).as_posix() not in skip}
+    return {
+        path.relative_to(folder).as_posix(): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.relative_to(folder).as_posix() not in skip
+    }
 
 
 def unpack(files: dict[str, bytes], folder: Path) -> None:
@@ -89,6 +101,7 @@ def unpack(files: dict[str, bytes], folder: Path) -> None:
 
 # ---- the worker: a pure function ----------------------------------------------------------
 
+
 def train_remote(name: str, cell: str, seed: int, inputs: dict) -> dict:
     """Train one run from `inputs` (ship_run's) in a private temporary folder, which is removed
     afterwards; return {"metrics", "files"}: the run folder's files as bytes."""
@@ -99,8 +112,16 @@ def train_remote(name: str, cell: str, seed: int, inputs: dict) -> dict:
 
     arrays = load_arrays(inputs["arrays_npz"])
     budget = Budget(**inputs["budget"])
-    model, config = run_setup(name, cell, seed, arrays, inputs["meta"], budget,
-                              hashlib.sha256(inputs["arrays_npz"]).hexdigest(), inputs["cross_validation"])
+    model, config = run_setup(
+        name,
+        cell,
+        seed,
+        arrays,
+        inputs["meta"],
+        budget,
+        hashlib.sha256(inputs["arrays_npz"]).hexdigest(),
+        inputs["cross_validation"],
+    )
     check_same_config(config, inputs["config"])
     with tempfile.TemporaryDirectory(prefix="seqbench-run-") as tmp:
         run_dir = Path(tmp) / "run"
@@ -115,11 +136,14 @@ def check_same_config(mine: dict, shipped: dict) -> None:
     mine = json.loads(json.dumps(mine))
     if mine != shipped:
         keys = sorted(k for k in set(mine) | set(shipped) if mine.get(k) != shipped.get(k))
-        raise SeqbenchError(f"this Dask worker's run differs from the project's in {', '.join(keys)}: install the "
-                            "project's seqbench version on the workers (code_sha256: its code)")
+        raise SeqbenchError(
+            f"this Dask worker's run differs from the project's in {', '.join(keys)}: install the "
+            "project's seqbench version on the workers (code_sha256: its code)"
+        )
 
 
 # ---- the client: what comes back ---------------------------------------------------------
+
 
 def land_run(name: str, cell: str, seed: int, params_path: Path | str, outputs: dict) -> dict:
     """Write a remote run's files and metrics into its run folder, as one atomic swap: the
@@ -168,12 +192,17 @@ class ShippedRun:
                 if attempt == self.retries:
                     raise
                 name, cell, seed = self.key
-                print(f"{name} {cell} seed{seed}: lost with its workers (KilledWorker); submitting it again "
-                      f"({attempt + 1} of {self.retries} retries)", file=sys.stderr, flush=True)
+                print(
+                    f"{name} {cell} seed{seed}: lost with its workers (KilledWorker); submitting it again "
+                    f"({attempt + 1} of {self.retries} retries)",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 self.future = self.submit()
 
 
 # ---- search trials -------------------------------------------------------------------------
+
 
 def ship_search(name: str, params_path: Path | str) -> dict:
     """What every search trial of a dataset needs, read once by the client: the arrays as bytes,
@@ -183,14 +212,17 @@ def ship_search(name: str, params_path: Path | str) -> dict:
 
     params = load_params(params_path)
     folder = Paths(Path(params_path).resolve().parent).prepared(name)
-    return {"arrays_npz": (folder / "arrays.npz").read_bytes(),
-            "meta": json.loads((folder / "meta.json").read_text(encoding="utf-8")),
-            "setting": params.search(name).model_dump(mode="json"),
-            "budget": params.budget(name).model_dump(mode="json")}
+    return {
+        "arrays_npz": (folder / "arrays.npz").read_bytes(),
+        "meta": json.loads((folder / "meta.json").read_text(encoding="utf-8")),
+        "setting": params.search(name).model_dump(mode="json"),
+        "budget": params.budget(name).model_dump(mode="json"),
+    }
 
 
-def trial_remote(name: str, cell: str, number: int, sampled: dict, history: list[dict], inputs: dict,
-                 threads: int = 1) -> dict:
+def trial_remote(
+    name: str, cell: str, number: int, sampled: dict, history: list[dict], inputs: dict, threads: int = 1
+) -> dict:
     """search.search_trial on a worker, from ship_search's inputs: it writes nothing, so its
     result (a small dict) is all that comes back."""
     from seqbench.settings import Budget, Search
@@ -198,5 +230,6 @@ def trial_remote(name: str, cell: str, number: int, sampled: dict, history: list
 
     setting = Search(**inputs["setting"])
     budget = trial_budget(Budget(**inputs["budget"]), setting.space, sampled)
-    return run_trial(name, cell, number, load_arrays(inputs["arrays_npz"]), inputs["meta"], budget, setting, history,
-                     threads)
+    return run_trial(
+        name, cell, number, load_arrays(inputs["arrays_npz"]), inputs["meta"], budget, setting, history, threads
+    )

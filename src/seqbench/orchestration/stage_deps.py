@@ -68,8 +68,12 @@ def stage_closure(stage: str, kind: str | None = None) -> set[Path]:
 def cli_commands() -> list[str]:
     """The names of cli.py's command functions (those decorated with `@app.command()`)."""
     tree = ast.parse((digest.PACKAGE_DIR / "cli.py").read_text(encoding="utf-8"))
-    return [node.name for node in tree.body if isinstance(node, ast.FunctionDef)
-            and any("command" in ast.unparse(decorator) for decorator in node.decorator_list)]
+    return [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any("command" in ast.unparse(decorator) for decorator in node.decorator_list)
+    ]
 
 
 def relative_to_root(files: set[Path]) -> list[str]:
@@ -86,8 +90,11 @@ def missing_deps(pipeline: dict) -> list[str]:
     covers, a code dep that does not exist. Empty when all is well. Deps beyond the closure are
     allowed: a `foreach` stage names kinds/classify.py for every kind, as only some need it."""
     stages = pipeline.get("stages", {})
-    problems = [f"{name}: a stage without an entry in seqbench/orchestration/stage_deps.py STAGES"
-                for name in stages if name not in STAGES]
+    problems = [
+        f"{name}: a stage without an entry in seqbench/orchestration/stage_deps.py STAGES"
+        for name in stages
+        if name not in STAGES
+    ]
     for name, spec in STAGES.items():
         if name not in stages:
             if spec.suite_only:
@@ -108,12 +115,17 @@ def stage_problems(name: str, deps: list[str]) -> list[str]:
     for kind in digest.kind_names() if STAGES[name].per_dataset else [None]:
         code_deps = [dep.replace("${item.kind}", kind or "") for dep in deps if dep.startswith(CODE_DIRS)]
         problems = [f"{dep} is a dep but does not exist" for dep in code_deps if not (digest.ROOT / dep).exists()]
-        problems += [f"runs {path} but its deps miss it"
-                     for path in relative_to_root(stage_closure(name, kind)) if not covers(code_deps, path)]
+        problems += [
+            f"runs {path} but its deps miss it"
+            for path in relative_to_root(stage_closure(name, kind))
+            if not covers(code_deps, path)
+        ]
         for problem in problems:
             found.setdefault(problem, []).append(kind)
-    return [f"{name}: {problem}" + (f" (for {', '.join(kinds)} datasets)" if kinds != [None] else "")
-            for problem, kinds in found.items()]
+    return [
+        f"{name}: {problem}" + (f" (for {', '.join(kinds)} datasets)" if kinds != [None] else "")
+        for problem, kinds in found.items()
+    ]
 
 
 def covers(deps: list[str], path: str) -> bool:

@@ -38,18 +38,23 @@ PROJECT_ONLY_DEPS = ("reports/setups",)
 def write_suite_pipeline(params_path: Path | str) -> Path:
     """Write dvc.yaml beside `params_path` (a suite workspace's params file); return its path."""
     import yaml
+
     from seqbench.config import load_params
     from seqbench.io import atomic_path
 
     params_path = Path(params_path)
     params = load_params(params_path)
     if not params.suites:
-        raise SeqbenchError(f"{params_path}: declares no `suites:`; a suite workspace's params file declares "
-                            "its datasets and at least one suite of them")
+        raise SeqbenchError(
+            f"{params_path}: declares no `suites:`; a suite workspace's params file declares "
+            "its datasets and at least one suite of them"
+        )
     workspace = params_path.resolve().parent
     root = project_root(workspace)
-    pipeline = suite_pipeline(yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")),
-                              Path(os.path.relpath(root, workspace)).as_posix())
+    pipeline = suite_pipeline(
+        yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")),
+        Path(os.path.relpath(root, workspace)).as_posix(),
+    )
     shown = Path(os.path.relpath(params_path.resolve(), root)).as_posix()
     text = HEADER.format(params=shown) + yaml.safe_dump(pipeline, sort_keys=False, width=120)
     target = workspace / "dvc.yaml"
@@ -90,9 +95,12 @@ def rebase(path: str, prefix: str) -> str:
 def suite_stage(prefix: str) -> dict:
     """`suite@<name>`: its code deps are its import closure (stage_deps.py), so none is forgotten."""
     code = [rebase(path, prefix) for path in relative_to_root(stage_closure("suite"))]
-    return {"foreach": "${suites}", "do": {
-        "cmd": "seqbench suite ${key}",
-        "params": ["suites.${key}"],
-        "deps": ["reports/eval", *code],  # every evaluation: DVC runs the datasets' stages first
-        "outs": [{"reports/suite/${key}.json": {"cache": False}}],
-    }}
+    return {
+        "foreach": "${suites}",
+        "do": {
+            "cmd": "seqbench suite ${key}",
+            "params": ["suites.${key}"],
+            "deps": ["reports/eval", *code],  # every evaluation: DVC runs the datasets' stages first
+            "outs": [{"reports/suite/${key}.json": {"cache": False}}],
+        },
+    }

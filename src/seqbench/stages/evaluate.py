@@ -36,8 +36,10 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     scorer = kind.scorer(arrays, meta)
     outputs = {run: test_outputs(run_dir, arrays, meta) for run, run_dir in runs.items()}
     if scorer.calibrates:  # e.g. log variance -> variance, scaled on validation
-        outputs = {run: scorer.calibrate(run, out, test_outputs(runs[run], arrays, meta, "val"))
-                   for run, out in outputs.items()}
+        outputs = {
+            run: scorer.calibrate(run, out, test_outputs(runs[run], arrays, meta, "val"))
+            for run, out in outputs.items()
+        }
     baselines = kind.baselines(arrays, meta, paths.validated(name))
     result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds)
     mark_void(result["comparisons"], cells, void_reason([read_run_metrics(d) for d in runs.values()]))
@@ -53,8 +55,16 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
 def assemble(name: str, kind: str, meta: dict, scorer, outputs: dict, baselines: dict, cells: list, seeds: list):
     """(result, predictions table) from every run's and baseline's test outputs."""
     ensembles = {cell: combine_seeds([outputs[(cell, s)] for s in seeds]) for cell in cells}
-    result = {"dataset": name, "kind": kind, "task": meta["task"], "sizes": meta["sizes"],
-              "cells": cells, "seeds": seeds, "baselines": list(baselines), "labels": meta.get("labels")}
+    result = {
+        "dataset": name,
+        "kind": kind,
+        "task": meta["task"],
+        "sizes": meta["sizes"],
+        "cells": cells,
+        "seeds": seeds,
+        "baselines": list(baselines),
+        "labels": meta.get("labels"),
+    }
     result["models"] = score_models(scorer, outputs, ensembles, baselines, cells, seeds)
     result["comparisons"] = comparisons(scorer, result["models"], ensembles, baselines, cells)
     result["curves"] = {model: scorer.curves(out) for model, out in {**ensembles, **baselines}.items()}
@@ -69,7 +79,9 @@ def trained_runs(paths: Paths, name: str, cells: list, seeds: list) -> dict:
     runs = {(cell, seed): paths.run_dir(name, cell, seed) for cell in cells for seed in seeds}
     missing = [str(d.relative_to(paths.root)) for d in runs.values() if not (d / "metrics.json").exists()]
     if missing:
-        raise SeqbenchError(f"{name}: unfinished training runs: {', '.join(missing)}; run `dvc repro train@{name}` first")
+        raise SeqbenchError(
+            f"{name}: unfinished training runs: {', '.join(missing)}; run `dvc repro train@{name}` first"
+        )
     return runs
 
 
@@ -90,6 +102,7 @@ def void_reason(run_metrics: list[dict]) -> str | None:
     """Why comparing the cells measures nothing, or None. It does when no run of any cell ended
     better on validation loss than its untrained model (best epoch 0): the cells are then
     compared as their untrained forecasts, which a trained model never replaced."""
+
     def improved(metrics: dict) -> bool:
         if "untrained_val_loss" in metrics:
             return metrics["best_val_loss"] < metrics["untrained_val_loss"]
@@ -97,8 +110,10 @@ def void_reason(run_metrics: list[dict]) -> str | None:
 
     if not run_metrics or any(improved(m) for m in run_metrics):
         return None
-    return (f"no seed of either cell improved on its untrained model: best epoch 0 in all "
-            f"{len(run_metrics)} runs, so both cells are compared as untrained models")
+    return (
+        f"no seed of either cell improved on its untrained model: best epoch 0 in all "
+        f"{len(run_metrics)} runs, so both cells are compared as untrained models"
+    )
 
 
 def mark_void(found: list[dict], cells: list, reason: str | None) -> None:
@@ -109,8 +124,12 @@ def mark_void(found: list[dict], cells: list, reason: str | None) -> None:
     for comparison in found:
         if comparison["a"] in cells and comparison["b"] in cells:
             comparison["void"] = reason
-            comparison["verdict"] = {**comparison["verdict"], "winner": None, "void": True,
-                                     "text": "void: neither cell learned beyond its untrained model"}
+            comparison["verdict"] = {
+                **comparison["verdict"],
+                "winner": None,
+                "void": True,
+                "text": "void: neither cell learned beyond its untrained model",
+            }
 
 
 def combine_seeds(outputs: list):
@@ -129,10 +148,16 @@ def score_models(scorer, outputs: dict, ensembles: dict, baselines: dict, cells:
     models = {}
     for cell in cells:
         per_seed = [scorer.scores(outputs[(cell, seed)]) for seed in seeds]
-        summary = {metric: mean_ci([s[metric] for s in per_seed], (0.0, 1.0) if metric in BOUNDED else None)
-                   for metric in scalar_metrics(per_seed[0])}
-        models[cell] = {"baseline": False, "per_seed": per_seed, "summary": summary,
-                        "ensemble": scorer.scores(ensembles[cell])}
+        summary = {
+            metric: mean_ci([s[metric] for s in per_seed], (0.0, 1.0) if metric in BOUNDED else None)
+            for metric in scalar_metrics(per_seed[0])
+        }
+        models[cell] = {
+            "baseline": False,
+            "per_seed": per_seed,
+            "summary": summary,
+            "ensemble": scorer.scores(ensembles[cell]),
+        }
     for name, output in baselines.items():
         models[name] = {"baseline": True, "scores": scorer.scores(output)}
     return models
@@ -209,8 +234,10 @@ def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list,
             "threads": metrics[0].get("threads"),
             "checkpoint_bytes": metrics[0]["checkpoint_bytes"],
             "device": metrics[0]["device"],
-            **{key: mean_ci([m[key] for m in metrics])
-               for key in ("epochs_run", "best_epoch", "seconds_to_best", "train_seconds", "train_samples_per_second")},
+            **{
+                key: mean_ci([m[key] for m in metrics])
+                for key in ("epochs_run", "best_epoch", "seconds_to_best", "train_seconds", "train_samples_per_second")
+            },
             "multiply_adds": cell_multiply_adds(model, arrays, meta),
             "kernel": training_kernel(model, splits["train"], batch_size, metrics[0]["device"]),
             "latency": inference_latency(model, test_set),

@@ -43,5 +43,3 @@ def read_validated(path: Path, name: str):
     if not path.exists():
         raise SeqbenchError(f"{path}: not found; run `seqbench validate {name}` first")
     return pd.read_parquet(path, engine="pyarrow")
-
-

@@ -29,8 +29,16 @@ from seqbench.training.trials import distributions, run_trial, trial_budget
 
 # ---- one trial (a Prefect task; runs in a worker) ------------------------------------------
 
-def search_trial(name: str, cell: str, number: int, sampled: dict, history: list[dict],
-                 params_path: str = "params.yaml", threads: int = 1) -> dict:
+
+def search_trial(
+    name: str,
+    cell: str,
+    number: int,
+    sampled: dict,
+    history: list[dict],
+    params_path: str = "params.yaml",
+    threads: int = 1,
+) -> dict:
     """Train trial `number` of a cell with the `sampled` values. `history`: the trials finished
     before this one's round (their per-epoch losses), which the median pruner compares with."""
     from seqbench.config import load_params
@@ -46,6 +54,7 @@ def search_trial(name: str, cell: str, number: int, sampled: dict, history: list
 
 # ---- the studies (in the flow's process) ---------------------------------------------------
 
+
 def fingerprint(params, name: str, paths: Paths) -> dict:
     """What a study's trials depend on; when any of it changes, the search starts over. The
     trial count is left out: raising it continues the study."""
@@ -55,9 +64,12 @@ def fingerprint(params, name: str, paths: Paths) -> dict:
     setting = params.search(name).model_dump(mode="json", exclude={"trials"})
     # The code digest is the training runs' one: a trial is a short training run, and its
     # closure holds this file too (how trials are asked and scored).
-    return {"search": setting, "budget": params.budget(name).model_dump(mode="json"),
-            "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"),
-            "code_sha256": code_sha256(params.dataset(name).kind)}
+    return {
+        "search": setting,
+        "budget": params.budget(name).model_dump(mode="json"),
+        "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"),
+        "code_sha256": code_sha256(params.dataset(name).kind),
+    }
 
 
 def open_study(path: Path, cell: str, wanted: dict):
@@ -100,8 +112,10 @@ def history_of(study) -> list[dict]:
     """The complete trials, as the pruner of a trial in the next round sees them."""
     from optuna.trial import TrialState
 
-    return [{"value": t.value, "val_losses": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]}
-            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    return [
+        {"value": t.value, "val_losses": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ]
 
 
 def ask(study, setting, cell: str, index: int):
@@ -109,9 +123,9 @@ def ask(study, setting, cell: str, index: int):
     (seed, index): the same trials on any machine, and after a resume too."""
     import optuna
 
-    study.sampler = optuna.samplers.TPESampler(seed=setting.seed * 100_003 + index,
-                                               n_startup_trials=setting.startup_trials,
-                                               constant_liar=True)
+    study.sampler = optuna.samplers.TPESampler(
+        seed=setting.seed * 100_003 + index, n_startup_trials=setting.startup_trials, constant_liar=True
+    )
     return study.ask(distributions(setting.space, cell))
 
 
@@ -122,8 +136,16 @@ def tell(study, trial, result: dict) -> None:
 
     for step, loss in enumerate(result.get("val_losses", [])):
         trial.report(loss, step)
-    for key in ("hidden_size", "parameters", "epochs", "seconds", "untrained_val_loss", "refit_epochs", "folds",
-                "mean_val_losses"):
+    for key in (
+        "hidden_size",
+        "parameters",
+        "epochs",
+        "seconds",
+        "untrained_val_loss",
+        "refit_epochs",
+        "folds",
+        "mean_val_losses",
+    ):
         if key in result:
             trial.set_user_attr(key, result[key])
     if result["state"] == "pruned":
@@ -133,6 +155,7 @@ def tell(study, trial, result: dict) -> None:
 
 
 # ---- the result file -----------------------------------------------------------------------
+
 
 def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
     """The chosen configuration of a cell (its best trial's, or the fixed budget without
@@ -148,14 +171,20 @@ def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
     config = {**budget.model_dump(mode="json"), "hidden_size": model.hparams.hidden_size}
     if budget.size_match == "params":
         config["param_budget"] = param_budget(meta, budget)
-    found = {"config": config, "parameters": model.sized_parameters(),
-             "best_trial": best["number"] if best else None, "best_value": best["value"] if best else None,
-             "wall_seconds": round(sum(t["seconds"] or 0 for t in trials), 3), "trials": trials}
+    found = {
+        "config": config,
+        "parameters": model.sized_parameters(),
+        "best_trial": best["number"] if best else None,
+        "best_value": best["value"] if best else None,
+        "wall_seconds": round(sum(t["seconds"] or 0 for t in trials), 3),
+        "trials": trials,
+    }
     if budget.validation == "kfold" and best:
         # Training fits all items for the epochs the folds chose, with nothing left to stop on.
         config["max_epochs"] = best["refit_epochs"]
-        found["cross_validation"] = {key: best[key] for key in ("value", "untrained_val_loss", "refit_epochs", "folds",
-                                                                "mean_val_losses")}
+        found["cross_validation"] = {
+            key: best[key] for key in ("value", "untrained_val_loss", "refit_epochs", "folds", "mean_val_losses")
+        }
     return found
 
 
@@ -163,12 +192,22 @@ def trial_record(trial) -> dict:
     attrs = trial.user_attrs
     losses = [trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
     value = trial.value if trial.value is not None else (losses[-1] if losses else None)
-    return {"number": trial.number, "state": trial.state.name.lower(), "value": value,
-            "params": dict(trial.params), "hidden_size": attrs.get("hidden_size"),
-            "parameters": attrs.get("parameters"), "epochs": attrs.get("epochs"),
-            "seconds": attrs.get("seconds"), "val_losses": losses,
-            **{key: attrs[key] for key in ("untrained_val_loss", "refit_epochs", "folds", "mean_val_losses")
-               if key in attrs}}
+    return {
+        "number": trial.number,
+        "state": trial.state.name.lower(),
+        "value": value,
+        "params": dict(trial.params),
+        "hidden_size": attrs.get("hidden_size"),
+        "parameters": attrs.get("parameters"),
+        "epochs": attrs.get("epochs"),
+        "seconds": attrs.get("seconds"),
+        "val_losses": losses,
+        **{
+            key: attrs[key]
+            for key in ("untrained_val_loss", "refit_epochs", "folds", "mean_val_losses")
+            if key in attrs
+        },
+    }
 
 
 def write_result(name: str, params_path: Path | str, studies: dict) -> dict:
@@ -193,13 +232,23 @@ def search_summary(name: str, setting, cells: dict) -> dict:
     kfold = config["validation"] == "kfold"
     pruner = None
     if setting.pruner == "median" and setting.trials:
-        pruner = ({"name": "MedianPruner", "after_each": "fold"} if kfold else
-                  {"name": "MedianPruner", "warmup_epochs": setting.prune_after})
-    return {"dataset": name, "trials": setting.trials, "size_match": config["size_match"],
-            "validation": {"method": "kfold", "folds": config["folds"]} if kfold else {"method": "holdout"},
-            "sampler": {"name": "TPESampler", "seed": setting.seed, "startup_trials": setting.startup_trials,
-                        "parallel": setting.parallel},
-            "pruner": pruner, "space": json.loads(json.dumps(setting.model_dump(mode="json")["space"])),
-            "cells": cells}
-
-
+        pruner = (
+            {"name": "MedianPruner", "after_each": "fold"}
+            if kfold
+            else {"name": "MedianPruner", "warmup_epochs": setting.prune_after}
+        )
+    return {
+        "dataset": name,
+        "trials": setting.trials,
+        "size_match": config["size_match"],
+        "validation": {"method": "kfold", "folds": config["folds"]} if kfold else {"method": "holdout"},
+        "sampler": {
+            "name": "TPESampler",
+            "seed": setting.seed,
+            "startup_trials": setting.startup_trials,
+            "parallel": setting.parallel,
+        },
+        "pruner": pruner,
+        "space": json.loads(json.dumps(setting.model_dump(mode="json")["space"])),
+        "cells": cells,
+    }

@@ -46,9 +46,10 @@ def load_evaluations(paths: Paths, datasets: list[str]) -> dict:
     """dataset -> its reports/eval JSON; every missing one is named in one error."""
     missing = [d for d in datasets if not (paths.root / "reports" / "eval" / f"{d}.json").exists()]
     if missing:
-        raise SeqbenchError(f"the suite's datasets {', '.join(missing)} have no evaluation "
-                            f"(reports/eval/<dataset>.json); run `dvc repro " +
-                            " ".join(f"evaluate@{d}" for d in missing) + "` first")
+        raise SeqbenchError(
+            f"the suite's datasets {', '.join(missing)} have no evaluation "
+            f"(reports/eval/<dataset>.json); run `dvc repro " + " ".join(f"evaluate@{d}" for d in missing) + "` first"
+        )
     found = {}
     for dataset in datasets:
         path = paths.root / "reports" / "eval" / f"{dataset}.json"
@@ -68,8 +69,12 @@ def suite_statistics(name: str, evaluations: dict) -> dict:
     baselines, left_out = shared_baselines(evaluations)
     models = [*CELLS, *baselines]
     return {
-        "suite": name, "metric": metric, "higher_is_better": rows[0]["higher_is_better"], "alpha": ALPHA,
-        "datasets": rows, "counts": win_tie_loss(rows),
+        "suite": name,
+        "metric": metric,
+        "higher_is_better": rows[0]["higher_is_better"],
+        "alpha": ALPHA,
+        "datasets": rows,
+        "counts": win_tie_loss(rows),
         "wilcoxon": wilcoxon_lstm_gru(rows),
         "friedman": friedman(oriented_matrix(rows, models), models),
         "baselines_left_out": left_out,
@@ -82,16 +87,25 @@ def dataset_row(dataset: str, result: dict) -> dict:
 
     missing = [cell for cell in CELLS if cell not in result.get("cells", [])]
     if missing:
-        raise SeqbenchError(f"{dataset}: its evaluation has no {', '.join(missing)}; a suite compares "
-                            "LSTM and GRU, so train.cells must hold both")
+        raise SeqbenchError(
+            f"{dataset}: its evaluation has no {', '.join(missing)}; a suite compares "
+            "LSTM and GRU, so train.cells must hold both"
+        )
     metric = result["comparisons"][0]["metric"]  # the verdict's metric (evaluate.comparisons)
     models = result["models"]
-    scores = {model: entry["scores"][metric] if entry["baseline"] else entry["summary"][metric]["mean"]
-              for model, entry in models.items()}
+    scores = {
+        model: entry["scores"][metric] if entry["baseline"] else entry["summary"][metric]["mean"]
+        for model, entry in models.items()
+    }
     pair = next(c for c in result["comparisons"] if {c["a"], c["b"]} == set(CELLS))
     return {
-        "dataset": dataset, "metric": metric, "higher_is_better": HIGHER_IS_BETTER[metric], "scores": scores,
-        "winner": pair["verdict"]["winner"], "verdict": pair["verdict"]["text"], "void": bool(pair.get("void")),
+        "dataset": dataset,
+        "metric": metric,
+        "higher_is_better": HIGHER_IS_BETTER[metric],
+        "scores": scores,
+        "winner": pair["verdict"]["winner"],
+        "verdict": pair["verdict"]["text"],
+        "void": bool(pair.get("void")),
         "p_value": pair["verdict"]["p_value"],
         "train_seconds": {cell: result["cost"][cell]["train_seconds"]["mean"] for cell in CELLS},
         "parameters": {cell: result["cost"][cell]["trainable_parameters"] for cell in CELLS},
@@ -103,8 +117,10 @@ def common_metric(rows: list[dict]) -> str:
     metrics = {row["metric"] for row in rows}
     if len(metrics) > 1:
         listed = ", ".join(f"{row['dataset']}: {row['metric']}" for row in rows)
-        raise SeqbenchError(f"the suite's datasets are scored on different headline metrics ({listed}); "
-                            "a suite compares one metric, so group datasets of one task")
+        raise SeqbenchError(
+            f"the suite's datasets are scored on different headline metrics ({listed}); "
+            "a suite compares one metric, so group datasets of one task"
+        )
     return metrics.pop()
 
 
@@ -148,11 +164,22 @@ def wilcoxon_lstm_gru(rows: list[dict]) -> dict:
     differing = sum(a != b for a, b in zip(lstm, gru))
     better = "lstm" if sum(lstm) > sum(gru) else "gru" if sum(gru) > sum(lstm) else None
     if differing == 0:
-        return {"test": "Wilcoxon signed-rank", "statistic": None, "p_value": 1.0, "n": 0, "better": None,
-                "note": "LSTM and GRU score the same on every dataset"}
+        return {
+            "test": "Wilcoxon signed-rank",
+            "statistic": None,
+            "p_value": 1.0,
+            "n": 0,
+            "better": None,
+            "note": "LSTM and GRU score the same on every dataset",
+        }
     test = wilcoxon(lstm, gru)
-    return {"test": "Wilcoxon signed-rank", "statistic": float(test.statistic), "p_value": float(test.pvalue),
-            "n": differing, "better": better}
+    return {
+        "test": "Wilcoxon signed-rank",
+        "statistic": float(test.statistic),
+        "p_value": float(test.pvalue),
+        "n": differing,
+        "better": better,
+    }
 
 
 def friedman(matrix, models: list[str]) -> dict:
@@ -160,11 +187,14 @@ def friedman(matrix, models: list[str]) -> dict:
     Holm-adjusted pairwise Wilcoxon tests and the cliques they leave."""
     import numpy as np
     from scipy.stats import friedmanchisquare, rankdata
+
     from seqbench.stats import ALPHA
 
     if len(models) < 3:
-        raise SeqbenchError(f"a Friedman test needs at least 3 models; the suite's datasets share only "
-                            f"{', '.join(models)} (no baseline on every dataset)")
+        raise SeqbenchError(
+            f"a Friedman test needs at least 3 models; the suite's datasets share only "
+            f"{', '.join(models)} (no baseline on every dataset)"
+        )
     ranks = rankdata(-matrix, axis=1)  # per dataset, ties share their mean rank
     average = dict(zip(models, (float(r) for r in ranks.mean(axis=0))))
     if np.all(matrix == matrix[:, :1]):  # every model the same on every dataset: nothing to rank
@@ -175,9 +205,15 @@ def friedman(matrix, models: list[str]) -> dict:
     order = sorted(models, key=lambda m: average[m])
     pairs = posthoc(matrix, models)
     significant = {(p["a"], p["b"]) for p in pairs if p["p_holm"] < ALPHA} if p_value < ALPHA else set()
-    return {"test": "Friedman", "statistic": statistic, "p_value": p_value, "models": order,
-            "average_ranks": {m: average[m] for m in order}, "posthoc": pairs,
-            "cliques": cliques(order, significant)}
+    return {
+        "test": "Friedman",
+        "statistic": statistic,
+        "p_value": p_value,
+        "models": order,
+        "average_ranks": {m: average[m] for m in order},
+        "posthoc": pairs,
+        "cliques": cliques(order, significant),
+    }
 
 
 def posthoc(matrix, models: list[str]) -> list[dict]:
@@ -186,6 +222,7 @@ def posthoc(matrix, models: list[str]) -> list[dict]:
     import itertools
 
     from scipy.stats import wilcoxon
+
     from seqbench.stats import holm
 
     pairs = []
@@ -201,6 +238,7 @@ def posthoc(matrix, models: list[str]) -> list[dict]:
 def cliques(order: list[str], significant: set) -> list[list[str]]:
     """The maximal runs of consecutive models (by average rank) within which no pair differs
     significantly: the diagram's bars. Single models are left out (a bar joins two or more)."""
+
     def differ(a: str, b: str) -> bool:
         return (a, b) in significant or (b, a) in significant
 
@@ -209,7 +247,7 @@ def cliques(order: list[str], significant: set) -> list[list[str]]:
         end = start
         while end + 1 < len(order) and not any(differ(order[k], order[end + 1]) for k in range(start, end + 1)):
             end += 1
-        run = order[start:end + 1]
+        run = order[start : end + 1]
         if len(run) > 1 and not any(set(run) <= set(other) for other in runs):
             runs.append(run)
     return runs

@@ -96,7 +96,7 @@ def read_raw(path: Path, name: str):
         raise SeqbenchError(f"{path}: not found; run `seqbench ingest {name}` first")
     try:
         return pd.read_parquet(path, engine="pyarrow")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - pyarrow's errors for a damaged file are many
         raise SeqbenchError(f"{path}: unreadable ({exc}); run `seqbench ingest {name}` again") from None
 
 
@@ -223,9 +223,7 @@ def _explain(result: CheckResult, df) -> str:
 def table_problems(results, df) -> list[str]:
     """Failed table checks, and checks of either level that could not run at all."""
     return [
-        f"table check failed:\n{_explain(r, df)}"
-        for r in results
-        if (r.level == "table" and not r.success) or r.error
+        f"table check failed:\n{_explain(r, df)}" for r in results if (r.level == "table" and not r.success) or r.error
     ]
 
 

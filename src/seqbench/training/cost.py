@@ -128,8 +128,7 @@ def training_kernel(model, dataset, batch_size: int, device: str) -> dict:
 
     target = torch.device(device)
     if not (target.type == "cpu" or (target.type == "cuda" and torch.cuda.is_available())):
-        return {"name": CUDNN if target.type == "cuda" else None, "packed": None, "device": device,
-                "observed": False}
+        return {"name": CUDNN if target.type == "cuda" else None, "packed": None, "device": device, "observed": False}
     batch = [part.to(target) for part in first_batch(model, dataset, batch_size)]
     was_training = model.training
     model.to(target).train()
@@ -168,8 +167,12 @@ def inference_latency(model, dataset) -> dict:
         with torch.inference_mode():
             forward(model, batch)  # warm-up: first calls allocate and pick kernels
             times = timeit.repeat(lambda batch=batch: forward(model, batch), repeat=REPEATS, number=1)
-        latency[f"batch_{size}"] = {"seconds_per_sample": statistics.median(times) / n, "batch": n,
-                                    "kernel": kernel["name"], "packed": kernel["packed"]}
+        latency[f"batch_{size}"] = {
+            "seconds_per_sample": statistics.median(times) / n,
+            "batch": n,
+            "kernel": kernel["name"],
+            "packed": kernel["packed"],
+        }
     return latency
 
 
@@ -192,6 +195,7 @@ def _measure_step(run_dir: str, prepared_dir: str, batch_size: int) -> dict:
     import gc
 
     import torch
+
     from seqbench.batching import datasets_for
     from seqbench.training.predict import load_run
     from seqbench.training.prepared import load_prepared

@@ -40,6 +40,7 @@ COMPUTES = ("training/", "models/", "kinds/", "batching.py", "metrics.py", "stat
 
 # ---- modules and files ------------------------------------------------------------------------
 
+
 def module_file(module: str) -> Path | None:
     """The file of a project module (`seqbench.kinds` -> kinds/__init__.py), or None when it
     is not one (a class or function imported by name, or another package)."""
@@ -71,6 +72,7 @@ def with_parents(module: str) -> list[str]:
 
 
 # ---- one file's imports -----------------------------------------------------------------------
+
 
 def imported_modules(path: Path, skip_functions: frozenset[str] = frozenset()) -> set[str]:
     """Every project module that an import statement anywhere in `path` may load, except inside
@@ -108,6 +110,7 @@ def from_import_modules(node: ast.ImportFrom, path: Path) -> list[str]:
 
 # ---- closures ---------------------------------------------------------------------------------
 
+
 def kind_names() -> list[str]:
     """The registered kinds (the registry in kinds/__init__.py is the one list of them)."""
     from seqbench.kinds import KINDS
@@ -143,6 +146,7 @@ def closure(start: Path, kind: str | None = None, skip_functions: frozenset[str]
 
 
 # ---- the code digest of runs and studies --------------------------------------------------------
+
 
 def run_code_files(kind: str) -> list[Path]:
     """The package files a training run or search trial on a dataset of `kind` executes."""

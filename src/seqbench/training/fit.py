@@ -25,13 +25,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytorch_lightning as pl
+import lightning.pytorch as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
-from pytorch_lightning.plugins import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.plugins import TorchCheckpointIO
+
+from seqbench.batching import datasets_for, loader
 from seqbench.io import atomic_path, write_json
 from seqbench.models import build_model
-from seqbench.batching import datasets_for, loader
 
 # A finished run is reused only if the code it ran is unchanged: the digest of its import closure.
 from seqbench.training.digest import code_sha256
@@ -98,8 +99,7 @@ class EpochLine(Callback):
         )
 
     def state_dict(self):
-        return {"epoch_seconds": self.epoch_seconds, "train_losses": self.train_losses,
-                "val_losses": self.val_losses}
+        return {"epoch_seconds": self.epoch_seconds, "train_losses": self.train_losses, "val_losses": self.val_losses}
 
     def load_state_dict(self, state):
         self.epoch_seconds = list(state["epoch_seconds"])
@@ -138,8 +138,9 @@ def quiet_lightning() -> None:
         logging.getLogger(logger).setLevel(logging.ERROR)
 
 
-def run_setup(name: str, cell: str, seed: int, arrays: dict, meta: dict, budget, data_hash: str,
-              cross_validation: dict | None):
+def run_setup(
+    name: str, cell: str, seed: int, arrays: dict, meta: dict, budget, data_hash: str, cross_validation: dict | None
+):
     """(model, config): the seeded initial model and the record of what the run depends on.
     The seed is set right before the model is built, so its initial weights depend on nothing
     else: the same wherever the run trains."""
@@ -151,8 +152,7 @@ def run_setup(name: str, cell: str, seed: int, arrays: dict, meta: dict, budget,
     return model, config
 
 
-def fit_run(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, config: dict,
-            threads: int) -> dict:
+def fit_run(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, config: dict, threads: int) -> dict:
     """Train `model` into run_dir (resuming from its last checkpoint, if any): config.json,
     checkpoints, dvclive/, untrained.*, model.pt. Returns the metrics; writes no metrics.json."""
     torch.set_num_threads(threads)
@@ -167,21 +167,23 @@ def fit_run(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, c
     return metrics
 
 
-def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str,
-                config: dict) -> dict:
+def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str, config: dict) -> dict:
     """Train on the training split, stop early on the validation split, keep the best epoch."""
     sets = datasets_for(arrays, meta, ("train", "val"))
     train_loader, val_loader = loaders(sets, meta, budget, seed)
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss",
-                                 mode="min", save_top_k=1, save_last=True)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_top_k=1, save_last=True
+    )
     progress = EpochLine(label)
-    trainer = make_trainer(budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)],
-                           seed, run_dir)
+    trainer = make_trainer(
+        budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)], seed, run_dir
+    )
     last = relocated(run_dir / "checkpoints" / "last.ckpt")
     untrained_loss = untrained_baseline(model, val_loader, run_dir, progress.label, resuming=last.exists())
     started = time.perf_counter()
-    trainer.fit(model, train_loader, val_loader, ckpt_path=last if last.exists() else None,
-                weights_only=True)  # a checkpoint holds tensors and plain values only
+    trainer.fit(
+        model, train_loader, val_loader, ckpt_path=last if last.exists() else None, weights_only=True
+    )  # a checkpoint holds tensors and plain values only
     fit_seconds = time.perf_counter() - started
 
     # Early stopping counts the untrained model as epoch 0: if no epoch beat it on validation,
@@ -196,13 +198,18 @@ def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Pat
         torch.save(state, tmp)
     losses = [untrained_loss, *progress.val_losses]  # index = epoch; 0 is the untrained model
     best_epoch = min(range(len(losses)), key=losses.__getitem__)
-    scores = {"validation": "holdout", "best_val_loss": losses[best_epoch], "untrained_val_loss": untrained_loss,
-              "best_epoch": best_epoch}
+    scores = {
+        "validation": "holdout",
+        "best_val_loss": losses[best_epoch],
+        "untrained_val_loss": untrained_loss,
+        "best_epoch": best_epoch,
+    }
     return run_metrics(config, scores, progress, trainer, model, len(sets["train"]), fit_seconds, weights)
 
 
-def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str, config: dict,
-            cross_validation: dict) -> dict:
+def fit_all(
+    model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str, config: dict, cross_validation: dict
+) -> dict:
     """Train on the training and validation items together for exactly `max_epochs` (the
     epoch count cross-validation chose), and keep the final weights. Nothing is held out, so
     the run's validation scores are the cross-validated ones of its cell."""
@@ -217,14 +224,19 @@ def fit_all(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, l
     trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
     last = relocated(run_dir / "checkpoints" / "last.ckpt")
     started = time.perf_counter()
-    trainer.fit(model, train_loader, ckpt_path=last if last.exists() else None,
-                weights_only=True)  # a checkpoint holds tensors and plain values only
+    trainer.fit(
+        model, train_loader, ckpt_path=last if last.exists() else None, weights_only=True
+    )  # a checkpoint holds tensors and plain values only
     fit_seconds = time.perf_counter() - started
     weights = run_dir / "model.pt"
     with atomic_path(weights) as tmp:
         torch.save(model.state_dict(), tmp)
-    scores = {"validation": "kfold", "best_val_loss": cross_validation["value"],
-              "untrained_val_loss": cross_validation["untrained_val_loss"], "best_epoch": budget.max_epochs}
+    scores = {
+        "validation": "kfold",
+        "best_val_loss": cross_validation["value"],
+        "untrained_val_loss": cross_validation["untrained_val_loss"],
+        "best_epoch": budget.max_epochs,
+    }
     return run_metrics(config, scores, progress, trainer, model, len(train_set), fit_seconds, weights)
 
 
@@ -242,8 +254,9 @@ def relocated(last: Path) -> Path:
     for key, saved in state.get("callbacks", {}).items():
         old = saved.get("dirpath") if key.startswith("ModelCheckpoint") else None
         if isinstance(old, str) and old != here:
+
             def move(value, old=old):
-                return here + value[len(old):] if isinstance(value, str) and value.startswith(old + os.sep) else value
+                return here + value[len(old) :] if isinstance(value, str) and value.startswith(old + os.sep) else value
 
             saved.update({name: move(value) for name, value in saved.items() if name != "best_k_models"})
             saved["dirpath"] = here
@@ -257,12 +270,15 @@ def relocated(last: Path) -> Path:
 
 def loaders(sets: dict, meta: dict, budget, seed: int):
     """(shuffled training batches, validation batches)."""
-    return (loader(sets["train"], meta, budget.batch_size, shuffle=True, seed=seed),
-            loader(sets["val"], meta, EVAL_BATCH, shuffle=False))
+    return (
+        loader(sets["train"], meta, budget.batch_size, shuffle=True, seed=seed),
+        loader(sets["val"], meta, EVAL_BATCH, shuffle=False),
+    )
 
 
-def fit_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, callbacks=(),
-              stops: tuple = ()) -> dict:
+def fit_trial(
+    arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, callbacks=(), stops: tuple = ()
+) -> dict:
     """One search trial: train on the training split, watch the validation split, keep nothing
     on disk. The test split is not touched. A callback may end it early by raising one of
     `stops` (a pruner's exception): then "stopped" is True."""
@@ -272,10 +288,16 @@ def fit_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str
     train_loader, val_loader = loaders(sets, meta, budget, seed)
     progress = EpochLine(label)
     untrained = validation_loss(model, val_loader)
-    trainer = make_trainer(budget, [progress, EarlyStopping(monitor="val_loss", patience=budget.patience),
-                                    *callbacks], seed)
-    result = {"untrained_val_loss": untrained, "val_losses": progress.val_losses, "stopped": False,
-              "parameters": model.sized_parameters(), "hidden_size": model.hparams.hidden_size}
+    trainer = make_trainer(
+        budget, [progress, EarlyStopping(monitor="val_loss", patience=budget.patience), *callbacks], seed
+    )
+    result = {
+        "untrained_val_loss": untrained,
+        "val_losses": progress.val_losses,
+        "stopped": False,
+        "parameters": model.sized_parameters(),
+        "hidden_size": model.hparams.hidden_size,
+    }
     try:
         trainer.fit(model, train_loader, val_loader)
     except stops:
@@ -340,8 +362,9 @@ def make_trainer(budget, callbacks, seed: int, run_dir: Path | None = None):
     )
 
 
-def run_metrics(config, scores: dict, progress: EpochLine, trainer, model, train_samples: int,
-                fit_seconds: float, weights: Path) -> dict:
+def run_metrics(
+    config, scores: dict, progress: EpochLine, trainer, model, train_samples: int, fit_seconds: float, weights: Path
+) -> dict:
     """A finished run's metrics; `scores`: how it was validated, its best and untrained
     validation loss and its best epoch."""
     best_epoch = scores["best_epoch"]

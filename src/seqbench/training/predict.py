@@ -17,6 +17,7 @@ BATCH = 512
 def load_run(run_dir: Path):
     """(model in eval mode, config) of a finished run folder."""
     import torch
+
     from seqbench.models import model_from_config
 
     run_dir = Path(run_dir)
@@ -25,7 +26,7 @@ def load_run(run_dir: Path):
         state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)
     except FileNotFoundError as exc:
         raise SeqbenchError(f"{run_dir}: not a finished training run ({Path(exc.filename).name} missing)") from None
-    except Exception as exc:  # an unpickling refusal or a corrupt file
+    except Exception as exc:  # noqa: BLE001 - an unpickling refusal or a corrupt file
         raise SeqbenchError(f"{run_dir}: cannot load the model ({type(exc).__name__}: {exc})") from None
     model = model_from_config(config["model"])
     model.load_state_dict(state)
@@ -85,7 +86,9 @@ def predict_file(model: str, input_path: str, output_path: str, root: Path = Pat
     try:
         dataset, rows = kind.predict_inputs(table, meta)
     except SeqbenchError as exc:
-        raise SeqbenchError(f"{redact_url(input_path)} does not fit this {config['kind']} model ({run_dir}): {exc}") from None
+        raise SeqbenchError(
+            f"{redact_url(input_path)} does not fit this {config['kind']} model ({run_dir}): {exc}"
+        ) from None
     predictions = kind.format_predictions(rows, predict_outputs(net, dataset), meta)
     output = Path(output_path)
     suffix = output.suffix.lower()

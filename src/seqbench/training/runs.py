@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import torch
+
 from seqbench.errors import SeqbenchError
 from seqbench.io import sha256_file, write_json
 from seqbench.locks import run_folder_lock
@@ -21,8 +22,7 @@ from seqbench.training.fit import fit_run, run_setup
 from seqbench.training.prepared import load_prepared
 
 
-def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml",
-              threads: int = 1) -> dict:
+def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml", threads: int = 1) -> dict:
     """Train one run (or finish an interrupted one) with its cell's chosen budget (the search
     stage's result) in its run folder, checkpoints in place; return its metrics."""
     params_path = Path(params_path)
@@ -129,8 +129,9 @@ def chosen_budget(paths: Paths, name: str, cell: str):
     except FileNotFoundError:
         raise SeqbenchError(f"{path}: not found; run `dvc repro search@{name}` first") from None
     except (ValueError, KeyError, TypeError) as exc:
-        raise SeqbenchError(f"{path}: no configuration for {cell} ({type(exc).__name__}: {exc}); "
-                            f"rerun `dvc repro search@{name}`") from None
+        raise SeqbenchError(
+            f"{path}: no configuration for {cell} ({type(exc).__name__}: {exc}); rerun `dvc repro search@{name}`"
+        ) from None
     return Budget(**config)
 
 
@@ -141,5 +142,6 @@ def chosen_cross_validation(paths: Paths, name: str, cell: str) -> dict:
     try:
         return result["cells"][cell]["cross_validation"]
     except KeyError:
-        raise SeqbenchError(f"{paths.search_result(name)}: no cross-validation for {cell}; "
-                            f"rerun `dvc repro search@{name}`") from None
+        raise SeqbenchError(
+            f"{paths.search_result(name)}: no cross-validation for {cell}; rerun `dvc repro search@{name}`"
+        ) from None

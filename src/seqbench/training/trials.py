@@ -23,8 +23,11 @@ def cell_space(space: dict, cell: str) -> dict:
     """The dimensions a cell's trials sample (fixed values and LSTM-only keys left out)."""
     from seqbench.settings import Range
 
-    return {key: value for key, value in space.items()
-            if isinstance(value, (Range, list)) and not (key in LSTM_ONLY and cell != "lstm")}
+    return {
+        key: value
+        for key, value in space.items()
+        if isinstance(value, (Range, list)) and not (key in LSTM_ONLY and cell != "lstm")
+    }
 
 
 def fixed_values(space: dict) -> dict:
@@ -54,8 +57,9 @@ def trial_budget(base, space: dict, sampled: dict):
     return base.model_copy(update={**fixed_values(space), **sampled})
 
 
-def run_trial(name: str, cell: str, number: int, arrays: dict, meta: dict, budget, setting, history: list[dict],
-              threads: int = 1) -> dict:
+def run_trial(
+    name: str, cell: str, number: int, arrays: dict, meta: dict, budget, setting, history: list[dict], threads: int = 1
+) -> dict:
     """A trial from its inputs alone (search_trial's, or shipped to a Dask worker)."""
     import torch
 
@@ -66,8 +70,9 @@ def run_trial(name: str, cell: str, number: int, arrays: dict, meta: dict, budge
         # The pruner's steps are folds: it may stop a trial after any fold.
         result = cross_validate(arrays, meta, cell, budget, setting.seed, label, pruning_trial(setting, history, 0))
     else:
-        result = holdout_trial(arrays, meta, cell, budget, setting.seed, label,
-                               pruning_trial(setting, history, setting.prune_after))
+        result = holdout_trial(
+            arrays, meta, cell, budget, setting.seed, label, pruning_trial(setting, history, setting.prune_after)
+        )
     if result["state"] == "pruned":
         steps = len(result["val_losses"])
         where = f"fold {steps} of {budget.folds}" if result["steps"] == "folds" else f"{steps} epochs"
@@ -80,10 +85,10 @@ def holdout_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label:
     """Train on the training split, score on the validation split; the pruner sees every
     epoch's validation loss."""
     import optuna
+
     from seqbench.training.fit import fit_trial
 
-    result = fit_trial(arrays, meta, cell, budget, seed, label, [pruning_callback(trial)],
-                       stops=(optuna.TrialPruned,))
+    result = fit_trial(arrays, meta, cell, budget, seed, label, [pruning_callback(trial)], stops=(optuna.TrialPruned,))
     # The pruning callback reported every epoch's loss, the one it pruned at included.
     reported = trial.study.get_trials(deepcopy=False)[-1].intermediate_values
     result["val_losses"] = [reported[k] for k in sorted(reported)]
@@ -118,9 +123,16 @@ def cross_validate(arrays: dict, meta: dict, cell: str, budget, seed: int, label
         if trial.should_prune():
             break
     mean = mean_curve(curves)
-    result = {"val_losses": values, "steps": "folds", "folds": folds, "mean_val_losses": mean,
-              "parameters": fit["parameters"], "hidden_size": fit["hidden_size"],
-              "epochs": sum(f["epochs"] for f in folds), "untrained_val_loss": mean[0]}
+    result = {
+        "val_losses": values,
+        "steps": "folds",
+        "folds": folds,
+        "mean_val_losses": mean,
+        "parameters": fit["parameters"],
+        "hidden_size": fit["hidden_size"],
+        "epochs": sum(f["epochs"] for f in folds),
+        "untrained_val_loss": mean[0],
+    }
     if len(folds) < budget.folds:
         result["state"] = "pruned"
     else:
@@ -153,8 +165,10 @@ def fold_items(arrays: dict, folds: int, seed: int) -> list[tuple]:
     present = np.bincount(labels)
     smallest = int(present[present > 0].min()) if len(pool) else 0
     if smallest < folds:
-        raise SeqbenchError(f"train.folds: {folds} folds need at least {folds} training and validation "
-                            f"items of every class; the smallest class has {smallest}")
+        raise SeqbenchError(
+            f"train.folds: {folds} folds need at least {folds} training and validation "
+            f"items of every class; the smallest class has {smallest}"
+        )
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return [(pool[fit], pool[held_out]) for fit, held_out in splitter.split(pool, labels)]
 
@@ -166,26 +180,27 @@ def pruning_trial(setting, history: list[dict], warmup: int):
     from optuna.trial import TrialState, create_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup)
-              if setting.pruner == "median" else optuna.pruners.NopPruner())
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup)
+        if setting.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
     study = optuna.create_study(direction="minimize", pruner=pruner)
     for past in history:
-        study.add_trial(create_trial(state=TrialState.COMPLETE, value=past["value"],
-                                     intermediate_values=dict(enumerate(past["val_losses"]))))
+        study.add_trial(
+            create_trial(
+                state=TrialState.COMPLETE, value=past["value"], intermediate_values=dict(enumerate(past["val_losses"]))
+            )
+        )
     return study.ask()
 
 
 def pruning_callback(trial):
-    """optuna-integration's Lightning pruning callback, as a callback of the `pytorch_lightning`
-    package this project trains with (the integration subclasses `lightning.pytorch`'s; both
-    packages' Trainers call the same hooks)."""
-    import pytorch_lightning as pl
+    """optuna-integration's Lightning pruning callback: it reports each epoch's validation loss
+    to the trial and stops the trial when the pruner says so."""
     from optuna_integration import PyTorchLightningPruningCallback
 
-    class PruningCallback(PyTorchLightningPruningCallback, pl.Callback):
-        pass
-
-    return PruningCallback(trial, monitor="val_loss")
+    return PyTorchLightningPruningCallback(trial, monitor="val_loss")
 
 
 def best_value(result: dict) -> float:

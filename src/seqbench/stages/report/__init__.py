@@ -43,11 +43,23 @@ def render_html(sections: list[dict], forest: str, metadata: dict, suites: list[
 
     # The template marks nothing safe: plotly.js and the figures are Markup, everything else is escaped.
     plotly_js = Markup(get_plotlyjs())
-    figure_scripts = [script for fragment in figure_fragments([sections, forest, list(suites)]) for script in scripts_in(fragment)]
+    figure_scripts = [
+        script for fragment in figure_fragments([sections, forest, list(suites)]) for script in scripts_in(fragment)
+    ]
     csp = content_security_policy([plotly_js, *figure_scripts], images=True)
-    return environment().get_template("index.html.j2").render(
-        sections=sections, forest=forest, suites=suites, meta=metadata, plotly_js=plotly_js, verdict_rule=VERDICT_RULE,
-        alpha=ALPHA, csp=csp,
+    return (
+        environment()
+        .get_template("index.html.j2")
+        .render(
+            sections=sections,
+            forest=forest,
+            suites=suites,
+            meta=metadata,
+            plotly_js=plotly_js,
+            verdict_rule=VERDICT_RULE,
+            alpha=ALPHA,
+            csp=csp,
+        )
     )
 
 

@@ -23,8 +23,12 @@ def colour(model: str, baselines: list[str]) -> str:
 
 def fragment(fig, height: int = 360, legend_px: int = 70) -> str:
     """legend_px: how far below the plot area the legend sits (a tall figure needs it in pixels)."""
-    fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 60, "b": 40},
-                      legend={"orientation": "h", "y": -legend_px / height}, template="plotly_white")
+    fig.update_layout(
+        height=height,
+        margin={"l": 50, "r": 10, "t": 60, "b": 40},
+        legend={"orientation": "h", "y": -legend_px / height},
+        template="plotly_white",
+    )
     from markupsafe import Markup
 
     # Markup: HTML the template inserts as it is, and whose scripts the page's policy allows.
@@ -42,20 +46,48 @@ def learning_curves(curves) -> str:
     for cell, part in curves.groupby("cell"):
         by_epoch = part.groupby("epoch")[column].agg(["mean", "min", "max"]).reset_index()
         c = colour(str(cell), [])
-        fig.add_trace(go.Scatter(x=by_epoch["epoch"], y=by_epoch["max"], mode="lines", line={"width": 0},
-                                 showlegend=False, hoverinfo="skip", legendgroup=str(cell)))
-        fig.add_trace(go.Scatter(x=by_epoch["epoch"], y=by_epoch["min"], mode="lines", line={"width": 0},
-                                 fill="tonexty", fillcolor=_transparent(c), name=f"{escape(str(cell))} seed range",
-                                 hoverinfo="skip", legendgroup=str(cell)))
-        fig.add_trace(go.Scatter(x=by_epoch["epoch"], y=by_epoch["mean"], mode="lines", line={"color": c},
-                                 name=f"{escape(str(cell))} mean", legendgroup=str(cell)))
+        fig.add_trace(
+            go.Scatter(
+                x=by_epoch["epoch"],
+                y=by_epoch["max"],
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                legendgroup=str(cell),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=by_epoch["epoch"],
+                y=by_epoch["min"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=_transparent(c),
+                name=f"{escape(str(cell))} seed range",
+                hoverinfo="skip",
+                legendgroup=str(cell),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=by_epoch["epoch"],
+                y=by_epoch["mean"],
+                mode="lines",
+                line={"color": c},
+                name=f"{escape(str(cell))} mean",
+                legendgroup=str(cell),
+            )
+        )
     title = "Validation loss per epoch" if held_out else "Training loss per epoch (the final fit on all items)"
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=f"{what} loss")
     return fragment(fig)
 
 
-def forecast_vs_actual(predictions, models: list[str], baselines: list[str], days: int = 120,
-                       quantity: str = "close") -> str:
+def forecast_vs_actual(
+    predictions, models: list[str], baselines: list[str], days: int = 120, quantity: str = "close"
+) -> str:
     """Actual values and each model's forecast of `quantity` (columns actual_Q and MODEL_Q: the
     close, or the volatility over the horizon) over the last `days` test days of the first
     symbol (over the whole test period the lines cannot be told apart)."""
@@ -65,24 +97,43 @@ def forecast_vs_actual(predictions, models: list[str], baselines: list[str], day
     part = predictions[predictions["symbol"] == symbol].tail(days)
     fig = go.Figure(go.Scatter(x=part["date"], y=part[f"actual_{quantity}"], name="actual", line={"color": "black"}))
     for model in models:
-        fig.add_trace(go.Scatter(x=part["date"], y=part[f"{model}_{quantity}"], name=escape(model),
-                                 line={"color": colour(model, baselines), "width": 1}))
-    fig.update_layout(title=f"Forecast vs actual {quantity}, last {len(part)} test days ({escape(str(symbol))})",
-                      yaxis_title=quantity)
+        fig.add_trace(
+            go.Scatter(
+                x=part["date"],
+                y=part[f"{model}_{quantity}"],
+                name=escape(model),
+                line={"color": colour(model, baselines), "width": 1},
+            )
+        )
+    fig.update_layout(
+        title=f"Forecast vs actual {quantity}, last {len(part)} test days ({escape(str(symbol))})", yaxis_title=quantity
+    )
     return fragment(fig, 420)
 
 
-def residuals(predictions, models: list[str], baselines: list[str], quantity: str = "return",
-              label: str = "log return") -> str:
+def residuals(
+    predictions, models: list[str], baselines: list[str], quantity: str = "return", label: str = "log return"
+) -> str:
     """Distribution of each model's forecast errors of `quantity` (columns actual_Q and MODEL_Q)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     for model in models:
-        fig.add_trace(go.Histogram(x=predictions[f"{model}_{quantity}"] - predictions[f"actual_{quantity}"], name=escape(model), opacity=0.55,
-                                   marker={"color": colour(model, baselines)}, nbinsx=80))
-    fig.update_layout(barmode="overlay", title=f"Residuals (forecast - actual {label}), test period",
-                      xaxis_title="residual", yaxis_title="count")
+        fig.add_trace(
+            go.Histogram(
+                x=predictions[f"{model}_{quantity}"] - predictions[f"actual_{quantity}"],
+                name=escape(model),
+                opacity=0.55,
+                marker={"color": colour(model, baselines)},
+                nbinsx=80,
+            )
+        )
+    fig.update_layout(
+        barmode="overlay",
+        title=f"Residuals (forecast - actual {label}), test period",
+        xaxis_title="residual",
+        yaxis_title="count",
+    )
     return fragment(fig)
 
 
@@ -96,12 +147,22 @@ def confusion_matrices(matrices: dict, labels: list[str]) -> str:
     names = [escape(str(label)) for label in labels]
     cols = min(len(matrices), 2)
     rows = math.ceil(len(matrices) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[escape(t) for t in matrices],
-                        horizontal_spacing=0.15, vertical_spacing=0.25 / rows)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=[escape(t) for t in matrices],
+        horizontal_spacing=0.15,
+        vertical_spacing=0.25 / rows,
+    )
     for i, matrix in enumerate(matrices.values()):
         row, col = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", showscale=False,
-                                 text=matrix, texttemplate="%{text}"), row=row, col=col)
+        fig.add_trace(
+            go.Heatmap(
+                z=matrix, x=names, y=names, colorscale="Blues", showscale=False, text=matrix, texttemplate="%{text}"
+            ),
+            row=row,
+            col=col,
+        )
         fig.update_xaxes(title_text="predicted", type="category", row=row, col=col)
         fig.update_yaxes(title_text="actual", type="category", autorange="reversed", row=row, col=col)
     fig.update_layout(title="Confusion matrices, test split")
@@ -111,16 +172,25 @@ def confusion_matrices(matrices: dict, labels: list[str]) -> str:
 def roc_curves(curves: dict, labels: list[str], baselines: list[str]) -> str:
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#bbb"},
-                               name="chance"))
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "#bbb"}, name="chance"))
     for model, found in curves.items():
         for curve in found.get("roc", []):
             suffix = "" if len(labels) == 2 else f" ({escape(str(labels[curve['class']]))} vs rest)"
-            fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=escape(model) + suffix,
-                                     line={"color": colour(model, baselines)}))
+            fig.add_trace(
+                go.Scatter(
+                    x=curve["fpr"],
+                    y=curve["tpr"],
+                    mode="lines",
+                    name=escape(model) + suffix,
+                    line={"color": colour(model, baselines)},
+                )
+            )
     positive = f"positive class: {escape(str(labels[1]))}" if len(labels) == 2 else "one vs rest"
-    fig.update_layout(title=f"ROC curves, test split ({positive})", xaxis_title="false positive rate",
-                      yaxis_title="true positive rate")
+    fig.update_layout(
+        title=f"ROC curves, test split ({positive})",
+        xaxis_title="false positive rate",
+        yaxis_title="true positive rate",
+    )
     return fragment(fig)
 
 
@@ -132,8 +202,13 @@ def forest_plot(panels: list[dict]) -> str:
 
     sizes = [len(p["rows"]) + 1 for p in panels]
     height = 56 * sum(sizes) + 110 * len(panels) + 40
-    fig = make_subplots(rows=len(panels), cols=1, row_heights=sizes, vertical_spacing=110 / height,
-                        subplot_titles=[f"{escape(p['dataset'])}: {escape(p['metric'])}" for p in panels])
+    fig = make_subplots(
+        rows=len(panels),
+        cols=1,
+        row_heights=sizes,
+        vertical_spacing=110 / height,
+        subplot_titles=[f"{escape(p['dataset'])}: {escape(p['metric'])}" for p in panels],
+    )
     for row, panel in enumerate(panels, start=1):
         _forest_panel(fig, panel, row)
     fig.update_layout(title="Paired differences, test split")
@@ -146,16 +221,42 @@ def _forest_panel(fig, panel: dict, row: int) -> None:
     rows, dataset = panel["rows"], escape(panel["dataset"])
     labels = [escape(r["label"]) for r in rows]
     seeds = [(label, seed, value) for label, r in zip(labels, rows) for seed, value in r["seeds"].items()]
-    fig.add_trace(go.Scatter(
-        x=[r["difference"] for r in rows], y=labels, error_x=_interval(rows), mode="markers",
-        marker={"symbol": "diamond", "size": 13, "color": [VERDICT_COLOURS[bool(r["verdict"]["winner"])] for r in rows]},
-        name="mean over seeds, 95% CI", legendgroup="mean", showlegend=row == 1, meta=dataset,
-        hovertemplate="%{y}: %{x:.4g}<extra></extra>"), row=row, col=1)
-    fig.add_trace(go.Scatter(
-        x=[v for *_, v in seeds], y=[label for label, *_ in seeds], customdata=[s for _, s, _ in seeds],
-        mode="markers", marker={"symbol": "circle-open", "size": 9, "color": "#555"}, name="one seed",
-        legendgroup="seed", showlegend=row == 1, meta=dataset,
-        hovertemplate="%{y}, seed %{customdata}: %{x:.4g}<extra></extra>"), row=row, col=1)
+    fig.add_trace(
+        go.Scatter(
+            x=[r["difference"] for r in rows],
+            y=labels,
+            error_x=_interval(rows),
+            mode="markers",
+            marker={
+                "symbol": "diamond",
+                "size": 13,
+                "color": [VERDICT_COLOURS[bool(r["verdict"]["winner"])] for r in rows],
+            },
+            name="mean over seeds, 95% CI",
+            legendgroup="mean",
+            showlegend=row == 1,
+            meta=dataset,
+            hovertemplate="%{y}: %{x:.4g}<extra></extra>",
+        ),
+        row=row,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[v for *_, v in seeds],
+            y=[label for label, *_ in seeds],
+            customdata=[s for _, s, _ in seeds],
+            mode="markers",
+            marker={"symbol": "circle-open", "size": 9, "color": "#555"},
+            name="one seed",
+            legendgroup="seed",
+            showlegend=row == 1,
+            meta=dataset,
+            hovertemplate="%{y}, seed %{customdata}: %{x:.4g}<extra></extra>",
+        ),
+        row=row,
+        col=1,
+    )
     _forest_axes(fig, panel, labels, row)
 
 
@@ -164,21 +265,38 @@ def _forest_axes(fig, panel: dict, labels: list[str], row: int) -> None:
     axis = "" if row == 1 else str(row)
     rows = panel["rows"]
     for label, r in zip(labels, rows):
-        fig.add_annotation(text=_verdict_text(r["verdict"]), x=0, xref=f"x{axis} domain", xanchor="left", y=label,
-                           yref=f"y{axis}", yshift=17, showarrow=False,
-                           font={"size": 12, "color": VERDICT_COLOURS[bool(r["verdict"]["winner"])]})
+        fig.add_annotation(
+            text=_verdict_text(r["verdict"]),
+            x=0,
+            xref=f"x{axis} domain",
+            xanchor="left",
+            y=label,
+            yref=f"y{axis}",
+            yshift=17,
+            showarrow=False,
+            font={"size": 12, "color": VERDICT_COLOURS[bool(r["verdict"]["winner"])]},
+        )
     fig.add_vline(x=0, line={"color": "#999", "dash": "dot", "width": 1}, row=row, col=1)
     better = "above" if panel["higher_is_better"] else "below"
-    fig.update_xaxes(title_text=f"{escape(panel['metric'])}: first − second ({better} 0: first is better)",
-                     zeroline=False, row=row, col=1)
+    fig.update_xaxes(
+        title_text=f"{escape(panel['metric'])}: first − second ({better} 0: first is better)",
+        zeroline=False,
+        row=row,
+        col=1,
+    )
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1], row=row, col=1)
 
 
 def _interval(rows: list[dict]) -> dict:
     """Plotly error bars from low/high ends (none where a row has no interval)."""
-    return {"type": "data", "thickness": 2, "width": 6, "color": "#333",
-            "array": [None if r["high"] is None else r["high"] - r["difference"] for r in rows],
-            "arrayminus": [None if r["low"] is None else r["difference"] - r["low"] for r in rows]}
+    return {
+        "type": "data",
+        "thickness": 2,
+        "width": 6,
+        "color": "#333",
+        "array": [None if r["high"] is None else r["high"] - r["difference"] for r in rows],
+        "arrayminus": [None if r["low"] is None else r["difference"] - r["low"] for r in rows],
+    }
 
 
 def _verdict_text(verdict: dict) -> str:
@@ -195,24 +313,48 @@ def seed_strip(strip: dict) -> str:
     fig = go.Figure()
     for cell, entry in strip["cells"].items():
         name, c = escape(cell), colour(cell, [])
-        fig.add_trace(go.Scatter(x=list(entry["seeds"].values()), y=[name] * len(entry["seeds"]),
-                                 customdata=list(entry["seeds"]), mode="markers", name=f"{name}: each seed",
-                                 marker={"color": _transparent(c, 0.7), "size": 10, "line": {"color": c, "width": 1}},
-                                 hovertemplate="seed %{customdata}: %{x:.4g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=list(entry["seeds"].values()),
+                y=[name] * len(entry["seeds"]),
+                customdata=list(entry["seeds"]),
+                mode="markers",
+                name=f"{name}: each seed",
+                marker={"color": _transparent(c, 0.7), "size": 10, "line": {"color": c, "width": 1}},
+                hovertemplate="seed %{customdata}: %{x:.4g}<extra></extra>",
+            )
+        )
         interval = _interval([{"difference": entry["mean"], "low": entry.get("low"), "high": entry.get("high")}])
-        fig.add_trace(go.Scatter(x=[entry["mean"]], y=[name], mode="markers", error_x=interval,
-                                 name=f"{name}: mean, 95% CI", marker={"symbol": "line-ns-open", "size": 22, "color": "#333",
-                                                                     "line": {"width": 3}},
-                                 hovertemplate="mean: %{x:.4g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[entry["mean"]],
+                y=[name],
+                mode="markers",
+                error_x=interval,
+                name=f"{name}: mean, 95% CI",
+                marker={"symbol": "line-ns-open", "size": 22, "color": "#333", "line": {"width": 3}},
+                hovertemplate="mean: %{x:.4g}<extra></extra>",
+            )
+        )
     baselines = strip["baselines"]
-    fig.add_trace(go.Scatter(x=list(baselines.values()), y=[escape(b) for b in baselines], mode="markers",
-                             name="baseline", marker={"symbol": "diamond", "size": 10, "color": "#7f7f7f"},
-                             hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=list(baselines.values()),
+            y=[escape(b) for b in baselines],
+            mode="markers",
+            name="baseline",
+            marker={"symbol": "diamond", "size": 10, "color": "#7f7f7f"},
+            hovertemplate="%{y}: %{x:.4g}<extra></extra>",
+        )
+    )
     order = [escape(m) for m in [*strip["cells"], *baselines]]
     better = {True: " (higher is better)", False: " (lower is better)"}.get(strip["higher_is_better"], "")
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=order[::-1])
-    fig.update_layout(title=f"{escape(strip['metric'])} on the test split: each seed, and the mean over seeds",
-                      xaxis_title=escape(strip["metric"]) + better, showlegend=False)
+    fig.update_layout(
+        title=f"{escape(strip['metric'])} on the test split: each seed, and the mean over seeds",
+        xaxis_title=escape(strip["metric"]) + better,
+        showlegend=False,
+    )
     return fragment(fig, 130 + 44 * len(order))
 
 
@@ -227,16 +369,32 @@ def search_trials(series: dict) -> str:
         name, c = escape(cell), colour(cell, [])
         for state, symbol in (("complete", "circle"), ("pruned", "circle-open")):
             trials = found[state]
-            fig.add_trace(go.Scatter(x=[t["number"] for t in trials], y=[t["value"] for t in trials],
-                                     text=[_trial_text(t) for t in trials], mode="markers", name=f"{name} {state}",
-                                     legendgroup=name, marker={"symbol": symbol, "size": 9, "color": c,
-                                                               "line": {"width": 2, "color": c}},
-                                     hovertemplate=f"{name} trial %{{x}} ({state}): %{{y:.4g}}<br>%{{text}}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=[n for n, _ in found["best"]], y=[v for _, v in found["best"]], mode="lines",
-                                 line={"color": c, "shape": "hv"}, name=f"{name} best so far", legendgroup=name,
-                                 hovertemplate=f"{name} best after trial %{{x}}: %{{y:.4g}}<extra></extra>"))
-    fig.update_layout(title="Search: validation loss of every trial", xaxis_title="trial",
-                      yaxis_title="validation loss")
+            fig.add_trace(
+                go.Scatter(
+                    x=[t["number"] for t in trials],
+                    y=[t["value"] for t in trials],
+                    text=[_trial_text(t) for t in trials],
+                    mode="markers",
+                    name=f"{name} {state}",
+                    legendgroup=name,
+                    marker={"symbol": symbol, "size": 9, "color": c, "line": {"width": 2, "color": c}},
+                    hovertemplate=f"{name} trial %{{x}} ({state}): %{{y:.4g}}<br>%{{text}}<extra></extra>",
+                )
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=[n for n, _ in found["best"]],
+                y=[v for _, v in found["best"]],
+                mode="lines",
+                line={"color": c, "shape": "hv"},
+                name=f"{name} best so far",
+                legendgroup=name,
+                hovertemplate=f"{name} best after trial %{{x}}: %{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title="Search: validation loss of every trial", xaxis_title="trial", yaxis_title="validation loss"
+    )
     last = max((t["number"] for found in series.values() for t in found["complete"] + found["pruned"]), default=0)
     fig.update_xaxes(tick0=0, dtick=max(1, -(-last // 15)))  # whole trial numbers only
     return fragment(fig)
@@ -267,23 +425,47 @@ def critical_difference(friedman: dict, datasets: int) -> str:
     fig = go.Figure()
     for i, model in enumerate(order):  # labels staggered upwards so close ranks stay readable
         height = 1 + 0.6 * (i % 3)
-        fig.add_trace(go.Scatter(
-            x=[ranks[model], ranks[model]], y=[0, height], mode="lines+markers+text", name=escape(model),
-            text=["", f"{escape(model)} ({ranks[model]:.2f})"], textposition="top center",
-            line={"color": colour(model, [m for m in order if m not in COLOURS]), "width": 1.5},
-            marker={"size": [9, 0]}, hovertemplate=f"{escape(model)}: average rank %{{x:.2f}}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[ranks[model], ranks[model]],
+                y=[0, height],
+                mode="lines+markers+text",
+                name=escape(model),
+                text=["", f"{escape(model)} ({ranks[model]:.2f})"],
+                textposition="top center",
+                line={"color": colour(model, [m for m in order if m not in COLOURS]), "width": 1.5},
+                marker={"size": [9, 0]},
+                hovertemplate=f"{escape(model)}: average rank %{{x:.2f}}<extra></extra>",
+            )
+        )
     for j, clique in enumerate(friedman["cliques"]):
         members = [ranks[m] for m in clique]
-        fig.add_trace(go.Scatter(
-            x=[min(members) - 0.03, max(members) + 0.03], y=[-0.5 - 0.35 * j] * 2, mode="lines",
-            line={"color": "#222", "width": 6}, name="no significant difference" if j == 0 else None,
-            showlegend=j == 0, legendgroup="clique",
-            hovertemplate=escape(", ".join(clique)) + ": not separated<extra></extra>"))
-    fig.update_xaxes(range=[0.7, len(order) + 0.3], dtick=1, title_text="average rank (1 = best)",
-                     zeroline=False, showgrid=False, showline=True, linecolor="#333", ticks="outside")
+        fig.add_trace(
+            go.Scatter(
+                x=[min(members) - 0.03, max(members) + 0.03],
+                y=[-0.5 - 0.35 * j] * 2,
+                mode="lines",
+                line={"color": "#222", "width": 6},
+                name="no significant difference" if j == 0 else None,
+                showlegend=j == 0,
+                legendgroup="clique",
+                hovertemplate=escape(", ".join(clique)) + ": not separated<extra></extra>",
+            )
+        )
+    fig.update_xaxes(
+        range=[0.7, len(order) + 0.3],
+        dtick=1,
+        title_text="average rank (1 = best)",
+        zeroline=False,
+        showgrid=False,
+        showline=True,
+        linecolor="#333",
+        ticks="outside",
+    )
     fig.update_yaxes(visible=False, range=[-0.6 - 0.35 * max(len(friedman["cliques"]), 1), 3.2])
-    fig.update_layout(title=f"Average ranks over {datasets} datasets (Friedman p = {friedman['p_value']:.3g})",
-                      showlegend=False)
+    fig.update_layout(
+        title=f"Average ranks over {datasets} datasets (Friedman p = {friedman['p_value']:.3g})", showlegend=False
+    )
     return fragment(fig, 320)
 
 
@@ -294,18 +476,34 @@ def lstm_vs_gru(rows: list[dict], metric: str) -> str:
 
     values = [v for row in rows for v in (row["scores"]["lstm"], row["scores"]["gru"])]
     low, high = min(values), max(values)
-    fig = go.Figure(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="equal scores",
-                               line={"color": "#999", "dash": "dot"}, hoverinfo="skip"))
+    fig = go.Figure(
+        go.Scatter(
+            x=[low, high],
+            y=[low, high],
+            mode="lines",
+            name="equal scores",
+            line={"color": "#999", "dash": "dot"},
+            hoverinfo="skip",
+        )
+    )
     for won in (True, False):
         part = [row for row in rows if bool(row["winner"]) == won]
-        fig.add_trace(go.Scatter(
-            x=[row["scores"]["lstm"] for row in part], y=[row["scores"]["gru"] for row in part],
-            text=[escape(f"{row['dataset']}: {row['verdict']}") for row in part], mode="markers",
-            marker={"size": 11, "color": VERDICT_COLOURS[won]},
-            name="a significant verdict" if won else "no significant difference",
-            hovertemplate="%{text}<br>LSTM %{x:.4g}, GRU %{y:.4g}<extra></extra>"))
-    fig.update_layout(title=f"LSTM vs GRU per dataset ({escape(metric)}, mean over seeds)",
-                      xaxis_title=f"LSTM {escape(metric)}", yaxis_title=f"GRU {escape(metric)}")
+        fig.add_trace(
+            go.Scatter(
+                x=[row["scores"]["lstm"] for row in part],
+                y=[row["scores"]["gru"] for row in part],
+                text=[escape(f"{row['dataset']}: {row['verdict']}") for row in part],
+                mode="markers",
+                marker={"size": 11, "color": VERDICT_COLOURS[won]},
+                name="a significant verdict" if won else "no significant difference",
+                hovertemplate="%{text}<br>LSTM %{x:.4g}, GRU %{y:.4g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"LSTM vs GRU per dataset ({escape(metric)}, mean over seeds)",
+        xaxis_title=f"LSTM {escape(metric)}",
+        yaxis_title=f"GRU {escape(metric)}",
+    )
     return fragment(fig, 420)
 
 
@@ -315,11 +513,21 @@ def cost_vs_score(rows: list[dict], metric: str) -> str:
 
     fig = go.Figure()
     for cell in ("lstm", "gru"):
-        fig.add_trace(go.Scatter(
-            x=[row["train_seconds"][cell] for row in rows], y=[row["scores"][cell] for row in rows],
-            text=[escape(row["dataset"]) for row in rows], mode="markers", name=cell,
-            marker={"size": 10, "color": COLOURS[cell]},
-            hovertemplate="%{text}: %{x:.3g} s, %{y:.4g}<extra>" + cell + "</extra>"))
-    fig.update_layout(title=f"Cost vs score ({escape(metric)})", xaxis_title="training time per run (s, log scale)",
-                      yaxis_title=escape(metric), xaxis_type="log")
+        fig.add_trace(
+            go.Scatter(
+                x=[row["train_seconds"][cell] for row in rows],
+                y=[row["scores"][cell] for row in rows],
+                text=[escape(row["dataset"]) for row in rows],
+                mode="markers",
+                name=cell,
+                marker={"size": 10, "color": COLOURS[cell]},
+                hovertemplate="%{text}: %{x:.3g} s, %{y:.4g}<extra>" + cell + "</extra>",
+            )
+        )
+    fig.update_layout(
+        title=f"Cost vs score ({escape(metric)})",
+        xaxis_title="training time per run (s, log scale)",
+        yaxis_title=escape(metric),
+        xaxis_type="log",
+    )
     return fragment(fig, 420)

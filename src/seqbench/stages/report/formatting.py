@@ -21,12 +21,13 @@ def format_value(value) -> str:
 
 
 def format_ci(entry: dict | None, digits: int = 4) -> str:
-    """"mean [low, high]" of a mean_ci entry; just the mean without an interval."""
+    """ "mean [low, high]" of a mean_ci entry; just the mean without an interval."""
     if not entry or entry.get("mean") is None:
         return "—"
     if entry.get("low") is None:
         return format_number(entry["mean"], digits)
-    return f"{format_number(entry['mean'], digits)} [{format_number(entry['low'], digits)}, {format_number(entry['high'], digits)}]"
+    low, high = format_number(entry["low"], digits), format_number(entry["high"], digits)
+    return f"{format_number(entry['mean'], digits)} [{low}, {high}]"
 
 
 def format_percent(value) -> str:
@@ -55,5 +56,11 @@ def format_seconds(value) -> str:
     return f"{value:.1f} s"
 
 
-FILTERS = {"num": format_number, "ci": format_ci, "pct": format_percent, "size": format_bytes,
-           "secs": format_seconds, "value": format_value}
+FILTERS = {
+    "num": format_number,
+    "ci": format_ci,
+    "pct": format_percent,
+    "size": format_bytes,
+    "secs": format_seconds,
+    "value": format_value,
+}

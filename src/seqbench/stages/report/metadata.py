@@ -6,8 +6,20 @@ import hashlib
 from datetime import datetime, timezone
 from pathlib import Path
 
-PACKAGES = ["seqbench", "torch", "pytorch-lightning", "prefect", "dvc", "great-expectations", "pandas",
-            "scikit-learn", "scipy", "aeon", "plotly", "optuna"]
+PACKAGES = [
+    "seqbench",
+    "torch",
+    "pytorch-lightning",
+    "prefect",
+    "dvc",
+    "great-expectations",
+    "pandas",
+    "scikit-learn",
+    "scipy",
+    "aeon",
+    "plotly",
+    "optuna",
+]
 
 
 def run_metadata(root: Path, params_path: Path, params) -> dict:
@@ -31,10 +43,16 @@ def git_revision(root: Path) -> str:
     import subprocess
 
     try:
-        revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                                  text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        revision = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     return revision + (" (uncommitted changes)" if dirty else "")

@@ -21,9 +21,13 @@ def environment():
 
     from seqbench.stages.report.formatting import FILTERS
 
-    env = jinja2.Environment(loader=jinja2.PackageLoader("seqbench.stages.report", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("seqbench.stages.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(FILTERS)
     return env
 

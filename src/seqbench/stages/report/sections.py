@@ -32,8 +32,10 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
     result = read_json(paths.root / "reports" / "eval" / f"{name}.json", f"evaluate@{name}")
     validation = read_json(paths.validation_report(name), f"validate@{name}")
     search = search_section(paths, name)
-    predictions = pd.read_csv(paths.root / "reports" / "eval" / name / "predictions.csv",
-                              parse_dates=["date"] if result["task"] == "forecast" else None)
+    predictions = pd.read_csv(
+        paths.root / "reports" / "eval" / name / "predictions.csv",
+        parse_dates=["date"] if result["task"] == "forecast" else None,
+    )
     curves = pd.read_csv(paths.root / "reports" / "train" / name / "learning_curves.csv")
     primary = result["comparisons"][0]["metric"]
     docs = paths.data_docs(name) / "index.html"
@@ -42,8 +44,10 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
         "result": result,
         "primary": primary,
         "metric_names": metric_names(result),
-        "plots": {**dataset_plots(result, predictions, curves),
-                  "seeds": figures.seed_strip(seed_strip(result, primary))},
+        "plots": {
+            **dataset_plots(result, predictions, curves),
+            "seeds": figures.seed_strip(seed_strip(result, primary)),
+        },
         "validation": validation,
         "data_docs": Path(os.path.relpath(docs, report_dir)).as_posix() if docs.exists() else None,
         "disagreements": disagreements(predictions, result),
@@ -94,8 +98,10 @@ def disagreements(predictions, result: dict, limit: int = 8) -> list[dict]:
         return []
     a, b = result["cells"][:2]
     rows = predictions[predictions[a] != predictions[b]].head(limit)
-    return [{"example": str(r["example"]), "actual": str(r["actual"]), a: str(r[a]), b: str(r[b])}
-            for _, r in rows.iterrows()]
+    return [
+        {"example": str(r["example"]), "actual": str(r["actual"]), a: str(r[a]), b: str(r[b])}
+        for _, r in rows.iterrows()
+    ]
 
 
 def summary_row(result: dict) -> dict:
@@ -122,7 +128,7 @@ def hidden_sizes(result: dict, search: dict) -> dict:
 
 
 def kernel_label(kernel: dict | None) -> str | None:
-    """"oneDNN fused LSTM, packed" / "cuDNN (expected: no GPU to observe)" for a training kernel."""
+    """ "oneDNN fused LSTM, packed" / "cuDNN (expected: no GPU to observe)" for a training kernel."""
     if not kernel or not kernel.get("name"):
         return None
     label = kernel["name"] + (", packed" if kernel.get("packed") else "")
@@ -143,8 +149,12 @@ def cost_work(result: dict) -> dict:
             inference_label = names.pop()
         else:
             inference_label = "; ".join(f"batch {batch}: {name}" for name, batch in inference.values() if name) or None
-        cells[cell] = {"per_step": work.get("per_step"), "per_sequence": work.get("per_sequence"),
-                       "training_kernel": kernel_label(entry.get("kernel")), "inference_kernel": inference_label}
+        cells[cell] = {
+            "per_step": work.get("per_step"),
+            "per_sequence": work.get("per_sequence"),
+            "training_kernel": kernel_label(entry.get("kernel")),
+            "inference_kernel": inference_label,
+        }
     first = next(iter(result.get("cost", {}).values()), {})
     work = first.get("multiply_adds") or {}
     training = {c: (entry.get("kernel") or {}).get("name") for c, entry in result.get("cost", {}).items()}
@@ -173,8 +183,10 @@ def seed_strip(result: dict, metric: str) -> dict:
     return {
         "metric": metric,
         "higher_is_better": HIGHER_IS_BETTER.get(metric),
-        "cells": {c: {"seeds": seed_scores(result, c, metric), **result["models"][c]["summary"][metric]}
-                  for c in result["cells"]},
+        "cells": {
+            c: {"seeds": seed_scores(result, c, metric), **result["models"][c]["summary"][metric]}
+            for c in result["cells"]
+        },
         "baselines": {b: result["models"][b]["scores"][metric] for b in result["baselines"]},
     }
 
@@ -193,9 +205,15 @@ def dot_positions(result: dict, metric: str, width: int = 120) -> dict:
     def at(value):
         return None if value is None else round(4 + (value - low) / span * (width - 8), 1)
 
-    return {c: {"seeds": [{"seed": s, "value": v, "x": at(v)} for s, v in scores[c].items()],
-                "mean": at(summary[c]["mean"]), "low": at(summary[c].get("low")), "high": at(summary[c].get("high"))}
-            for c in result["cells"]}
+    return {
+        c: {
+            "seeds": [{"seed": s, "value": v, "x": at(v)} for s, v in scores[c].items()],
+            "mean": at(summary[c]["mean"]),
+            "low": at(summary[c].get("low")),
+            "high": at(summary[c].get("high")),
+        }
+        for c in result["cells"]
+    }
 
 
 # ---- the summary's forest plot -----------------------------------------------------------------
@@ -206,8 +224,12 @@ def forest_panel(name: str, result: dict) -> dict:
     from seqbench.metrics import HIGHER_IS_BETTER
 
     metric = result["comparisons"][0]["metric"]
-    return {"dataset": name, "metric": metric, "higher_is_better": HIGHER_IS_BETTER.get(metric, True),
-            "rows": [forest_row(result, c) for c in result["comparisons"]]}
+    return {
+        "dataset": name,
+        "metric": metric,
+        "higher_is_better": HIGHER_IS_BETTER.get(metric, True),
+        "rows": [forest_row(result, c) for c in result["comparisons"]],
+    }
 
 
 def forest_row(result: dict, comparison: dict) -> dict:
@@ -218,10 +240,16 @@ def forest_row(result: dict, comparison: dict) -> dict:
     first, second = (a, b) if flip else (b, a)
     sign = -1 if flip else 1
     ends = [None if effect.get(k) is None else sign * effect[k] for k in ("low", "high")]
-    return {"label": f"{first} − {second}", "first": first, "second": second,
-            "difference": sign * effect["difference"], "low": min(ends) if None not in ends else None,
-            "high": max(ends) if None not in ends else None,
-            "seeds": seed_differences(result, first, second, comparison["metric"]), "verdict": comparison["verdict"]}
+    return {
+        "label": f"{first} − {second}",
+        "first": first,
+        "second": second,
+        "difference": sign * effect["difference"],
+        "low": min(ends) if None not in ends else None,
+        "high": max(ends) if None not in ends else None,
+        "seeds": seed_differences(result, first, second, comparison["metric"]),
+        "verdict": comparison["verdict"],
+    }
 
 
 def seed_differences(result: dict, first: str, second: str, metric: str) -> dict:
@@ -252,7 +280,8 @@ def search_section(paths: Paths, name: str) -> dict:
         "outcome": outcome_rows(cells),
         "config": config_rows(cells, search.get("space") or {}),
         "plot": figures.search_trials({c: trial_series(e["trials"]) for c, e in cells.items()})
-        if search["trials"] else None,
+        if search["trials"]
+        else None,
     }
 
 
@@ -283,25 +312,36 @@ def outcome_rows(cells: dict) -> list[dict]:
     def row(label: str, value) -> dict:
         return {"label": label, "per_cell": [value(e) for e in entries]}
 
-    return [row("trials run", lambda e: str(len(e["trials"]))),
-            *[row(f"{state} trials", lambda e, state=state: str(sum(t["state"] == state for t in e["trials"])))
-              for state in states],
-            row("best trial", lambda e: format_value(e.get("best_trial"))),
-            row("best validation loss", lambda e: format_value(e.get("best_value"))),
-            row("search wall time", lambda e: format_seconds(e.get("wall_seconds")))]
+    return [
+        row("trials run", lambda e: str(len(e["trials"]))),
+        *[
+            row(f"{state} trials", lambda e, state=state: str(sum(t["state"] == state for t in e["trials"])))
+            for state in states
+        ],
+        row("best trial", lambda e: format_value(e.get("best_trial"))),
+        row("best validation loss", lambda e: format_value(e.get("best_value"))),
+        row("search wall time", lambda e: format_seconds(e.get("wall_seconds"))),
+    ]
 
 
 def config_rows(cells: dict, space: dict) -> list[dict]:
     """The chosen configuration side by side: hidden size and parameter count first, then every
     setting; what was searched over, and whether the cells differ."""
     configs = [dict(e["config"], parameters=e.get("parameters")) for e in cells.values()]
-    keys = ["hidden_size", "parameters"] + [k for k in dict.fromkeys(k for c in configs for k in c)
-                                            if k not in ("hidden_size", "parameters")]
+    keys = ["hidden_size", "parameters"] + [
+        k for k in dict.fromkeys(k for c in configs for k in c) if k not in ("hidden_size", "parameters")
+    ]
     rows = []
     for key in keys:
         values = [format_value(c.get(key)) for c in configs]
-        rows.append({"setting": key.replace("_", " "), "per_cell": values, "differs": len(set(values)) > 1,
-                     "space": describe_space(space[key]) if key in space else ""})
+        rows.append(
+            {
+                "setting": key.replace("_", " "),
+                "per_cell": values,
+                "differs": len(set(values)) > 1,
+                "space": describe_space(space[key]) if key in space else "",
+            }
+        )
     return rows
 
 
@@ -316,8 +356,11 @@ def trial_series(trials: list[dict]) -> dict:
         if best is not None:
             steps.append((trial["number"], best))
     with_value = [t for t in ordered if t.get("value") is not None]
-    return {"complete": [t for t in with_value if t["state"] == "complete"],
-            "pruned": [t for t in with_value if t["state"] == "pruned"], "best": steps}
+    return {
+        "complete": [t for t in with_value if t["state"] == "complete"],
+        "pruned": [t for t in with_value if t["state"] == "pruned"],
+        "best": steps,
+    }
 
 
 # ---- set-ups tried -------------------------------------------------------------------------------
@@ -333,16 +376,34 @@ def setups_section(paths: Paths, name: str) -> dict | None:
         return None
     try:
         record = yaml.safe_load(path.read_text(encoding="utf-8"))
-        rows = [{"setup": str(row["setup"]), "changes": row.get("changes") or {},
-                 "scores": {str(k): float(v) for k, v in row["scores"].items()}} for row in record["setups"]]
+        rows = [
+            {
+                "setup": str(row["setup"]),
+                "changes": row.get("changes") or {},
+                "scores": {str(k): float(v) for k, v in row["scores"].items()},
+            }
+            for row in record["setups"]
+        ]
         metric, measured = str(record["metric"]), str(record["measured"])
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SeqbenchError(f"{path}: not a set-ups record (each of `setups` needs `setup` and `scores`, "
-                            f"beside `metric` and `measured`): {type(exc).__name__}: {exc}") from None
+        raise SeqbenchError(
+            f"{path}: not a set-ups record (each of `setups` needs `setup` and `scores`, "
+            f"beside `metric` and `measured`): {type(exc).__name__}: {exc}"
+        ) from None
     models = list(dict.fromkeys(model for row in rows for model in row["scores"]))
-    return {"metric": metric, "measured": measured, "models": models,
-            "rows": [{"setup": row["setup"], "changes": describe_changes(row["changes"]),
-                      "scores": [format_value(row["scores"].get(m)) for m in models]} for row in rows]}
+    return {
+        "metric": metric,
+        "measured": measured,
+        "models": models,
+        "rows": [
+            {
+                "setup": row["setup"],
+                "changes": describe_changes(row["changes"]),
+                "scores": [format_value(row["scores"].get(m)) for m in models],
+            }
+            for row in rows
+        ],
+    }
 
 
 def describe_changes(changes: dict, prefix: str = "") -> str:
@@ -368,7 +429,9 @@ def suite_section(paths: Paths, name: str) -> dict:
         "name": name,
         "result": result,
         "models": result["friedman"]["models"],
-        "plots": {"cd": figures.critical_difference(result["friedman"], len(rows)),
-                  "scatter": figures.lstm_vs_gru(rows, metric),
-                  "cost": figures.cost_vs_score(rows, metric)},
+        "plots": {
+            "cd": figures.critical_difference(result["friedman"], len(rows)),
+            "scatter": figures.lstm_vs_gru(rows, metric),
+            "cost": figures.cost_vs_score(rows, metric),
+        },
     }

@@ -31,7 +31,9 @@ def render_validation_page(report: dict) -> str:
     summary = dict(report.get("summary") or {})
     balance = summary.pop("class_balance", None)
     return env.get_template("validation.html.j2").render(
-        v=report, checks=[check_view(c) for c in report["checks"]], balance=balance_table(balance),
+        v=report,
+        checks=[check_view(c) for c in report["checks"]],
+        balance=balance_table(balance),
         summary=[(key.replace("_", " "), summary_text(value)) for key, value in summary.items()],
         csp=content_security_policy(),
     )
@@ -64,8 +66,10 @@ def balance_table(balance: dict | None) -> dict | None:
         return None
     splits = list(balance)
     labels = list(dict.fromkeys(label for counts in balance.values() for label in counts))
-    return {"splits": splits,
-            "rows": [{"label": label, "per_split": [balance[s].get(label) for s in splits]} for label in labels]}
+    return {
+        "splits": splits,
+        "rows": [{"label": label, "per_split": [balance[s].get(label) for s in splits]} for label in labels],
+    }
 
 
 def summary_text(value) -> str:
