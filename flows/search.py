@@ -30,7 +30,8 @@ from seqbench.orchestration.prefect import (
     task_runner,
 )
 from seqbench.orchestration.remote import ship_search, trial_remote
-from seqbench.stages.search import ask, fingerprint, finished, history_of, open_study, search_trial, tell, write_result
+from seqbench.stages.search import fingerprint, open_study, search_trial, write_result
+from seqbench.training.trials import ask, finished, history_of, tell
 
 trial_task = task(search_trial, name="trial", task_run_name="{name}-{cell}-trial{number}", retry_delay_seconds=2)
 # Its inputs hold the arrays: nothing to hash for a cache the study's journal already is.

@@ -52,7 +52,7 @@ def train(dataset: str, params_path: str = "params.yaml") -> dict:
     training = params.train
     root = Path(params_path).resolve().parent
     with workspace_lock(root):
-        _, meta = load_prepared(Paths(root).prepared(dataset))
+        meta = load_prepared(Paths(root).prepared(dataset)).meta
         seeds = resolve_seeds(training.seeds, meta["sizes"]["train"])
         remove_stale_runs(dataset, training.cells, seeds, Path(params_path))
         submit = submit_shipped if ships_data(training) else submit_local

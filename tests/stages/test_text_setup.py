@@ -51,7 +51,8 @@ def prepared_project(project, train, test, **settings) -> dict:
     for stage in ("ingest", "validate", "prepare"):
         result = project.run(stage, "d")
         assert result.exit_code == 0, result.output
-    return load_prepared(project.root / "data" / "prepared" / "d")
+    prepared = load_prepared(project.root / "data" / "prepared" / "d")
+    return prepared.arrays, prepared.meta
 
 
 # ---- class weights ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
                             folder, returns the run folder's files and the metrics
     client: land_run()      writes the files into models/<d>/runs/<cell>/seed<k>/ atomically
 
-The worker runs exactly the code of a local run (train.run_setup, train.fit_run) on exactly the
+The worker runs exactly the code of a local run (training.fit's run_setup and fit_run) on exactly the
 same inputs, so its results are the same bit for bit. What differs is resume: a local run
 writes its checkpoints in place while it trains, so a killed run resumes from its last epoch;
 a remote run's checkpoints live on the worker until the run ends. A run lost with its worker is
@@ -17,7 +17,6 @@ shipped (a run a killed local training left behind resumes on the worker), else 
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 import tempfile
@@ -36,22 +35,16 @@ NOT_SHIPPED = {"metrics.json", "model.pt"}
 def ship_run(name: str, cell: str, seed: int, params_path: Path | str, threads: int) -> tuple[dict | None, dict | None]:
     """(inputs for train_remote, None), or (None, metrics) when the run is already finished
     with the same config, as a local run would reuse it."""
-    from seqbench.io import sha256_file
     from seqbench.locks import run_folder_lock
     from seqbench.paths import Paths
     from seqbench.training.fit import run_setup
-    from seqbench.training.runs import finished_or_reset, run_budget, run_key
+    from seqbench.training.runs import finished_or_reset, run_key, run_spec
 
     paths = Paths(Path(params_path).resolve().parent)
-    budget, cross_validation = run_budget(paths, name, cell)
-    npz = (paths.prepared(name) / "arrays.npz").read_bytes()
-    meta = json.loads((paths.prepared(name) / "meta.json").read_text(encoding="utf-8"))
-    arrays = load_arrays(npz)
+    spec = run_spec(paths, name, cell, seed, threads)
     # The config is computed here too: it decides whether a finished run is reused, and the
     # worker checks that its own (its code, the bytes it received) is the same.
-    _, config = run_setup(
-        name, cell, seed, arrays, meta, budget, sha256_file(paths.prepared(name) / "arrays.npz"), cross_validation
-    )
+    _, config = run_setup(spec)
     run_dir = paths.run_dir(name, cell, seed)
     with run_folder_lock(paths.root, run_key(name, cell, seed)):
         finished = finished_or_reset(run_dir, config)
@@ -59,22 +52,15 @@ def ship_run(name: str, cell: str, seed: int, params_path: Path | str, threads: 
             return None, finished
         resume = folder_files(run_dir, skip=NOT_SHIPPED)
     inputs = {
-        "arrays_npz": npz,
-        "meta": meta,
-        "budget": budget.model_dump(mode="json"),
-        "cross_validation": cross_validation,
+        "arrays_npz": spec.prepared.npz,
+        "meta": spec.prepared.meta,
+        "budget": spec.budget.model_dump(mode="json"),
+        "cross_validation": spec.cross_validation,
         "config": config,
         "threads": threads,
         "resume": resume,
     }
     return inputs, None
-
-
-def load_arrays(npz: bytes) -> dict:
-    import numpy as np
-
-    with np.load(io.BytesIO(npz), allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
 
 
 def folder_files(folder: Path, skip: set = frozenset()) -> dict[str, bytes]:
@@ -105,28 +91,20 @@ def unpack(files: dict[str, bytes], folder: Path) -> None:
 def train_remote(name: str, cell: str, seed: int, inputs: dict) -> dict:
     """Train one run from `inputs` (ship_run's) in a private temporary folder, which is removed
     afterwards; return {"metrics", "files"}: the run folder's files as bytes."""
-    import hashlib
-
     from seqbench.settings import Budget
     from seqbench.training.fit import fit_run, run_setup
+    from seqbench.training.prepared import Prepared
+    from seqbench.training.specs import RunSpec
 
-    arrays = load_arrays(inputs["arrays_npz"])
+    prepared = Prepared.from_bytes(inputs["arrays_npz"], inputs["meta"])
     budget = Budget(**inputs["budget"])
-    model, config = run_setup(
-        name,
-        cell,
-        seed,
-        arrays,
-        inputs["meta"],
-        budget,
-        hashlib.sha256(inputs["arrays_npz"]).hexdigest(),
-        inputs["cross_validation"],
-    )
+    spec = RunSpec(name, cell, seed, budget, prepared, inputs["cross_validation"], inputs["threads"])
+    model, config = run_setup(spec)
     check_same_config(config, inputs["config"])
     with tempfile.TemporaryDirectory(prefix="seqbench-run-") as tmp:
         run_dir = Path(tmp) / "run"
         unpack(inputs["resume"], run_dir)
-        metrics = fit_run(model, arrays, inputs["meta"], budget, seed, run_dir, config, inputs["threads"])
+        metrics = fit_run(spec, model, run_dir, config)
         return {"metrics": metrics, "files": folder_files(run_dir)}
 
 
@@ -209,12 +187,13 @@ def ship_search(name: str, params_path: Path | str) -> dict:
     the meta, the search settings and the budget the trials vary."""
     from seqbench.config import load_params
     from seqbench.paths import Paths
+    from seqbench.training.prepared import load_prepared
 
     params = load_params(params_path)
-    folder = Paths(Path(params_path).resolve().parent).prepared(name)
+    prepared = load_prepared(Paths(Path(params_path).resolve().parent).prepared(name))
     return {
-        "arrays_npz": (folder / "arrays.npz").read_bytes(),
-        "meta": json.loads((folder / "meta.json").read_text(encoding="utf-8")),
+        "arrays_npz": prepared.npz,
+        "meta": prepared.meta,
         "setting": params.search(name).model_dump(mode="json"),
         "budget": params.budget(name).model_dump(mode="json"),
     }
@@ -226,10 +205,11 @@ def trial_remote(
     """search.search_trial on a worker, from ship_search's inputs: it writes nothing, so its
     result (a small dict) is all that comes back."""
     from seqbench.settings import Budget, Search
+    from seqbench.training.prepared import Prepared
+    from seqbench.training.specs import TrialSpec
     from seqbench.training.trials import run_trial, trial_budget
 
     setting = Search(**inputs["setting"])
     budget = trial_budget(Budget(**inputs["budget"]), setting.space, sampled)
-    return run_trial(
-        name, cell, number, load_arrays(inputs["arrays_npz"]), inputs["meta"], budget, setting, history, threads
-    )
+    prepared = Prepared.from_bytes(inputs["arrays_npz"], inputs["meta"])
+    return run_trial(TrialSpec(name, cell, number, budget, setting, history, prepared, threads))

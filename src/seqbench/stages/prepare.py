@@ -1,13 +1,12 @@
 """The prepare stage: validated table -> model-ready arrays, fit on the training split only.
 
 Each kind's `prepare(df, cfg)` returns (arrays, meta). They are written to
-data/prepared/<dataset>/arrays.npz and meta.json, the one input of training, evaluation and
+data/prepared/<dataset>/arrays.npz and meta.json (training/prepared.py), the one input of training, evaluation and
 `seqbench predict` (which must transform new data exactly as training data was).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from seqbench.config import load_params
@@ -15,12 +14,11 @@ from seqbench.errors import ConfigError, SeqbenchError
 from seqbench.io import atomic_dir
 from seqbench.kinds import get_kind
 from seqbench.paths import Paths
+from seqbench.training.prepared import write_prepared
 
 
 def prepare(name: str, params_path: Path | str = "params.yaml") -> dict:
     """Write data/prepared/<name>/; return its meta."""
-    import numpy as np
-
     params_path = Path(params_path)
     cfg = load_params(params_path).dataset(name)
     paths = Paths(params_path.resolve().parent)
@@ -32,8 +30,7 @@ def prepare(name: str, params_path: Path | str = "params.yaml") -> dict:
         raise ConfigError(message if message.startswith("datasets.") else f"datasets.{name}.{message}") from None
     meta = {"dataset": name, "kind": cfg.kind, **meta}
     with atomic_dir(paths.prepared(name)) as folder:
-        np.savez(folder / "arrays.npz", **arrays)
-        (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_prepared(folder, arrays, meta)
     return meta
 
 

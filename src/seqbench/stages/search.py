@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 
 from seqbench.paths import Paths
-from seqbench.training.trials import distributions, run_trial, trial_budget
+from seqbench.training.trials import finished, run_trial, trial_budget
 
 # ---- the space -----------------------------------------------------------------------------
 
@@ -43,13 +43,14 @@ def search_trial(
     before this one's round (their per-epoch losses), which the median pruner compares with."""
     from seqbench.config import load_params
     from seqbench.training.prepared import load_prepared
+    from seqbench.training.specs import TrialSpec
 
     params_path = Path(params_path)
     params = load_params(params_path)
     setting = params.search(name)
-    arrays, meta = load_prepared(Paths(params_path.resolve().parent).prepared(name))
+    prepared = load_prepared(Paths(params_path.resolve().parent).prepared(name))
     budget = trial_budget(params.budget(name), setting.space, sampled)
-    return run_trial(name, cell, number, arrays, meta, budget, setting, history, threads)
+    return run_trial(TrialSpec(name, cell, number, budget, setting, history, prepared, threads))
 
 
 # ---- the studies (in the flow's process) ---------------------------------------------------
@@ -58,16 +59,16 @@ def search_trial(
 def fingerprint(params, name: str, paths: Paths) -> dict:
     """What a study's trials depend on; when any of it changes, the search starts over. The
     trial count is left out: raising it continues the study."""
-    from seqbench.io import sha256_file
     from seqbench.training.digest import code_sha256
+    from seqbench.training.prepared import load_prepared
 
     setting = params.search(name).model_dump(mode="json", exclude={"trials"})
     # The code digest is the training runs' one: a trial is a short training run, and its
-    # closure holds this file too (how trials are asked and scored).
+    # closure holds training/trials.py too (how trials are asked, scored and told).
     return {
         "search": setting,
         "budget": params.budget(name).model_dump(mode="json"),
-        "data_sha256": sha256_file(paths.prepared(name) / "arrays.npz"),
+        "data_sha256": load_prepared(paths.prepared(name)).sha256,
         "code_sha256": code_sha256(params.dataset(name).kind),
     }
 
@@ -100,58 +101,6 @@ def open_study(path: Path, cell: str, wanted: dict):
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         study.tell(trial.number, state=TrialState.FAIL)  # left by a killed search; asked again
     return study
-
-
-def finished(study) -> list:
-    from optuna.trial import TrialState
-
-    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-
-
-def history_of(study) -> list[dict]:
-    """The complete trials, as the pruner of a trial in the next round sees them."""
-    from optuna.trial import TrialState
-
-    return [
-        {"value": t.value, "val_losses": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]}
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    ]
-
-
-def ask(study, setting, cell: str, index: int):
-    """The `index`-th trial of a cell (counting finished ones), sampled by TPE seeded with
-    (seed, index): the same trials on any machine, and after a resume too."""
-    import optuna
-
-    study.sampler = optuna.samplers.TPESampler(
-        seed=setting.seed * 100_003 + index, n_startup_trials=setting.startup_trials, constant_liar=True
-    )
-    return study.ask(distributions(setting.space, cell))
-
-
-def tell(study, trial, result: dict) -> None:
-    """Record a trial's outcome: its losses per epoch, then its value (the best validation loss,
-    the untrained model counted as epoch 0, as training does) or that it was pruned."""
-    from optuna.trial import TrialState
-
-    for step, loss in enumerate(result.get("val_losses", [])):
-        trial.report(loss, step)
-    for key in (
-        "hidden_size",
-        "parameters",
-        "epochs",
-        "seconds",
-        "untrained_val_loss",
-        "refit_epochs",
-        "folds",
-        "mean_val_losses",
-    ):
-        if key in result:
-            trial.set_user_attr(key, result[key])
-    if result["state"] == "pruned":
-        study.tell(trial, state=TrialState.PRUNED)
-    else:
-        study.tell(trial, result["value"])
 
 
 # ---- the result file -----------------------------------------------------------------------
@@ -219,7 +168,7 @@ def write_result(name: str, params_path: Path | str, studies: dict) -> dict:
     params = load_params(params_path)
     setting = params.search(name)
     paths = Paths(Path(params_path).resolve().parent)
-    _, meta = load_prepared(paths.prepared(name))
+    meta = load_prepared(paths.prepared(name)).meta
     base = params.budget(name)
     cells = {cell: cell_result(studies.get(cell), cell, base, setting, meta) for cell in params.train.cells}
     summary = search_summary(name, setting, cells)

@@ -201,7 +201,8 @@ def _measure_step(run_dir: str, prepared_dir: str, batch_size: int) -> dict:
     from seqbench.training.prepared import load_prepared
 
     model, _ = load_run(run_dir)
-    arrays, meta = load_prepared(prepared_dir)
+    prepared = load_prepared(prepared_dir)
+    arrays, meta = prepared.arrays, prepared.meta
     batch = first_batch(model, datasets_for(arrays, meta)["train"], batch_size)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = model.to(device).train()

@@ -36,6 +36,7 @@ from seqbench.models import build_model
 
 # A finished run is reused only if the code it ran is unchanged: the digest of its import closure.
 from seqbench.training.digest import code_sha256
+from seqbench.training.specs import RunSpec, TrialSpec
 
 EVAL_BATCH = 512
 
@@ -113,18 +114,23 @@ class EpochLine(Callback):
         ]
 
 
-def run_config(name: str, cell: str, seed: int, budget, meta: dict, model, data_sha256: str) -> dict:
-    return {
-        "dataset": name,
-        "data_sha256": data_sha256,
+def run_config(spec: RunSpec, model) -> dict:
+    """The record of what a run depends on: a run folder made with another is started over."""
+    meta = spec.prepared.meta
+    config = {
+        "dataset": spec.dataset,
+        "data_sha256": spec.prepared.sha256,
         "code_sha256": code_sha256(meta["kind"]),
         "kind": meta["kind"],
-        "cell": cell,
-        "seed": seed,
-        "budget": budget.model_dump(),
+        "cell": spec.cell,
+        "seed": spec.seed,
+        "budget": spec.budget.model_dump(),
         "model": {"class": type(model).__name__, "hparams": dict(model.hparams)},
         "preprocessing": meta,
     }
+    if spec.cross_validation:
+        config["cross_validation"] = spec.cross_validation
+    return config
 
 
 def quiet_lightning() -> None:
@@ -138,43 +144,36 @@ def quiet_lightning() -> None:
         logging.getLogger(logger).setLevel(logging.ERROR)
 
 
-def run_setup(
-    name: str, cell: str, seed: int, arrays: dict, meta: dict, budget, data_hash: str, cross_validation: dict | None
-):
+def run_setup(spec: RunSpec):
     """(model, config): the seeded initial model and the record of what the run depends on.
     The seed is set right before the model is built, so its initial weights depend on nothing
     else: the same wherever the run trains."""
-    pl.seed_everything(seed, workers=True, verbose=False)
-    model = build_model(meta, cell, budget, arrays)
-    config = run_config(name, cell, seed, budget, meta, model, data_hash)
-    if cross_validation:
-        config["cross_validation"] = cross_validation
-    return model, config
+    pl.seed_everything(spec.seed, workers=True, verbose=False)
+    model = build_model(spec.prepared.meta, spec.cell, spec.budget, spec.prepared.arrays)
+    return model, run_config(spec, model)
 
 
-def fit_run(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, config: dict, threads: int) -> dict:
+def fit_run(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
     """Train `model` into run_dir (resuming from its last checkpoint, if any): config.json,
     checkpoints, dvclive/, untrained.*, model.pt. Returns the metrics; writes no metrics.json."""
-    torch.set_num_threads(threads)
+    torch.set_num_threads(spec.threads)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(config, run_dir / "config.json")
-    label = f"{config['dataset']} {config['cell']} seed{seed}"
-    if config.get("cross_validation"):
-        metrics = fit_all(model, arrays, meta, budget, seed, run_dir, label, config, config["cross_validation"])
-    else:
-        metrics = fit_holdout(model, arrays, meta, budget, seed, run_dir, label, config)
-    metrics["threads"] = threads
+    fit = fit_all if spec.cross_validation else fit_holdout
+    metrics = fit(spec, model, run_dir, config)
+    metrics["threads"] = spec.threads
     return metrics
 
 
-def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str, config: dict) -> dict:
+def fit_holdout(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
     """Train on the training split, stop early on the validation split, keep the best epoch."""
+    arrays, meta, budget, seed = spec.prepared.arrays, spec.prepared.meta, spec.budget, spec.seed
     sets = datasets_for(arrays, meta, ("train", "val"))
     train_loader, val_loader = loaders(sets, meta, budget, seed)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_top_k=1, save_last=True
     )
-    progress = EpochLine(label)
+    progress = EpochLine(spec.label)
     trainer = make_trainer(
         budget, [checkpoint, progress, EarlyStopping(monitor="val_loss", patience=budget.patience)], seed, run_dir
     )
@@ -204,23 +203,25 @@ def fit_holdout(model, arrays: dict, meta: dict, budget, seed: int, run_dir: Pat
         "untrained_val_loss": untrained_loss,
         "best_epoch": best_epoch,
     }
-    return run_metrics(config, scores, progress, trainer, model, len(sets["train"]), fit_seconds, weights)
+    fitted = {"train_samples": len(sets["train"]), "fit_seconds": fit_seconds, "weights": weights}
+    return run_metrics(config, scores, progress, trainer, model, **fitted)
 
 
-def fit_all(
-    model, arrays: dict, meta: dict, budget, seed: int, run_dir: Path, label: str, config: dict, cross_validation: dict
-) -> dict:
+def fit_all(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
     """Train on the training and validation items together for exactly `max_epochs` (the
     epoch count cross-validation chose), and keep the final weights. Nothing is held out, so
     the run's validation scores are the cross-validated ones of its cell."""
     import numpy as np
+
+    arrays, meta, budget, seed = spec.prepared.arrays, spec.prepared.meta, spec.budget, spec.seed
+    cross_validation = spec.cross_validation
 
     pooled = {**arrays, "idx_train": np.sort(np.concatenate([arrays["idx_train"], arrays["idx_val"]]))}
     train_set = datasets_for(pooled, meta, ("train",))["train"]
     train_loader = loader(train_set, meta, budget.batch_size, shuffle=True, seed=seed)
     # Kept every epoch, so that a killed run resumes from its last epoch.
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
-    progress = EpochLine(label)
+    progress = EpochLine(spec.label)
     trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
     last = relocated(run_dir / "checkpoints" / "last.ckpt")
     started = time.perf_counter()
@@ -237,7 +238,8 @@ def fit_all(
         "untrained_val_loss": cross_validation["untrained_val_loss"],
         "best_epoch": budget.max_epochs,
     }
-    return run_metrics(config, scores, progress, trainer, model, len(train_set), fit_seconds, weights)
+    fitted = {"train_samples": len(train_set), "fit_seconds": fit_seconds, "weights": weights}
+    return run_metrics(config, scores, progress, trainer, model, **fitted)
 
 
 def relocated(last: Path) -> Path:
@@ -276,12 +278,12 @@ def loaders(sets: dict, meta: dict, budget, seed: int):
     )
 
 
-def fit_trial(
-    arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, callbacks=(), stops: tuple = ()
-) -> dict:
-    """One search trial: train on the training split, watch the validation split, keep nothing
-    on disk. The test split is not touched. A callback may end it early by raising one of
-    `stops` (a pruner's exception): then "stopped" is True."""
+def fit_trial(spec: TrialSpec, arrays: dict, label: str, callbacks=(), stops: tuple = ()) -> dict:
+    """One fit of a search trial on `arrays` (the prepared arrays, or a fold's): train on the
+    training split, watch the validation split, keep nothing on disk. The test split is not
+    touched. A callback may end it early by raising one of `stops` (a pruner's exception): then
+    "stopped" is True."""
+    meta, cell, budget, seed = spec.prepared.meta, spec.cell, spec.budget, spec.setting.seed
     pl.seed_everything(seed, workers=True, verbose=False)
     model = build_model(meta, cell, budget, arrays)
     sets = datasets_for(arrays, meta, ("train", "val"))
@@ -363,7 +365,7 @@ def make_trainer(budget, callbacks, seed: int, run_dir: Path | None = None):
 
 
 def run_metrics(
-    config, scores: dict, progress: EpochLine, trainer, model, train_samples: int, fit_seconds: float, weights: Path
+    config, scores: dict, progress: EpochLine, trainer, model, *, train_samples: int, fit_seconds: float, weights: Path
 ) -> dict:
     """A finished run's metrics; `scores`: how it was validated, its best and untrained
     validation loss and its best epoch."""

@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 
 from seqbench.errors import SeqbenchError
-from seqbench.io import sha256_file, write_json
+from seqbench.io import write_json
 from seqbench.locks import run_folder_lock
 from seqbench.paths import Paths
 from seqbench.training.fit import fit_run, run_setup
 from seqbench.training.prepared import load_prepared
+from seqbench.training.specs import RunSpec
 
 
 def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml", threads: int = 1) -> dict:
@@ -27,17 +28,15 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
     stage's result) in its run folder, checkpoints in place; return its metrics."""
     params_path = Path(params_path)
     paths = Paths(params_path.resolve().parent)
-    budget, cross_validation = run_budget(paths, name, cell)
-    arrays, meta = load_prepared(paths.prepared(name))
-    data_hash = sha256_file(paths.prepared(name) / "arrays.npz")
-    model, config = run_setup(name, cell, seed, arrays, meta, budget, data_hash, cross_validation)
+    spec = run_spec(paths, name, cell, seed, threads)
+    model, config = run_setup(spec)
     run_dir = paths.run_dir(name, cell, seed)
     # One writer per run folder: a second process on the same run waits, then reuses its result.
     with run_folder_lock(paths.root, run_key(name, cell, seed)):
         finished = finished_or_reset(run_dir, config)
         if finished is not None:
             return finished
-        metrics = fit_run(model, arrays, meta, budget, seed, run_dir, config, threads)
+        metrics = fit_run(spec, model, run_dir, config)
         write_json(metrics, run_dir / "metrics.json")
         return metrics
 
@@ -46,12 +45,11 @@ def run_key(name: str, cell: str, seed: int) -> str:
     return f"{name}/{cell}/seed{seed}"
 
 
-def run_budget(paths: Paths, name: str, cell: str):
-    """(budget, cross-validation or None): what the search stage chose for `cell`."""
-    from seqbench.training.runs import chosen_budget, chosen_cross_validation
-
+def run_spec(paths: Paths, name: str, cell: str, seed: int, threads: int = 1) -> RunSpec:
+    """A run of `cell` with the configuration the search stage chose for it, on the prepared data."""
     budget = chosen_budget(paths, name, cell)
-    return budget, chosen_cross_validation(paths, name, cell) if budget.validation == "kfold" else None
+    cross_validation = chosen_cross_validation(paths, name, cell) if budget.validation == "kfold" else None
+    return RunSpec(name, cell, seed, budget, load_prepared(paths.prepared(name)), cross_validation, threads)
 
 
 def finished_or_reset(run_dir: Path, config: dict) -> dict | None:

@@ -12,6 +12,7 @@ import sys
 import time
 
 from seqbench.errors import SeqbenchError
+from seqbench.training.specs import TrialSpec
 
 INT_KEYS = {"batch_size", "param_budget", "hidden_size", "embedding_size", "layers"}
 
@@ -57,38 +58,35 @@ def trial_budget(base, space: dict, sampled: dict):
     return base.model_copy(update={**fixed_values(space), **sampled})
 
 
-def run_trial(
-    name: str, cell: str, number: int, arrays: dict, meta: dict, budget, setting, history: list[dict], threads: int = 1
-) -> dict:
-    """A trial from its inputs alone (search_trial's, or shipped to a Dask worker)."""
+def run_trial(spec: TrialSpec) -> dict:
+    """A trial from its spec alone (the search stage's, or shipped to a Dask worker)."""
     import torch
 
-    torch.set_num_threads(threads)
-    label = f"{name} {cell} trial {number}"
+    torch.set_num_threads(spec.threads)
+    setting = spec.setting
     started = time.perf_counter()
-    if budget.validation == "kfold":
+    if spec.budget.validation == "kfold":
         # The pruner's steps are folds: it may stop a trial after any fold.
-        result = cross_validate(arrays, meta, cell, budget, setting.seed, label, pruning_trial(setting, history, 0))
+        result = cross_validate(spec, pruning_trial(setting, spec.history, 0))
     else:
-        result = holdout_trial(
-            arrays, meta, cell, budget, setting.seed, label, pruning_trial(setting, history, setting.prune_after)
-        )
+        result = holdout_trial(spec, pruning_trial(setting, spec.history, setting.prune_after))
     if result["state"] == "pruned":
         steps = len(result["val_losses"])
-        where = f"fold {steps} of {budget.folds}" if result["steps"] == "folds" else f"{steps} epochs"
-        print(f"{label}: pruned after {where}", file=sys.stderr, flush=True)
+        where = f"fold {steps} of {spec.budget.folds}" if result["steps"] == "folds" else f"{steps} epochs"
+        print(f"{spec.label}: pruned after {where}", file=sys.stderr, flush=True)
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result
 
 
-def holdout_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, trial) -> dict:
+def holdout_trial(spec: TrialSpec, trial) -> dict:
     """Train on the training split, score on the validation split; the pruner sees every
     epoch's validation loss."""
     import optuna
 
     from seqbench.training.fit import fit_trial
 
-    result = fit_trial(arrays, meta, cell, budget, seed, label, [pruning_callback(trial)], stops=(optuna.TrialPruned,))
+    callbacks = [pruning_callback(trial)]
+    result = fit_trial(spec, spec.prepared.arrays, spec.label, callbacks, stops=(optuna.TrialPruned,))
     # The pruning callback reported every epoch's loss, the one it pruned at included.
     reported = trial.study.get_trials(deepcopy=False)[-1].intermediate_values
     result["val_losses"] = [reported[k] for k in sorted(reported)]
@@ -100,7 +98,7 @@ def holdout_trial(arrays: dict, meta: dict, cell: str, budget, seed: int, label:
     return result
 
 
-def cross_validate(arrays: dict, meta: dict, cell: str, budget, seed: int, label: str, trial) -> dict:
+def cross_validate(spec: TrialSpec, trial) -> dict:
     """Stratified k-fold cross-validation of one configuration over the training and validation
     items. Each fold trains with early stopping on its held-out part. The folds' validation
     losses are averaged epoch by epoch (the untrained model is epoch 0); the value is the lowest
@@ -109,10 +107,11 @@ def cross_validate(arrays: dict, meta: dict, cell: str, budget, seed: int, label
     its epoch. After each fold the value so far goes to the pruner (step = fold)."""
     from seqbench.training.fit import fit_trial
 
+    arrays, budget, label = spec.prepared.arrays, spec.budget, spec.label
     folds, curves, values = [], [], []
-    for k, (train_items, val_items) in enumerate(fold_items(arrays, budget.folds, seed)):
+    for k, (train_items, val_items) in enumerate(fold_items(arrays, budget.folds, spec.setting.seed)):
         fold_arrays = {**arrays, "idx_train": train_items, "idx_val": val_items}
-        fit = fit_trial(fold_arrays, meta, cell, budget, seed, f"{label} fold {k + 1}/{budget.folds}")
+        fit = fit_trial(spec, fold_arrays, f"{label} fold {k + 1}/{budget.folds}")
         curves.append([fit["untrained_val_loss"], *fit["val_losses"]])
         folds.append({"best_value": best_value(fit), "epochs": len(fit["val_losses"])})
         mean = mean_curve(curves)
@@ -209,3 +208,55 @@ def best_value(result: dict) -> float:
     if not math.isfinite(value):
         raise SeqbenchError(f"a search trial ended with validation loss {value}")
     return value
+
+
+def finished(study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def history_of(study) -> list[dict]:
+    """The complete trials, as the pruner of a trial in the next round sees them."""
+    from optuna.trial import TrialState
+
+    return [
+        {"value": t.value, "val_losses": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ]
+
+
+def ask(study, setting, cell: str, index: int):
+    """The `index`-th trial of a cell (counting finished ones), sampled by TPE seeded with
+    (seed, index): the same trials on any machine, and after a resume too."""
+    import optuna
+
+    study.sampler = optuna.samplers.TPESampler(
+        seed=setting.seed * 100_003 + index, n_startup_trials=setting.startup_trials, constant_liar=True
+    )
+    return study.ask(distributions(setting.space, cell))
+
+
+def tell(study, trial, result: dict) -> None:
+    """Record a trial's outcome: its losses per epoch, then its value (the best validation loss,
+    the untrained model counted as epoch 0, as training does) or that it was pruned."""
+    from optuna.trial import TrialState
+
+    for step, loss in enumerate(result.get("val_losses", [])):
+        trial.report(loss, step)
+    for key in (
+        "hidden_size",
+        "parameters",
+        "epochs",
+        "seconds",
+        "untrained_val_loss",
+        "refit_epochs",
+        "folds",
+        "mean_val_losses",
+    ):
+        if key in result:
+            trial.set_user_attr(key, result[key])
+    if result["state"] == "pruned":
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, result["value"])
