@@ -52,7 +52,33 @@ class Paths:
         return self.root / "reports" / "search" / f"{name}.json"
 
     def train_summary(self, name: str) -> Path:
+        """The train stage's summary of every run (a DVC metrics file)."""
         return self.root / "reports" / "train" / f"{name}.json"
+
+    def train_curves(self, name: str) -> Path:
+        """learning_curves.csv (every run, every epoch) and curves/<cell>.csv (DVC plots)."""
+        return self.root / "reports" / "train" / name
+
+    def evaluation(self, name: str) -> Path:
+        """The evaluate stage's result: every model and baseline, tests, verdicts, costs."""
+        return self.root / "reports" / "eval" / f"{name}.json"
+
+    def predictions(self, name: str) -> Path:
+        return self.root / "reports" / "eval" / name / "predictions.csv"
+
+    def headline(self, name: str) -> Path:
+        """The headline numbers of a dataset (a DVC metrics file)."""
+        return self.root / "reports" / "metrics" / f"{name}.json"
+
+    def confusion(self, name: str) -> Path:
+        return self.root / "reports" / "plots" / "confusion" / name
+
+    def setups(self, name: str) -> Path:
+        """The set-ups tried on a dataset, kept by hand (optional)."""
+        return self.root / "reports" / "setups" / f"{name}.yaml"
+
+    def report(self) -> Path:
+        return self.root / "reports" / "index.html"
 
     def suite_result(self, name: str) -> Path:
         """A suite's statistics across its datasets (suite.py), read by the report."""

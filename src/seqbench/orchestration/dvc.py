@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from seqbench.errors import SeqbenchError
+from seqbench.paths import Paths
 from seqbench.redact import redact_text
 
 
@@ -237,7 +238,7 @@ def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = N
         "|---|---|---|---|---|---|",
     ]
     for name in datasets:
-        path = root / "reports" / "eval" / f"{name}.json"
+        path = Paths(root).evaluation(name)
         if not path.exists():
             rows.append(f"| {name} | — | not evaluated | — | — | — |")
             continue
@@ -248,7 +249,7 @@ def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = N
             f"| {name} | {head['metric']} | {head['a']} vs {head['b']}: {head['verdict']['text']} "
             f"| {head['verdict']['p_value']:.3g} | {head['effect']['difference']:+.4g} | {baseline} |"
         )
-    report = (root / "reports" / "index.html").resolve()
+    report = Paths(root).report().resolve()
     link = f"[the full report]({report.as_uri()})" if report.exists() else "no report rendered yet"
     text = "# LSTM vs GRU: verdicts\n\n" + "\n".join(rows) + f"\n\nDetails, plots and costs: {link}\n"
     if stages is not None:

@@ -23,10 +23,11 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from seqbench.errors import SeqbenchError
+from seqbench.training.runs import METRICS
 
 # Files of a run folder that a worker needs to resume it: everything but the record of a
 # finished run (which would make it a finished run) and the final weights (rewritten anyway).
-NOT_SHIPPED = {"metrics.json", "model.pt"}
+NOT_SHIPPED = {METRICS, "model.pt"}
 
 
 # ---- the client: what goes out ---------------------------------------------------------------
@@ -134,7 +135,7 @@ def land_run(name: str, cell: str, seed: int, params_path: Path | str, outputs: 
     paths = Paths(Path(params_path).resolve().parent)
     with run_folder_lock(paths.root, run_key(name, cell, seed)), atomic_dir(paths.run_dir(name, cell, seed)) as tmp:
         unpack(outputs["files"], tmp)
-        write_json(outputs["metrics"], tmp / "metrics.json")
+        write_json(outputs["metrics"], tmp / METRICS)
     return outputs["metrics"]
 
 

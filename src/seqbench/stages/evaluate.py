@@ -13,11 +13,11 @@ The test split is used here only: training stops early on validation loss and ne
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
 from seqbench.paths import Paths
+from seqbench.training.runs import METRICS, read_run_metrics
 
 
 def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
@@ -78,7 +78,7 @@ def assemble(name: str, kind: str, meta: dict, scorer, outputs: dict, baselines:
 def trained_runs(paths: Paths, name: str, cells: list, seeds: list) -> dict:
     """(cell, seed) -> run folder for every run params.yaml asks for; all must have finished."""
     runs = {(cell, seed): paths.run_dir(name, cell, seed) for cell in cells for seed in seeds}
-    missing = [str(d.relative_to(paths.root)) for d in runs.values() if not (d / "metrics.json").exists()]
+    missing = [str(d.relative_to(paths.root)) for d in runs.values() if not (d / METRICS).exists()]
     if missing:
         raise SeqbenchError(
             f"{name}: unfinished training runs: {', '.join(missing)}; run `dvc repro train@{name}` first"
@@ -93,10 +93,6 @@ def test_outputs(run_dir: Path, arrays: dict, meta: dict, split: str = "test"):
 
     model, _ = load_run(run_dir)
     return predict_outputs(model, datasets_for(arrays, meta, (split,))[split])
-
-
-def read_run_metrics(run_dir: Path) -> dict:
-    return json.loads((run_dir / "metrics.json").read_text())
 
 
 def void_reason(run_metrics: list[dict]) -> str | None:
@@ -223,7 +219,7 @@ def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list,
     test_set = splits["test"]
     found = {}
     for cell in cells:
-        metrics = [json.loads((runs[(cell, s)] / "metrics.json").read_text()) for s in seeds]
+        metrics = [read_run_metrics(runs[(cell, s)]) for s in seeds]
         first = runs[(cell, seeds[0])]  # every seed has the same architecture
         model, config = load_run(first)
         batch_size = config["budget"]["batch_size"]  # the cell's own, from its search
@@ -266,12 +262,11 @@ def headline(result: dict) -> dict:
 def write_outputs(paths: Paths, name: str, result: dict, predictions, confusion: dict) -> None:
     from seqbench.io import atomic_path, write_json
 
-    reports = paths.root / "reports"
-    write_json(result, reports / "eval" / f"{name}.json")
-    with atomic_path(reports / "eval" / name / "predictions.csv") as tmp:
+    write_json(result, paths.evaluation(name))
+    with atomic_path(paths.predictions(name)) as tmp:
         predictions.to_csv(tmp, index=False)
-    write_json(headline(result), reports / "metrics" / f"{name}.json")
-    write_confusion_plots(reports / "plots" / "confusion" / name, confusion)
+    write_json(headline(result), paths.headline(name))
+    write_confusion_plots(paths.confusion(name), confusion)
 
 
 def write_confusion_plots(folder: Path, tables: dict) -> None:

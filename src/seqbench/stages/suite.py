@@ -44,7 +44,7 @@ def run_suite(name: str, params_path: Path | str = "params.yaml") -> dict:
 
 def load_evaluations(paths: Paths, datasets: list[str]) -> dict:
     """dataset -> its reports/eval JSON; every missing one is named in one error."""
-    missing = [d for d in datasets if not (paths.root / "reports" / "eval" / f"{d}.json").exists()]
+    missing = [d for d in datasets if not paths.evaluation(d).exists()]
     if missing:
         raise SeqbenchError(
             f"the suite's datasets {', '.join(missing)} have no evaluation "
@@ -52,7 +52,7 @@ def load_evaluations(paths: Paths, datasets: list[str]) -> dict:
         )
     found = {}
     for dataset in datasets:
-        path = paths.root / "reports" / "eval" / f"{dataset}.json"
+        path = paths.evaluation(dataset)
         try:
             found[dataset] = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:

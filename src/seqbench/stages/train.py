@@ -62,8 +62,8 @@ def summarize(dataset: str, results: list[dict], failures: dict) -> dict:
 def write_outputs(dataset: str, summary: dict, results: list[dict], paths: Paths) -> None:
     import pandas as pd
 
-    folder = paths.root / "reports" / "train" / dataset
-    write_json(summary, folder.parent / f"{dataset}.json")
+    folder = paths.train_curves(dataset)
+    write_json(summary, paths.train_summary(dataset))
     rows = [{"cell": r["cell"], "seed": r["seed"], **epoch} for r in results for epoch in r.get("curves", [])]
     curves = pd.DataFrame(rows, columns=["cell", "seed", "epoch", "train_loss", "val_loss", "seconds"])
     with atomic_path(folder / "learning_curves.csv") as tmp:

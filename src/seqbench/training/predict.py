@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
+from seqbench.paths import Paths
+from seqbench.training.runs import METRICS, read_run_metrics
 
 BATCH = 512
 
@@ -36,8 +38,8 @@ def load_run(run_dir: Path):
 def best_run(models_dir: Path) -> Path:
     """The finished run of a dataset with the lowest validation loss (never the test loss)."""
     runs = []
-    for metrics_file in Path(models_dir).glob("*/seed*/metrics.json"):
-        runs.append((json.loads(metrics_file.read_text())["best_val_loss"], metrics_file.parent))
+    for metrics_file in Path(models_dir).glob(f"*/seed*/{METRICS}"):
+        runs.append((read_run_metrics(metrics_file.parent)["best_val_loss"], metrics_file.parent))
     if not runs:
         raise SeqbenchError(f"{models_dir}: no finished training runs; run `dvc repro` first")
     return min(runs)[1]
@@ -52,7 +54,7 @@ def resolve_run(model: str, root: Path) -> Path:
         path = path.parent
     if (path / "config.json").exists():
         return path
-    models_dir = root / "models" / model / "runs"
+    models_dir = Paths(root).runs(model)
     if models_dir.is_dir():
         return best_run(models_dir)
     raise SeqbenchError(f"{model}: neither a training run folder nor a dataset with trained models")

@@ -12,20 +12,22 @@ import json
 import shutil
 from pathlib import Path
 
-import torch
-
 from seqbench.errors import SeqbenchError
 from seqbench.io import write_json
 from seqbench.locks import run_folder_lock
 from seqbench.paths import Paths
-from seqbench.training.fit import fit_run, run_setup
 from seqbench.training.prepared import load_prepared
 from seqbench.training.specs import RunSpec
+
+# Written last, atomically: its presence marks a run finished.
+METRICS = "metrics.json"
 
 
 def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml", threads: int = 1) -> dict:
     """Train one run (or finish an interrupted one) with its cell's chosen budget (the search
     stage's result) in its run folder, checkpoints in place; return its metrics."""
+    from seqbench.training.fit import fit_run, run_setup  # Lightning: only where a run trains
+
     params_path = Path(params_path)
     paths = Paths(params_path.resolve().parent)
     spec = run_spec(paths, name, cell, seed, threads)
@@ -37,7 +39,7 @@ def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params
         if finished is not None:
             return finished
         metrics = fit_run(spec, model, run_dir, config)
-        write_json(metrics, run_dir / "metrics.json")
+        write_json(metrics, run_dir / METRICS)
         return metrics
 
 
@@ -57,8 +59,8 @@ def finished_or_reset(run_dir: Path, config: dict) -> dict | None:
     removed unless it holds a resumable run of this config."""
     if not same_run(run_dir, config):
         start_over(run_dir)  # other settings or data: start over
-    elif (run_dir / "metrics.json").exists():
-        finished = read_metrics(run_dir / "metrics.json")
+    elif (run_dir / METRICS).exists():
+        finished = read_metrics(run_dir / METRICS)
         if finished is not None:
             return finished
         start_over(run_dir)  # a corrupt record of a finished run: train again
@@ -68,6 +70,18 @@ def finished_or_reset(run_dir: Path, config: dict) -> dict | None:
 def start_over(run_dir: Path) -> None:
     if run_dir.exists():
         shutil.rmtree(run_dir)
+
+
+def read_run_metrics(run_dir: Path) -> dict:
+    """The metrics of a finished run, for evaluation and prediction: a missing or corrupt file
+    is an error that names the run (training reuses a run only through read_metrics)."""
+    path = run_dir / METRICS
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeqbenchError(f"{run_dir}: not a finished training run (no {METRICS})") from None
+    except ValueError as exc:
+        raise SeqbenchError(f"{path}: unreadable ({exc}); train the run again") from None
 
 
 def read_metrics(path: Path) -> dict | None:
@@ -105,6 +119,8 @@ def same_run(run_dir: Path, config: dict) -> bool:
 def resumable(checkpoint: Path) -> bool:
     """No checkpoint yet, or one that loads (as tensors and plain values only)."""
     import warnings
+
+    import torch
 
     if not checkpoint.exists():
         return True

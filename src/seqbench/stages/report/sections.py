@@ -29,14 +29,14 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
 
     import pandas as pd
 
-    result = read_json(paths.root / "reports" / "eval" / f"{name}.json", f"evaluate@{name}")
+    result = read_json(paths.evaluation(name), f"evaluate@{name}")
     validation = read_json(paths.validation_report(name), f"validate@{name}")
     search = search_section(paths, name)
     predictions = pd.read_csv(
-        paths.root / "reports" / "eval" / name / "predictions.csv",
+        paths.predictions(name),
         parse_dates=["date"] if result["task"] == "forecast" else None,
     )
-    curves = pd.read_csv(paths.root / "reports" / "train" / name / "learning_curves.csv")
+    curves = pd.read_csv(paths.train_curves(name) / "learning_curves.csv")
     primary = result["comparisons"][0]["metric"]
     docs = paths.data_docs(name) / "index.html"
     return {
@@ -371,7 +371,7 @@ def setups_section(paths: Paths, name: str) -> dict | None:
     params.yaml's was chosen, with what each scored (a record kept by hand, shown as it is)."""
     import yaml
 
-    path = paths.root / "reports" / "setups" / f"{name}.yaml"
+    path = paths.setups(name)
     if not path.exists():
         return None
     try:
