@@ -145,12 +145,12 @@ def fit_timer(count_windows, pl):
 def train_ours(series: Series, args) -> dict:
     import lightning.pytorch as pl
 
-    from seqbench.batching import WindowDataset, loader
+    from seqbench.batching import WindowDataset
     from seqbench.models.forecaster import Forecaster
 
     target = np.append(series.z[1:], np.float32("nan"))  # target[t] = z[t + 1]
     data = WindowDataset(series.z[:, None], target, series.train_ends, LOOKBACK)
-    batches = loader(data, {"task": "forecast"}, args.batch_size, shuffle=True, seed=args.seed)
+    batches = data.loader(args.batch_size, shuffle=True, seed=args.seed)
     pl.seed_everything(args.seed, verbose=False)
     model = Forecaster(
         input_size=1, cell="lstm", hidden_size=args.hidden_size, layers=args.layers, learning_rate=args.learning_rate

@@ -27,6 +27,19 @@ class WindowDataset(Dataset):
         end = int(self.ends[i]) + 1
         return self.features[end - self.lookback : end], self.target[end - 1]
 
+    @classmethod
+    def of_split(cls, arrays: dict, meta: dict, split: str) -> WindowDataset:
+        """The windows of a prepared forecasting dataset's split."""
+        return cls(arrays["features"], arrays["target"], arrays[f"ends_{split}"], meta["lookback"])
+
+    def loader(self, batch_size: int, shuffle: bool, seed: int = 0):
+        """Batches for training (shuffled per epoch from (seed, epoch)) or evaluation. No worker
+        processes: the runs themselves are already spread over the cores."""
+        from torch.utils.data import DataLoader
+
+        sampler = EpochShuffle(len(self), seed) if shuffle else None
+        return DataLoader(self, batch_size=batch_size, sampler=sampler)
+
 
 class RaggedDataset(Dataset):
     """Variable-length sequences stored flat: sequence j is values[offsets[j]:offsets[j+1]]."""
@@ -44,6 +57,22 @@ class RaggedDataset(Dataset):
     def __getitem__(self, i):
         j = int(self.index[i])
         return self.values[self.offsets[j] : self.offsets[j + 1]], self.labels[j]
+
+    @classmethod
+    def of_split(cls, arrays: dict, meta: dict, split: str) -> RaggedDataset:
+        """The sequences of a prepared classification dataset's split."""
+        return cls(arrays["values"], arrays["offsets"], arrays["labels"], arrays[f"idx_{split}"])
+
+    def loader(self, batch_size: int, shuffle: bool, seed: int = 0):
+        """Padded batches: for training, of similar lengths and shuffled per epoch from (seed,
+        epoch); for evaluation, in order. No worker processes: the runs themselves are already
+        spread over the cores."""
+        from torch.utils.data import DataLoader
+
+        if shuffle:
+            sampler = BucketBatchSampler(np.diff(self.offsets)[self.index], batch_size, seed)
+            return DataLoader(self, batch_sampler=sampler, collate_fn=collate_ragged)
+        return DataLoader(self, batch_size=batch_size, collate_fn=collate_ragged)
 
 
 def collate_ragged(batch):
@@ -106,32 +135,3 @@ class BucketBatchSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return -(-len(self.lengths) // self.batch_size)
-
-
-def datasets_for(arrays: dict, meta: dict, splits=("train", "val", "test")) -> dict:
-    """Split name -> Dataset for a prepared dataset (training and search ask for train and val
-    only: the test split is read by evaluation alone)."""
-    if meta["task"] == "forecast":
-        return {
-            split: WindowDataset(arrays["features"], arrays["target"], arrays[f"ends_{split}"], meta["lookback"])
-            for split in splits
-        }
-    return {
-        split: RaggedDataset(arrays["values"], arrays["offsets"], arrays["labels"], arrays[f"idx_{split}"])
-        for split in splits
-    }
-
-
-def loader(dataset: Dataset, meta: dict, batch_size: int, shuffle: bool, seed: int = 0):
-    """Batches for training (shuffled) or evaluation. No worker processes: the runs themselves
-    are already spread over the cores."""
-    from torch.utils.data import DataLoader
-
-    if meta["task"] == "forecast":
-        sampler = EpochShuffle(len(dataset), seed) if shuffle else None
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
-    if shuffle:
-        lengths = np.diff(dataset.offsets)[dataset.index]
-        sampler = BucketBatchSampler(lengths, batch_size, seed)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_ragged)
-    return DataLoader(dataset, batch_size=batch_size, collate_fn=collate_ragged)

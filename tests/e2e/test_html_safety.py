@@ -4,7 +4,7 @@ the pages fetch nothing: no CDN script, style or font, not even the payload's ow
 
 The data comes through the real ingest and validate stages (failing and passing rows alike);
 the report's other inputs are stage outputs written as the stages write them (as in
-test_report.py), so no model is trained here.
+report_data.py), so no model is trained here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import yaml
 
 from chromium import start_chromium
 from helpers import Project
-from test_report import CELLS, SEEDS, fake_cost, fake_search
+from report_data import CELLS, SEEDS, fake_cost, fake_search
 
 # Each sets a flag if it ever runs; neither may.
 IMAGE = '<img src=x onerror="window.__pwned=1">'

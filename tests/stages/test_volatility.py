@@ -10,7 +10,8 @@ import pytest
 
 from helpers import STOCK, assert_clean_failure, stock_frame
 from seqbench.config import parse_params
-from seqbench.kinds import stock
+from seqbench.kinds import stock, volatility
+from seqbench.kinds.returns import ReturnScorer, return_truth
 from seqbench.metrics import forecast_metrics, qlike_losses, smearing_factor, volatility_metrics
 
 LN2 = math.log(2)
@@ -92,7 +93,7 @@ def tiny_returns_arrays():
 
 def test_mase_on_the_log_scale_and_out_of_sample_r2_by_hand():
     arrays, meta = tiny_returns_arrays()
-    truth = stock.forecast_truth(arrays, meta)
+    truth = return_truth(arrays, meta)
     up, down = math.log(1.1), math.log(0.9)
     # The random walk's in-sample MAE on log prices: the mean absolute training return.
     assert truth["naive_scale"] == pytest.approx((up - down) / 2)
@@ -124,10 +125,9 @@ def test_historical_mean_and_always_up_baselines():
 
 
 def test_return_scorer_reads_direction_against_the_up_share():
-    from seqbench.kinds.stock import ForecastScorer
-
     arrays, meta = tiny_returns_arrays()
-    scorer = ForecastScorer(arrays, meta)
+    scorer = stock.scorer(arrays, meta)
+    assert isinstance(scorer, ReturnScorer)
     assert scorer.primary == "rmse" and not scorer.calibrates
     always_up = scorer.scores(np.full(2, 0.05))
     assert always_up["directional_accuracy"] == pytest.approx(scorer.context()["up_share"])
@@ -140,7 +140,7 @@ def test_return_scorer_reads_direction_against_the_up_share():
 def test_har_regressors_by_hand():
     variance = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 10.0, 20.0])
     symbol = np.array(["A"] * 6 + ["B"] * 2)
-    got = stock.har_regressors(variance, symbol)
+    got = volatility.har_regressors(variance, symbol)
     np.testing.assert_allclose(got[:, 0], variance)  # daily
     assert got[5, 1] == pytest.approx((2 + 3 + 4 + 5 + 6) / 5)  # weekly: the last 5 days
     assert got[2, 1] == pytest.approx((1 + 2 + 3) / 3)  # fewer days at the start
@@ -154,15 +154,15 @@ def test_har_ols_recovers_coefficients_and_forecasts_by_hand():
     regressors = rng.uniform(0, 1, size=(30, 3))
     ahead = 1 + 0.5 * regressors[:, 0] + 0.3 * regressors[:, 1] + 0.1 * regressors[:, 2]
     ahead[4] = np.nan  # rows without a target are skipped
-    coefficients = stock.har_fit(regressors, ahead)
+    coefficients = volatility.har_fit(regressors, ahead)
     np.testing.assert_allclose(coefficients, [1.0, 0.5, 0.3, 0.1], atol=1e-10)
-    assert stock.har_forecast(coefficients, np.array([[2.0, 3.0, 4.0]])) == pytest.approx([1 + 1 + 0.9 + 0.4])
+    assert volatility.har_forecast(coefficients, np.array([[2.0, 3.0, 4.0]])) == pytest.approx([1 + 1 + 0.9 + 0.4])
 
 
 def test_ewma_is_riskmetrics_by_hand():
     variance = [np.nan, 4.0, 2.0, 0.0, 9.0, 1.0]
     symbol = ["A", "A", "A", "A", "B", "B"]
-    got = stock.ewma_variance(variance, symbol)
+    got = volatility.ewma_variance(variance, symbol)
     assert np.isnan(got[0])
     assert got[1] == 4.0  # started at the first variance
     assert got[2] == pytest.approx(0.94 * 4 + 0.06 * 2)  # 3.88
@@ -172,7 +172,7 @@ def test_ewma_is_riskmetrics_by_hand():
 
 def test_volatility_baselines_have_one_finite_forecast_per_test_window():
     arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
-    found = stock.volatility_baselines(arrays, meta)
+    found = volatility.baselines(arrays, meta)
     assert set(found) == {"har_rv", "ewma", "garch"}
     for name, forecast in found.items():
         assert forecast.shape == (meta["sizes"]["test"],), name
@@ -200,7 +200,7 @@ def test_baselines_fit_on_train_and_validation_only():
     dates = df["date"].to_numpy()
     known = dates[arrays["ends_test"]] <= np.datetime64(meta["val_end"])  # made before the test period
     assert known.any() and not known.all()
-    first, second = stock.volatility_baselines(arrays, meta), stock.volatility_baselines(arrays2, meta2)
+    first, second = volatility.baselines(arrays, meta), volatility.baselines(arrays2, meta2)
     for name in first:
         np.testing.assert_allclose(second[name][known], first[name][known], rtol=1e-6, err_msg=name)
         assert not np.allclose(second[name][~known], first[name][~known]), name
@@ -225,12 +225,11 @@ def test_volatility_target_is_the_log_variance_of_the_next_days_only():
 def test_volatility_features_never_see_the_target_days():
     frame = garch_prices(days=300, seed=3)
     arrays, meta, df = prepared(frame, target="volatility", horizon=5)
-    settings = {"variance": meta["variance"], "floor": meta["variance_floor"]}
-    before = stock.raw_features(df, settings)
+    before = stock.input_features(df, meta)  # the kind's and HAR's, with the prepared estimator and floor
     k = 250  # a day in the test period: every price from it on changes
     later = df.copy()
     later.loc[k:, ["open", "high", "low", "close"]] *= np.exp(np.linspace(0.1, 0.5, len(df) - k))[:, None]
-    after = stock.raw_features(later, settings)
+    after = stock.input_features(later, meta)
     pd.testing.assert_frame_equal(after.iloc[:k], before.iloc[:k])  # no feature up to day k-1 moved
     assert not after.iloc[k:].equals(before.iloc[k:])
     # A target moves only when one of its days is day k or later (t + h >= k).
@@ -267,12 +266,12 @@ def test_range_estimators_by_hand_and_their_fallback():
             "volume": np.nan,
         }
     )
-    parkinson, fell_back = stock.daily_variance(df, "parkinson")
+    parkinson, fell_back = volatility.daily_variance(df, "parkinson")
     assert fell_back == 2  # rows 0 and 2 have high == low
     assert np.isnan(parkinson[0])  # no return on the first day either
     assert parkinson[1] == pytest.approx(math.log(1.21) ** 2 / (4 * LN2))
     assert parkinson[2] == pytest.approx(math.log(0.9) ** 2)  # the squared return
-    garman_klass, _ = stock.daily_variance(df, "garman_klass")
+    garman_klass, _ = volatility.daily_variance(df, "garman_klass")
     assert garman_klass[1] == pytest.approx(0.5 * math.log(1.21) ** 2 - (2 * LN2 - 1) * math.log(110 / 105) ** 2)
 
 
@@ -293,11 +292,11 @@ def test_a_range_estimator_on_flat_1950s_style_rows_falls_back_and_says_so():
 
 
 def test_volatility_scorer_scales_each_run_on_validation_and_tests_qlike():
-    from seqbench.kinds.stock import ForecastScorer
     from seqbench.stages.evaluate import assemble
 
     arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
-    scorer = ForecastScorer(arrays, meta)
+    scorer = stock.scorer(arrays, meta)
+    assert isinstance(scorer, volatility.VolatilityScorer)
     assert scorer.primary == "qlike" and scorer.calibrates
     actual_val = scorer.truth["validation_log_variance"]
     std, mean = meta["target_std"], meta["target_mean"]
@@ -364,9 +363,9 @@ def test_void_reason_reads_the_runs_metrics_files(tmp_path):
 def test_the_report_summary_names_the_void_comparisons(tmp_path):
     import yaml
 
+    from report_data import stock_evaluation, text_evaluation, write_dataset
     from seqbench.stages.evaluate import mark_void
     from seqbench.stages.report import render_report
-    from test_report import stock_evaluation, text_evaluation, write_dataset
 
     rng = np.random.default_rng(0)
     stuck, predictions = stock_evaluation(rng)

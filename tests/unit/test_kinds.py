@@ -23,7 +23,7 @@ from seqbench.kinds.base import Check, Scorer
 # What the stages ask of a kind -> the number of arguments, for the functions.
 # config.py: SETTINGS. ingest: canonicalize. validate: COLUMNS, GROUP_KEY, add_check_columns,
 # checks, summary. prepare: TASK, prepare. evaluate: scorer, baselines, describe_test.
-# predict: predict_inputs, format_predictions.
+# predict: predict_inputs, format_predictions. report: report_figures.
 FUNCTIONS = {
     "canonicalize": 2,
     "add_check_columns": 2,
@@ -35,12 +35,14 @@ FUNCTIONS = {
     "describe_test": 2,
     "predict_inputs": 2,
     "format_predictions": 3,
+    "report_figures": 1,
 }
 CONSTANTS = ("SETTINGS", "COLUMNS", "GROUP_KEY", "TASK")
-# The tasks the models and batching are built for (models.build_model, data.datasets_for).
+# The tasks the models and batching are built for (models.build_model, models.datasets_for).
 TASKS = ("forecast", "classify")
-# Modules of seqbench.kinds that are shared by kinds, not kinds themselves.
-SHARED = {"base", "classify"}
+# Modules of seqbench.kinds that are not kinds themselves: what kinds share (base, classify) and the
+# stock kind's two targets (returns, volatility).
+SHARED = {"base", "classify", "returns", "volatility"}
 # Stage modules import the kinds; a kind importing one of them would make a cycle.
 STAGES = {"config", "ingest", "validate", "prepare", "evaluate", "predict", "cost", "train", "search", "cli"}
 
@@ -79,7 +81,7 @@ def test_params_yaml_offers_exactly_the_registered_kinds():
     assert set(get_args(union)) == {kind.SETTINGS for kind in KINDS.values()}
 
 
-@pytest.mark.parametrize("name", sorted([*KINDS, "base", "classify"]))
+@pytest.mark.parametrize("name", sorted([*KINDS, *SHARED]))
 def test_kind_modules_import_no_stage_module(name):
     tree = ast.parse(Path(seqbench.kinds.__file__).with_name(f"{name}.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
@@ -172,7 +174,7 @@ def tiny_model(arrays, meta):
 
 
 def predicted(model, arrays, meta, split):
-    from seqbench.batching import datasets_for
+    from seqbench.models import datasets_for
     from seqbench.training.predict import predict_outputs
 
     return predict_outputs(model, datasets_for(arrays, meta, (split,))[split])

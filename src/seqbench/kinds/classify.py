@@ -9,6 +9,15 @@ from __future__ import annotations
 # ---- preparation -------------------------------------------------------------------------------
 
 
+# The report's figures of a classification, with their options (stages/report/sections.py).
+REPORT_FIGURES = {"confusion": {}, "roc": {}}
+
+
+def report_figures(context) -> dict:
+    """The report's figures of a classification dataset (figure name -> options)."""
+    return REPORT_FIGURES
+
+
 def class_weights(train_labels, classes: int, how: str) -> list[float] | None:
     """The classifier's loss weight per class, from the training split only (validation and
     test frequencies must not leak in). "balanced" is scikit-learn's rule, n / (classes x

@@ -19,7 +19,13 @@ from seqbench.kinds.base import (
     require_columns,
     split_column,
 )
-from seqbench.kinds.classify import ClassifierScorer, classification_output, loss_weights, majority_probabilities
+from seqbench.kinds.classify import (
+    ClassifierScorer,
+    classification_output,
+    loss_weights,
+    majority_probabilities,
+    report_figures,  # noqa: F401 - a member of the kind contract (kinds/__init__.py)
+)
 from seqbench.settings import DatasetBase
 
 COLUMNS = ("text", "label", "split")

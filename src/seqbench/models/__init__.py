@@ -23,21 +23,50 @@ def _model(meta: dict, cell: str, budget, hidden_size: int):
     from seqbench.models.classifier import Classifier
     from seqbench.models.forecaster import Forecaster
 
-    common = dict(cell=cell, hidden_size=hidden_size, layers=budget.layers, dropout=budget.dropout,
-                  learning_rate=budget.learning_rate, weight_decay=budget.weight_decay,
-                  forget_bias=budget.forget_bias)
+    common = dict(
+        cell=cell,
+        hidden_size=hidden_size,
+        layers=budget.layers,
+        dropout=budget.dropout,
+        learning_rate=budget.learning_rate,
+        weight_decay=budget.weight_decay,
+        forget_bias=budget.forget_bias,
+    )
     if meta["task"] == "forecast":
         return Forecaster(input_size=meta["input_size"], **common)
     if meta["input"] == "tokens":
         # Pretrained vectors fix the table's width; budget.embedding_size is for learned ones.
         embeddings = meta.get("embeddings", {})
-        sizes = {"vocab_size": len(meta["vocabulary"]),
-                 "embedding_size": embeddings.get("size") or budget.embedding_size,
-                 "embeddings_trainable": embeddings.get("trainable", True)}
+        sizes = {
+            "vocab_size": len(meta["vocabulary"]),
+            "embedding_size": embeddings.get("size") or budget.embedding_size,
+            "embeddings_trainable": embeddings.get("trainable", True),
+        }
     else:
         sizes = {"input_size": meta["input_size"]}
-    return Classifier(num_classes=len(meta["labels"]), bidirectional=budget.bidirectional,
-                      pooling=budget.pooling, class_weights=meta.get("class_weights"), **common, **sizes)
+    return Classifier(
+        num_classes=len(meta["labels"]),
+        bidirectional=budget.bidirectional,
+        pooling=budget.pooling,
+        class_weights=meta.get("class_weights"),
+        **common,
+        **sizes,
+    )
+
+
+def model_class(meta: dict):
+    """The LightningModule of a prepared dataset's task."""
+    from seqbench.models.classifier import Classifier
+    from seqbench.models.forecaster import Forecaster
+
+    return Forecaster if meta["task"] == "forecast" else Classifier
+
+
+def datasets_for(arrays: dict, meta: dict, splits=("train", "val", "test")) -> dict:
+    """Split name -> the Dataset the task's model reads (training and search ask for train and
+    val only: the test split is read by evaluation alone). Its `loader()` batches it."""
+    dataset = model_class(meta).DATASET
+    return {split: dataset.of_split(arrays, meta, split) for split in splits}
 
 
 def param_budget(meta: dict, budget) -> int:
@@ -57,8 +86,10 @@ def sized_hidden(meta: dict, cell: str, budget) -> int:
         return _model(meta, cell, budget, hidden).sized_parameters()
 
     if count(1) > target:
-        raise ConfigError(f"param_budget: {target:,} parameters is below the smallest {cell} model "
-                          f"for this dataset (hidden size 1 has {count(1):,}); raise param_budget")
+        raise ConfigError(
+            f"param_budget: {target:,} parameters is below the smallest {cell} model "
+            f"for this dataset (hidden size 1 has {count(1):,}); raise param_budget"
+        )
     low, high = 1, LARGEST_HIDDEN
     while low < high:
         middle = (low + high + 1) // 2

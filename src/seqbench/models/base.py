@@ -9,8 +9,15 @@ from torch import nn
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
-def make_rnn(cell: str, input_size: int, hidden_size: int, layers: int, dropout: float, bidirectional: bool = False,
-             forget_bias: float | None = None):
+def make_rnn(
+    cell: str,
+    input_size: int,
+    hidden_size: int,
+    layers: int,
+    dropout: float,
+    bidirectional: bool = False,
+    forget_bias: float | None = None,
+):
     """torch's fused LSTM or GRU (cuDNN on a GPU), batch-first. `forget_bias` sets the LSTM's
     forget-gate bias (b_if + b_hf) at the start; None keeps torch's random initialisation."""
     if cell not in CELLS:
@@ -62,8 +69,9 @@ class RNNModule(pl.LightningModule):
 
     def configure_optimizers(self):
         # AdamW: decoupled weight decay; with weight_decay 0 it is exactly Adam.
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
-                                 weight_decay=self.hparams.get("weight_decay", 0.0))
+        return torch.optim.AdamW(
+            self.parameters(), lr=self.hparams.learning_rate, weight_decay=self.hparams.get("weight_decay", 0.0)
+        )
 
     def on_train_epoch_start(self):
         self._train_loss_sum = torch.zeros(())
@@ -99,6 +107,7 @@ class RNNModule(pl.LightningModule):
     def sized_parameters(self) -> int:
         """Trainable parameters the parameter budget counts: all but token embeddings, whose
         size does not depend on the cell (and would swamp the count: 20k words x 64)."""
-        embedded = sum(p.numel() for m in self.modules() if isinstance(m, nn.Embedding)
-                       for p in m.parameters() if p.requires_grad)
+        embedded = sum(
+            p.numel() for m in self.modules() if isinstance(m, nn.Embedding) for p in m.parameters() if p.requires_grad
+        )
         return self.trainable_parameters() - embedded

@@ -51,7 +51,7 @@ class GatedCell(nn.Module):
             self.register_parameter(f"b_h{gate}", nn.Parameter(torch.zeros(hidden_size)))
         for name, parameter in self.named_parameters():
             if name.startswith("W"):
-                nn.init.uniform_(parameter, -hidden_size**-0.5, hidden_size**-0.5)
+                nn.init.uniform_(parameter, -(hidden_size**-0.5), hidden_size**-0.5)
 
     def gate_input(self, gate: str, x, h):
         """W_i<gate> x + b_i<gate>, and W_h<gate> h + b_h<gate>, kept apart (the GRU needs that)."""

@@ -8,19 +8,33 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from seqbench.batching import collate_ragged
+from seqbench.batching import RaggedDataset, collate_ragged
 from seqbench.models.base import RNNModule, final_hidden, make_rnn
 
 
 class Classifier(RNNModule):
+    DATASET = RaggedDataset  # what it reads: variable-length sequences, batched padded
     # Sequences of different lengths: padded into one batch, with their lengths.
     collate_fn = staticmethod(collate_ragged)
 
-    def __init__(self, num_classes: int, cell: str = "lstm", hidden_size: int = 32, layers: int = 1,
-                 dropout: float = 0.0, bidirectional: bool = False, pooling: str = "last",
-                 learning_rate: float = 2e-3, vocab_size: int | None = None, input_size: int | None = None,
-                 embedding_size: int | None = None, weight_decay: float = 0.0, forget_bias: float | None = None,
-                 class_weights: list[float] | None = None, embeddings_trainable: bool = True):
+    def __init__(
+        self,
+        num_classes: int,
+        cell: str = "lstm",
+        hidden_size: int = 32,
+        layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        learning_rate: float = 2e-3,
+        vocab_size: int | None = None,
+        input_size: int | None = None,
+        embedding_size: int | None = None,
+        weight_decay: float = 0.0,
+        forget_bias: float | None = None,
+        class_weights: list[float] | None = None,
+        embeddings_trainable: bool = True,
+    ):
         super().__init__()
         if (vocab_size is None) == (input_size is None):
             raise ValueError("give exactly one of vocab_size (tokens) or input_size (features)")
@@ -49,8 +63,9 @@ class Classifier(RNNModule):
         """Start the token table from pretrained vectors [vocab, width] (row 0, <pad>, zero)."""
         vectors = torch.as_tensor(vectors, dtype=self.encode.weight.dtype)
         if vectors.shape != self.encode.weight.shape:
-            raise ValueError(f"vectors {tuple(vectors.shape)} do not fit the token table "
-                             f"{tuple(self.encode.weight.shape)}")
+            raise ValueError(
+                f"vectors {tuple(vectors.shape)} do not fit the token table {tuple(self.encode.weight.shape)}"
+            )
         self.encode.weight.copy_(vectors)
 
     def forward(self, x, lengths):

@@ -5,13 +5,24 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from seqbench.batching import WindowDataset
 from seqbench.models.base import RNNModule, final_hidden, make_rnn
 
 
 class Forecaster(RNNModule):
-    def __init__(self, input_size: int, cell: str = "lstm", hidden_size: int = 32, layers: int = 1,
-                 dropout: float = 0.0, learning_rate: float = 2e-3, weight_decay: float = 0.0,
-                 forget_bias: float | None = None):
+    DATASET = WindowDataset  # what it reads: windows of `lookback` rows of a series
+
+    def __init__(
+        self,
+        input_size: int,
+        cell: str = "lstm",
+        hidden_size: int = 32,
+        layers: int = 1,
+        dropout: float = 0.0,
+        learning_rate: float = 2e-3,
+        weight_decay: float = 0.0,
+        forget_bias: float | None = None,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.rnn = make_rnn(cell, input_size, hidden_size, layers, dropout, forget_bias=forget_bias)

@@ -88,7 +88,7 @@ def trained_runs(paths: Paths, name: str, cells: list, seeds: list) -> dict:
 
 def test_outputs(run_dir: Path, arrays: dict, meta: dict, split: str = "test"):
     """A run's outputs on the test split (or `split`): scaled forecasts [N] or class probabilities [N, C]."""
-    from seqbench.batching import datasets_for
+    from seqbench.models import datasets_for
     from seqbench.training.predict import load_run, predict_outputs
 
     model, _ = load_run(run_dir)
@@ -210,7 +210,7 @@ def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: l
 def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list, seeds: list) -> dict:
     """Per cell: training costs over the seeds (mean and CI), measured inference costs, the
     kernel torch ran each with, and the cell's own multiply-adds (which no kernel changes)."""
-    from seqbench.batching import datasets_for
+    from seqbench.models import datasets_for
     from seqbench.stats import mean_ci
     from seqbench.training.cost import cell_multiply_adds, inference_latency, peak_training_memory, training_kernel
     from seqbench.training.predict import load_run

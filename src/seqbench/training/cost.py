@@ -196,7 +196,7 @@ def _measure_step(run_dir: str, prepared_dir: str, batch_size: int) -> dict:
 
     import torch
 
-    from seqbench.batching import datasets_for
+    from seqbench.models import datasets_for
     from seqbench.training.predict import load_run
     from seqbench.training.prepared import load_prepared
 

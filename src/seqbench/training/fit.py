@@ -30,9 +30,8 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
 
-from seqbench.batching import datasets_for, loader
 from seqbench.io import atomic_path, write_json
-from seqbench.models import build_model
+from seqbench.models import build_model, datasets_for
 
 # A finished run is reused only if the code it ran is unchanged: the digest of its import closure.
 from seqbench.training.digest import code_sha256
@@ -169,7 +168,7 @@ def fit_holdout(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
     """Train on the training split, stop early on the validation split, keep the best epoch."""
     arrays, meta, budget, seed = spec.prepared.arrays, spec.prepared.meta, spec.budget, spec.seed
     sets = datasets_for(arrays, meta, ("train", "val"))
-    train_loader, val_loader = loaders(sets, meta, budget, seed)
+    train_loader, val_loader = loaders(sets, budget, seed)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_top_k=1, save_last=True
     )
@@ -218,7 +217,7 @@ def fit_all(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
 
     pooled = {**arrays, "idx_train": np.sort(np.concatenate([arrays["idx_train"], arrays["idx_val"]]))}
     train_set = datasets_for(pooled, meta, ("train",))["train"]
-    train_loader = loader(train_set, meta, budget.batch_size, shuffle=True, seed=seed)
+    train_loader = train_set.loader(budget.batch_size, shuffle=True, seed=seed)
     # Kept every epoch, so that a killed run resumes from its last epoch.
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
     progress = EpochLine(spec.label)
@@ -270,11 +269,11 @@ def relocated(last: Path) -> Path:
     return last
 
 
-def loaders(sets: dict, meta: dict, budget, seed: int):
+def loaders(sets: dict, budget, seed: int):
     """(shuffled training batches, validation batches)."""
     return (
-        loader(sets["train"], meta, budget.batch_size, shuffle=True, seed=seed),
-        loader(sets["val"], meta, EVAL_BATCH, shuffle=False),
+        sets["train"].loader(budget.batch_size, shuffle=True, seed=seed),
+        sets["val"].loader(EVAL_BATCH, shuffle=False),
     )
 
 
@@ -287,7 +286,7 @@ def fit_trial(spec: TrialSpec, arrays: dict, label: str, callbacks=(), stops: tu
     pl.seed_everything(seed, workers=True, verbose=False)
     model = build_model(meta, cell, budget, arrays)
     sets = datasets_for(arrays, meta, ("train", "val"))
-    train_loader, val_loader = loaders(sets, meta, budget, seed)
+    train_loader, val_loader = loaders(sets, budget, seed)
     progress = EpochLine(label)
     untrained = validation_loss(model, val_loader)
     trainer = make_trainer(

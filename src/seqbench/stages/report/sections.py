@@ -32,10 +32,9 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
     result = read_json(paths.evaluation(name), f"evaluate@{name}")
     validation = read_json(paths.validation_report(name), f"validate@{name}")
     search = search_section(paths, name)
-    predictions = pd.read_csv(
-        paths.predictions(name),
-        parse_dates=["date"] if result["task"] == "forecast" else None,
-    )
+    predictions = pd.read_csv(paths.predictions(name))
+    if "date" in predictions:  # forecasts name each test window by its date
+        predictions["date"] = pd.to_datetime(predictions["date"])
     curves = pd.read_csv(paths.train_curves(name) / "learning_curves.csv")
     primary = result["comparisons"][0]["metric"]
     docs = paths.data_docs(name) / "index.html"
@@ -61,20 +60,36 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
 
 
 def dataset_plots(result: dict, predictions, curves) -> dict:
+    """The learning curves, and the figures the dataset's kind asks for (kinds' report_figures)."""
+    from seqbench.kinds import get_kind
+
     plots = {"learning_curves": figures.learning_curves(curves)}
-    models = result["cells"] + result["baselines"]
-    if result["task"] == "forecast" and result.get("context", {}).get("target") == "volatility":
-        plots["forecast"] = figures.forecast_vs_actual(predictions, models, result["baselines"], quantity="volatility")
-        plots["residuals"] = figures.residuals(predictions, models, result["baselines"], "log_variance", "log variance")
-    elif result["task"] == "forecast":
-        plots["forecast"] = figures.forecast_vs_actual(predictions, models, result["baselines"])
-        plots["residuals"] = figures.residuals(predictions, models, result["baselines"])
-    else:
-        labels = result["labels"]
-        matrices = {title_of(result, m): model_scores(result, m)["confusion_matrix"] for m in models}
-        plots["confusion"] = figures.confusion_matrices(matrices, labels)
-        plots["roc"] = figures.roc_curves(result["curves"], labels, result["baselines"])
+    for figure, options in get_kind(result["kind"]).report_figures(result.get("context")).items():
+        plots[figure] = FIGURES[figure](result, predictions, **options)
     return plots
+
+
+def forecast_figure(result: dict, predictions, quantity: str) -> str:
+    models = result["cells"] + result["baselines"]
+    return figures.forecast_vs_actual(predictions, models, result["baselines"], quantity=quantity)
+
+
+def residuals_figure(result: dict, predictions, quantity: str, label: str) -> str:
+    return figures.residuals(predictions, result["cells"] + result["baselines"], result["baselines"], quantity, label)
+
+
+def confusion_figure(result: dict, predictions) -> str:
+    models = result["cells"] + result["baselines"]
+    matrices = {title_of(result, m): model_scores(result, m)["confusion_matrix"] for m in models}
+    return figures.confusion_matrices(matrices, result["labels"])
+
+
+def roc_figure(result: dict, predictions) -> str:
+    return figures.roc_curves(result["curves"], result["labels"], result["baselines"])
+
+
+# The figures a kind may ask for by name (report_figures), each drawn from the evaluation.
+FIGURES = {"forecast": forecast_figure, "residuals": residuals_figure, "confusion": confusion_figure, "roc": roc_figure}
 
 
 def model_scores(result: dict, model: str) -> dict:
@@ -94,7 +109,7 @@ def metric_names(result: dict) -> list[str]:
 
 def disagreements(predictions, result: dict, limit: int = 8) -> list[dict]:
     """Test examples where the first two cells' combined predictions differ (classification)."""
-    if result["task"] != "classify" or len(result["cells"]) < 2 or "example" not in predictions:
+    if len(result["cells"]) < 2 or "example" not in predictions:  # only text names its examples
         return []
     a, b = result["cells"][:2]
     rows = predictions[predictions[a] != predictions[b]].head(limit)
@@ -117,7 +132,7 @@ def summary_row(result: dict) -> dict:
         "dots": dot_positions(result, head["metric"]),
         "vs_baseline": {c["a"]: c["verdict"] for c in against_baseline},
         "void": [{"a": c["a"], "b": c["b"], "reason": c["void"]} for c in result["comparisons"] if c.get("void")],
-        "target": result.get("context", {}).get("target", "return") if result["task"] == "forecast" else None,
+        "target": (result.get("context") or {}).get("target"),  # forecasts only: return or volatility
     }
 
 
