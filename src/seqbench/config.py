@@ -175,7 +175,7 @@ class Params(Strict):
         for name, dataset in self.datasets.items():
             if self.budget(name).validation != "kfold":
                 continue
-            if KINDS[dataset.kind].TASK != "classify":
+            if not KINDS[dataset.kind].CROSS_VALIDATES:
                 raise ValueError(
                     f"datasets.{name}: validation: kfold needs a classification dataset; "
                     f"a {dataset.kind} dataset validates on the period after its training data "

@@ -22,7 +22,7 @@ from seqbench.kinds.base import Check, Scorer
 
 # What the stages ask of a kind -> the number of arguments, for the functions.
 # config.py: SETTINGS. ingest: canonicalize. validate: COLUMNS, GROUP_KEY, add_check_columns,
-# checks, summary. prepare: TASK, prepare. evaluate: scorer, baselines, describe_test.
+# checks, summary. prepare: TASK, prepare. config: CROSS_VALIDATES. evaluate: scorer, baselines, describe_test.
 # predict: predict_inputs, format_predictions. report: report_figures.
 FUNCTIONS = {
     "canonicalize": 2,
@@ -37,7 +37,7 @@ FUNCTIONS = {
     "format_predictions": 3,
     "report_figures": 1,
 }
-CONSTANTS = ("SETTINGS", "COLUMNS", "GROUP_KEY", "TASK")
+CONSTANTS = ("SETTINGS", "COLUMNS", "GROUP_KEY", "TASK", "CROSS_VALIDATES")
 # The tasks the models and batching are built for (models.build_model, models.datasets_for).
 TASKS = ("forecast", "classify")
 # Modules of seqbench.kinds that are not kinds themselves: what kinds share (base, classify) and the

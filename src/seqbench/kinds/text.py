@@ -167,6 +167,7 @@ def class_balance(df) -> dict:
 # ---- preparation: a vocabulary fit on the training split, token ids ----------------------------
 
 TASK = "classify"
+CROSS_VALIDATES = True  # exchangeable items: `validation: kfold` may pool training and validation
 PAD, UNK = "<pad>", "<unk>"
 
 

@@ -197,6 +197,7 @@ def summary(df, cfg) -> dict:
 # ---- preparation: per-dimension standardisation fit on train, ragged clips ---------------------
 
 TASK = "classify"
+CROSS_VALIDATES = True  # exchangeable items: `validation: kfold` may pool training and validation
 
 
 def clips_of(df):
