@@ -1,27 +1,31 @@
 """Everything that differs by kind of data lives in one module per kind, listed in KINDS.
 
-A kind's module provides (tests/test_kinds.py checks each registered kind for all of them):
+A kind's module provides (tests/unit/test_kinds.py checks each registered kind for all of them):
 
 - `SETTINGS`: its pydantic settings class (a `settings.DatasetBase` whose `kind` literal is
   its name in KINDS); config.py builds params.yaml's `datasets:` union from these;
 - `COLUMNS` (the canonical columns) and `GROUP_KEY` (the unit quarantined together, or None);
 - ingest and validate: `canonicalize(tables, cfg)`, `add_check_columns(df, cfg)`,
   `checks(cfg, df)`, `summary(df, cfg)`;
-- prepare: `TASK` (which model and batching: "forecast" or "classify") and
-  `prepare(df, cfg) -> (arrays, meta)`;
+- prepare: `TASK` (which model, and so which batching: "forecast" or "classify") and
+  `prepare(df, cfg) -> (arrays, meta)`; config: `CROSS_VALIDATES` (whether `validation:
+  kfold` may pool its training and validation items);
 - evaluate: `baselines(arrays, meta, validated_path)`, `scorer(arrays, meta)` (a
   `base.Scorer`: scores, paired tests, the predictions table; the classification kinds share
   kinds/classify.py's) and `describe_test(arrays, validated_path)` (a text per test example,
   or None);
-- predict: `predict_inputs(df, meta)` and `format_predictions(rows, outputs, meta)`.
+- predict: `predict_inputs(df, meta)` and `format_predictions(rows, outputs, meta)`;
+- report: `report_figures(context)`, the figures its section draws (stages/report/sections.py
+  has one function per figure name).
 
-The stages are generic and ask the kind; the kinds import from base.py and classify.py, never
-from the stages. Adding a kind touches its own module and one registry line in KINDS (and
-gives tests/test_kinds.py a tiny table for it), as long as it uses a task the models already
-have: "forecast" (windows of a series, like stock) or "classify" (variable-length sequences,
-like text and video). A new task would also need its model (models/), its batching (data.py)
-and its plots in the report (report/sections.py), which today draw a forecast from stock's
-predictions table (symbol, date, actual_close, <model>_close, ...).
+The stages are generic and ask the kind; the kinds import from base.py and the shared modules
+(classify.py for the classification kinds; returns.py and volatility.py, the stock kind's two
+targets, chosen once by `stock.target_of(meta)`), never from the stages. Adding a kind touches its
+own module and one registry line in KINDS (and gives tests/unit/test_kinds.py a tiny table for it),
+as long as it uses a task the models already have: "forecast" (windows of a series, like stock)
+or "classify" (variable-length sequences, like text and video). A new task would also need its
+model (models/, with the Dataset it reads from batching.py) and, for new figures, their
+functions in stages/report/sections.py.
 """
 
 from seqbench.errors import ConfigError

@@ -1,7 +1,8 @@
 """What the classification kinds (text, video) share: the loss's class weights, the majority
 baseline, the predictions' format and the scorer of class probabilities.
 
-A kind imports from here what it needs; stock, a forecasting kind, has its own in its module.
+A kind imports from here what it needs; stock, a forecasting kind, has its own in returns.py and
+volatility.py, one module per target.
 """
 
 from __future__ import annotations
