@@ -72,21 +72,14 @@ def parse_args(argv=None):
     parser.add_argument("--layers", type=int, default=1, help="LSTM layers (default 1)")
     parser.add_argument("--learning-rate", type=float, default=3e-4, help="Adam learning rate (default 3e-4)")
     parser.add_argument("--gradient-clip", type=float, default=1.0, help="gradient norm clip (default 1.0)")
-    parser.add_argument(
-        "--nf-decoder-layers",
-        type=int,
-        default=1,
-        help="NeuralForecast's MLP decoder layers: 1 = one Linear, like ours (default); "
-        "2 = its own default MLP (hidden 128, ReLU)",
-    )
+    decoder = "NeuralForecast's MLP decoder layers: 1 = one Linear, like ours (default); 2 = its own MLP"
+    parser.add_argument("--nf-decoder-layers", type=int, default=1, help=decoder)
     parser.add_argument("--repeats", type=int, default=2, help="timed fits of each side, order alternating (default 2)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch threads for both sides (default 1: what each run gets from the project's "
-        "runner on 2 cores with 2 workers; more threads collapse when a core is busy)",
+    threads = (
+        "torch threads for both sides (default 1: what each run gets from the project's runner on 2 cores "
+        "with 2 workers; more threads collapse when a core is busy)"
     )
+    parser.add_argument("--threads", type=int, default=1, help=threads)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 200 steps, 1 repeat")
     args = parser.parse_args(argv)

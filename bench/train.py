@@ -28,6 +28,16 @@ import numpy as np
 # process runner gives each of two workers on two cores.
 HIDDEN, LOOKBACK, FEATURES, BATCH, THREADS = 32, 30, 4, 128, 1
 
+# A Trainer on the CPU that writes and prints nothing: only the loop is timed.
+PLAIN_TRAINER = {
+    "accelerator": "cpu",
+    "devices": 1,
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
 
 def synthetic_windows(n: int, seed: int = 0):
     from seqbench.batching import WindowDataset
@@ -109,17 +119,7 @@ def lightning_and_bare_seconds(windows: int, epochs: int, chunk: int = 16) -> tu
     quiet_lightning()
     data = synthetic_windows(windows)
     turns = BareLoopInTurns()
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=1.0,
-        callbacks=[turns],
-    )
+    trainer = pl.Trainer(max_epochs=epochs, gradient_clip_val=1.0, callbacks=[turns], **PLAIN_TRAINER)
     model = make_model("gru")
     trainer.fit(model, DataLoader(data, batch_size=BATCH, shuffle=False))
     # Same start, same batches, same steps: the two must end with the same weights.
@@ -137,15 +137,7 @@ def time_one_cell(cell: str, windows: int, epochs: int) -> float:
 
     quiet_lightning()
     model, data = make_model(cell), synthetic_windows(windows)
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = pl.Trainer(max_epochs=epochs, **PLAIN_TRAINER)
     started = time.perf_counter()
     trainer.fit(model, DataLoader(data, batch_size=BATCH))
     return time.perf_counter() - started

@@ -21,14 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from seqbench.config import load_params
 from seqbench.errors import SeqbenchError
 from seqbench.locks import workspace_lock
-from seqbench.orchestration.prefect import (
-    check_scheduler,
-    dataset_args,
-    prefect_api,
-    quiet_user_errors,
-    ships_data,
-    task_runner,
-)
+from seqbench.orchestration.prefect import quiet_user_errors, run_dataset_flow, ships_data
 from seqbench.orchestration.remote import ship_search, trial_remote
 from seqbench.stages.search import fingerprint, open_study, search_trial, write_result
 from seqbench.training.trials import ask, finished, history_of, tell
@@ -129,21 +122,8 @@ def collect_round(dataset: str, cell: str, study, round_: list) -> None:
 
 
 def main(argv=None) -> int:
-    args = dataset_args(__doc__, argv)
-    from seqbench.errors import exit_code
-
-    def run():
-        params = load_params(args.params)
-        params.dataset(args.dataset)  # an unknown name fails here, before a server starts
-        root = Path(args.params).resolve().parent
-        with workspace_lock(root):
-            if not params.search(args.dataset).trials:
-                return search.fn(args.dataset, args.params)  # nothing to run in parallel
-            check_scheduler(params.train, root)  # an unreachable cluster too
-            with prefect_api():
-                return search.with_options(task_runner=task_runner(params.train, root))(args.dataset, args.params)
-
-    return exit_code(run)
+    # Without trials there is nothing to run in parallel: the search writes the fixed budget.
+    return run_dataset_flow(search, __doc__, argv, parallel=lambda params, dataset: bool(params.search(dataset).trials))
 
 
 if __name__ == "__main__":

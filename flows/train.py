@@ -21,14 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from seqbench.config import load_params, resolve_seeds
 from seqbench.locks import workspace_lock
-from seqbench.orchestration.prefect import (
-    check_scheduler,
-    dataset_args,
-    prefect_api,
-    quiet_user_errors,
-    ships_data,
-    task_runner,
-)
+from seqbench.orchestration.prefect import quiet_user_errors, run_dataset_flow, ships_data
 from seqbench.orchestration.remote import ShippedRun, ship_run, train_remote
 from seqbench.stages.train import collect_runs, remove_stale_runs
 from seqbench.training.runs import train_run
@@ -87,18 +80,7 @@ def submit_shipped(dataset: str, cell: str, seed: int, params_path: str, train) 
 
 
 def main(argv=None) -> int:
-    args = dataset_args(__doc__, argv)
-    from seqbench.errors import exit_code
-
-    def run():
-        params = load_params(args.params)
-        params.dataset(args.dataset)  # an unknown name fails here, before a server starts
-        root = Path(args.params).resolve().parent
-        check_scheduler(params.train, root)  # an unreachable cluster too
-        with workspace_lock(root), prefect_api():
-            train.with_options(task_runner=task_runner(params.train, root))(args.dataset, args.params)
-
-    return exit_code(run)
+    return run_dataset_flow(train, __doc__, argv)
 
 
 if __name__ == "__main__":

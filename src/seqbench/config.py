@@ -160,14 +160,15 @@ class Params(Strict):
     # Suites run in a workspace of their own (suites/<name>/, `make suite`), not in `make run`.
     suites: dict[str, Suite] = Field(default_factory=dict)
 
-    @field_validator("datasets")
+    @field_validator("datasets", "suites")
     @classmethod
-    def _names_are_path_safe(cls, value):
+    def _names_are_path_safe(cls, value, info):
         import re
 
+        what = info.field_name.removesuffix("s")  # dataset, suite
         for name in value:
             if not re.match(DATASET_NAME, name):
-                raise ValueError(f"dataset name '{name}' may hold only letters, digits, '_', '-' and '.'")
+                raise ValueError(f"{what} name '{name}' may hold only letters, digits, '_', '-' and '.'")
         return value
 
     @model_validator(mode="after")
@@ -187,16 +188,6 @@ class Params(Strict):
                     "(the folds choose each cell's epoch count)"
                 )
         return self
-
-    @field_validator("suites")
-    @classmethod
-    def _suite_names_are_path_safe(cls, value):
-        import re
-
-        for name in value:
-            if not re.match(DATASET_NAME, name):
-                raise ValueError(f"suite name '{name}' may hold only letters, digits, '_', '-' and '.'")
-        return value
 
     @model_validator(mode="after")
     def _suites_name_declared_datasets(self) -> Params:

@@ -305,7 +305,7 @@ def test_workers_without_the_project_disk_train_what_the_process_runner_trains(
         assert remote_runs[run][0] == metrics, run
         assert remote_runs[run][1] == curves, run
         assert all(torch.equal(remote_runs[run][2][k], weights[k]) for k in weights), run
-    for run in remote_runs:  # what compare.py, the report and a resume read came back too
+    for run in remote_runs:  # what the train flow, the report and a resume read came back too
         folder = root / "models/toy/runs" / run
         for name in ("config.json", "checkpoints/last.ckpt", "checkpoints/best.ckpt", "untrained.pt"):
             assert (folder / name).is_file(), f"{run}/{name}"

@@ -51,6 +51,12 @@ class ForecastScorer:
     def curves(self, output) -> dict:
         return {}
 
+    def table(self, **actual):
+        """The predictions table's first columns: each test window's symbol and date, then `actual`."""
+        import pandas as pd
+
+        return pd.DataFrame({"symbol": self.truth["symbol"], "date": self.truth["date"], **actual})
+
     def confusion_tables(self, predictions, models: list[str]) -> dict:
         return {}  # forecasts have no classes
 
@@ -206,17 +212,9 @@ class ReturnScorer(ForecastScorer):
 
     def predictions_table(self, outputs: dict):
         import numpy as np
-        import pandas as pd
 
         t = self.truth
-        table = pd.DataFrame(
-            {
-                "symbol": t["symbol"],
-                "date": t["date"],
-                "actual_close": t["actual_close"],
-                "actual_return": t["actual_return"],
-            }
-        )
+        table = self.table(actual_close=t["actual_close"], actual_return=t["actual_return"])
         for model, output in outputs.items():
             table[f"{model}_return"] = self.unscale(output)
             table[f"{model}_close"] = t["last_close"] * np.exp(table[f"{model}_return"])

@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from seqbench.kinds import classify
 from seqbench.kinds.base import (
     Check,
     assign_splits,
@@ -18,13 +19,6 @@ from seqbench.kinds.base import (
     ragged,
     require_columns,
     split_column,
-)
-from seqbench.kinds.classify import (
-    ClassifierScorer,
-    classification_output,
-    loss_weights,
-    majority_probabilities,
-    report_figures,  # noqa: F401 - a member of the kind contract (kinds/__init__.py)
 )
 from seqbench.settings import DatasetBase
 
@@ -167,6 +161,7 @@ def class_balance(df) -> dict:
 # ---- preparation: a vocabulary fit on the training split, token ids ----------------------------
 
 TASK = "classify"
+report_figures = classify.report_figures  # the confusion matrices and ROC curves
 CROSS_VALIDATES = True  # exchangeable items: `validation: kfold` may pool training and validation
 PAD, UNK = "<pad>", "<unk>"
 
@@ -231,7 +226,7 @@ def prepare(df, cfg):
         "max_tokens": cfg.max_tokens,
         "embeddings": embeddings,
         "sizes": {s: int(len(i)) for s, i in splits.items()},
-        **loss_weights(arrays, len(cfg.labels), cfg),
+        **classify.loss_weights(arrays, len(cfg.labels), cfg),
     }
     return arrays, meta
 
@@ -321,7 +316,7 @@ def predict_inputs(df, meta: dict):
 
 
 def format_predictions(rows, outputs, meta: dict):
-    return classification_output(rows, outputs, meta["labels"])
+    return classify.classification_output(rows, outputs, meta["labels"])
 
 
 # ---- baselines (evaluate stage) ----------------------------------------------------------------
@@ -355,7 +350,7 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
     probabilities[:, model.classes_] = model.predict_proba(texts[test])
     return {
         "tfidf_logreg": probabilities,
-        "majority": majority_probabilities(labels[fit], len(test), len(meta["labels"])),
+        "majority": classify.majority_probabilities(labels[fit], len(test), len(meta["labels"])),
     }
 
 
@@ -370,6 +365,6 @@ def describe_test(arrays: dict, validated_path):
 # ---- scoring (evaluate stage) ------------------------------------------------------------------
 
 
-def scorer(arrays: dict, meta: dict) -> ClassifierScorer:
+def scorer(arrays: dict, meta: dict) -> classify.ClassifierScorer:
     """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
-    return ClassifierScorer(arrays, meta)
+    return classify.ClassifierScorer(arrays, meta)

@@ -12,6 +12,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from seqbench.errors import SchemaError
+from seqbench.kinds import classify
 from seqbench.kinds.base import (
     FLOAT_MAX,
     Check,
@@ -22,13 +23,6 @@ from seqbench.kinds.base import (
     ragged,
     require_columns,
     split_column,
-)
-from seqbench.kinds.classify import (
-    ClassifierScorer,
-    classification_output,
-    loss_weights,
-    majority_probabilities,
-    report_figures,  # noqa: F401 - a member of the kind contract (kinds/__init__.py)
 )
 from seqbench.settings import DatasetBase
 from seqbench.sources import NestedClips
@@ -197,6 +191,7 @@ def summary(df, cfg) -> dict:
 # ---- preparation: per-dimension standardisation fit on train, ragged clips ---------------------
 
 TASK = "classify"
+report_figures = classify.report_figures  # the confusion matrices and ROC curves
 CROSS_VALIDATES = True  # exchangeable items: `validation: kfold` may pool training and validation
 
 
@@ -236,7 +231,7 @@ def prepare(df, cfg):
         "feature_std": std.tolist(),
         "input_size": int(flat.shape[1]),
         "sizes": {s: int(len(i)) for s, i in splits.items()},
-        **loss_weights(arrays, len(names), cfg),
+        **classify.loss_weights(arrays, len(names), cfg),
     }
     return arrays, meta
 
@@ -264,7 +259,7 @@ def predict_inputs(df, meta: dict):
 
 
 def format_predictions(rows, outputs, meta: dict):
-    return classification_output(rows, outputs, meta["labels"])
+    return classify.classification_output(rows, outputs, meta["labels"])
 
 
 # ---- baselines (evaluate stage) ----------------------------------------------------------------
@@ -295,7 +290,7 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
         predicted = knn.predict(clips(test))
     return {
         "nn_dtw": np.eye(n_classes)[predicted],
-        "majority": majority_probabilities(labels[fit], len(test), n_classes),
+        "majority": classify.majority_probabilities(labels[fit], len(test), n_classes),
     }
 
 
@@ -309,6 +304,6 @@ def describe_test(arrays: dict, validated_path):
 # ---- scoring (evaluate stage) ------------------------------------------------------------------
 
 
-def scorer(arrays: dict, meta: dict) -> ClassifierScorer:
+def scorer(arrays: dict, meta: dict) -> classify.ClassifierScorer:
     """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
-    return ClassifierScorer(arrays, meta)
+    return classify.ClassifierScorer(arrays, meta)

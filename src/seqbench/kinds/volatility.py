@@ -319,17 +319,11 @@ class VolatilityScorer(ForecastScorer):
 
     def predictions_table(self, outputs: dict):
         import numpy as np
-        import pandas as pd
 
         t = self.truth
         # Volatility over the horizon: the square root of the variance summed over it.
-        table = pd.DataFrame(
-            {
-                "symbol": t["symbol"],
-                "date": t["date"],
-                "actual_log_variance": t["actual_log_variance"],
-                "actual_volatility": np.exp(t["actual_log_variance"] / 2),
-            }
+        table = self.table(
+            actual_log_variance=t["actual_log_variance"], actual_volatility=np.exp(t["actual_log_variance"] / 2)
         )
         for model, output in outputs.items():
             table[f"{model}_log_variance"] = self.unscale(output)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from pathlib import Path
 
 
 @contextmanager
@@ -48,6 +49,32 @@ def dataset_args(doc: str, argv=None):
     parser.add_argument("dataset")
     parser.add_argument("--params", default="params.yaml")
     return parser.parse_args(argv)
+
+
+def run_dataset_flow(flow, doc: str, argv=None, parallel=lambda params, dataset: True) -> int:
+    """The main() of a per-dataset flow script (`DATASET [--params params.yaml]`): an unknown
+    dataset or an unreachable cluster fails before a server starts; the flow runs under the
+    workspace lock, on params.yaml's task runner. Where `parallel(params, dataset)` says there is
+    nothing to run in parallel, the flow's function runs alone, with no server. Exit code 1 and
+    one line for a user's error."""
+    from seqbench.config import load_params
+    from seqbench.errors import exit_code
+    from seqbench.locks import workspace_lock
+
+    args = dataset_args(doc, argv)
+
+    def run():
+        params = load_params(args.params)
+        params.dataset(args.dataset)
+        root = Path(args.params).resolve().parent
+        with workspace_lock(root):
+            if not parallel(params, args.dataset):
+                return flow.fn(args.dataset, args.params)
+            check_scheduler(params.train, root)
+            with prefect_api():
+                return flow.with_options(task_runner=task_runner(params.train, root))(args.dataset, args.params)
+
+    return exit_code(run)
 
 
 class _NoTracebackForUserErrors:

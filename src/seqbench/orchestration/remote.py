@@ -36,28 +36,21 @@ NOT_SHIPPED = {METRICS, "model.pt"}
 def ship_run(name: str, cell: str, seed: int, params_path: Path | str, threads: int) -> tuple[dict | None, dict | None]:
     """(inputs for train_remote, None), or (None, metrics) when the run is already finished
     with the same config, as a local run would reuse it."""
-    from seqbench.locks import run_folder_lock
-    from seqbench.paths import Paths
-    from seqbench.training.fit import run_setup
-    from seqbench.training.runs import finished_or_reset, run_key, run_spec
+    from seqbench.training.runs import claimed_run
 
-    paths = Paths(Path(params_path).resolve().parent)
-    spec = run_spec(paths, name, cell, seed, threads)
     # The config is computed here too: it decides whether a finished run is reused, and the
     # worker checks that its own (its code, the bytes it received) is the same.
-    _, config = run_setup(spec)
-    run_dir = paths.run_dir(name, cell, seed)
-    with run_folder_lock(paths.root, run_key(name, cell, seed)):
-        finished = finished_or_reset(run_dir, config)
-        if finished is not None:
-            return None, finished
-        resume = folder_files(run_dir, skip=NOT_SHIPPED)
+    with claimed_run(params_path, name, cell, seed, threads) as run:
+        if run.finished is not None:
+            return None, run.finished
+        resume = folder_files(run.folder, skip=NOT_SHIPPED)
+    spec = run.spec
     inputs = {
         "arrays_npz": spec.prepared.npz,
         "meta": spec.prepared.meta,
         "budget": spec.budget.model_dump(mode="json"),
         "cross_validation": spec.cross_validation,
-        "config": config,
+        "config": run.config,
         "threads": threads,
         "resume": resume,
     }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
@@ -26,21 +28,41 @@ METRICS = "metrics.json"
 def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml", threads: int = 1) -> dict:
     """Train one run (or finish an interrupted one) with its cell's chosen budget (the search
     stage's result) in its run folder, checkpoints in place; return its metrics."""
-    from seqbench.training.fit import fit_run, run_setup  # Lightning: only where a run trains
+    from seqbench.training.fit import fit_run  # Lightning: only where a run trains
 
-    params_path = Path(params_path)
-    paths = Paths(params_path.resolve().parent)
+    with claimed_run(params_path, name, cell, seed, threads) as run:
+        if run.finished is not None:
+            return run.finished
+        metrics = fit_run(run.spec, run.model, run.folder, run.config)
+        write_json(metrics, run.folder / METRICS)
+        return metrics
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A run about to be trained here or shipped: its spec, initial model, config and folder,
+    and its metrics when the folder already holds it finished with this config."""
+
+    spec: RunSpec
+    model: object
+    config: dict
+    folder: Path
+    finished: dict | None
+
+
+@contextmanager
+def claimed_run(params_path: Path | str, name: str, cell: str, seed: int, threads: int):
+    """A Claim on a run, its folder's lock held meanwhile: one writer per run folder, so a second
+    process on the same run waits, then reuses the result. A folder made with another config is
+    started over (finished_or_reset)."""
+    from seqbench.training.fit import run_setup
+
+    paths = Paths(Path(params_path).resolve().parent)
     spec = run_spec(paths, name, cell, seed, threads)
     model, config = run_setup(spec)
-    run_dir = paths.run_dir(name, cell, seed)
-    # One writer per run folder: a second process on the same run waits, then reuses its result.
+    folder = paths.run_dir(name, cell, seed)
     with run_folder_lock(paths.root, run_key(name, cell, seed)):
-        finished = finished_or_reset(run_dir, config)
-        if finished is not None:
-            return finished
-        metrics = fit_run(spec, model, run_dir, config)
-        write_json(metrics, run_dir / METRICS)
-        return metrics
+        yield Claim(spec, model, config, folder, finished_or_reset(folder, config))
 
 
 def run_key(name: str, cell: str, seed: int) -> str:

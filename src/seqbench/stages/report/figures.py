@@ -45,41 +45,16 @@ def learning_curves(curves) -> str:
     fig = go.Figure()
     for cell, part in curves.groupby("cell"):
         by_epoch = part.groupby("epoch")[column].agg(["mean", "min", "max"]).reset_index()
-        c = colour(str(cell), [])
-        fig.add_trace(
-            go.Scatter(
-                x=by_epoch["epoch"],
-                y=by_epoch["max"],
-                mode="lines",
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
-                legendgroup=str(cell),
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=by_epoch["epoch"],
-                y=by_epoch["min"],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor=_transparent(c),
-                name=f"{escape(str(cell))} seed range",
-                hoverinfo="skip",
-                legendgroup=str(cell),
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=by_epoch["epoch"],
-                y=by_epoch["mean"],
-                mode="lines",
-                line={"color": c},
-                name=f"{escape(str(cell))} mean",
-                legendgroup=str(cell),
-            )
-        )
+        c, label = colour(str(cell), []), escape(str(cell))
+        # The band: its top edge unseen, its bottom edge filled up to the top.
+        traces = [
+            {"y": by_epoch["max"], "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip"},
+            {"y": by_epoch["min"], "line": {"width": 0}, "fill": "tonexty", "fillcolor": _transparent(c),
+             "name": f"{label} seed range", "hoverinfo": "skip"},
+            {"y": by_epoch["mean"], "line": {"color": c}, "name": f"{label} mean"},
+        ]  # fmt: skip
+        for trace in traces:
+            fig.add_trace(go.Scatter(x=by_epoch["epoch"], mode="lines", legendgroup=str(cell), **trace))
     title = "Validation loss per epoch" if held_out else "Training loss per epoch (the final fit on all items)"
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=f"{what} loss")
     return fragment(fig)
@@ -221,41 +196,31 @@ def _forest_panel(fig, panel: dict, row: int) -> None:
     rows, dataset = panel["rows"], escape(panel["dataset"])
     labels = [escape(r["label"]) for r in rows]
     seeds = [(label, seed, value) for label, r in zip(labels, rows) for seed, value in r["seeds"].items()]
-    fig.add_trace(
-        go.Scatter(
-            x=[r["difference"] for r in rows],
-            y=labels,
-            error_x=_interval(rows),
-            mode="markers",
-            marker={
-                "symbol": "diamond",
-                "size": 13,
-                "color": [VERDICT_COLOURS[bool(r["verdict"]["winner"])] for r in rows],
-            },
-            name="mean over seeds, 95% CI",
-            legendgroup="mean",
-            showlegend=row == 1,
-            meta=dataset,
-            hovertemplate="%{y}: %{x:.4g}<extra></extra>",
-        ),
-        row=row,
-        col=1,
+
+    def add(**trace):  # a marker trace of this panel, its legend entry shown once
+        fig.add_trace(go.Scatter(mode="markers", showlegend=row == 1, meta=dataset, **trace), row=row, col=1)
+
+    add(
+        x=[r["difference"] for r in rows],
+        y=labels,
+        error_x=_interval(rows),
+        marker={
+            "symbol": "diamond",
+            "size": 13,
+            "color": [VERDICT_COLOURS[bool(r["verdict"]["winner"])] for r in rows],
+        },
+        name="mean over seeds, 95% CI",
+        legendgroup="mean",
+        hovertemplate="%{y}: %{x:.4g}<extra></extra>",
     )
-    fig.add_trace(
-        go.Scatter(
-            x=[v for *_, v in seeds],
-            y=[label for label, *_ in seeds],
-            customdata=[s for _, s, _ in seeds],
-            mode="markers",
-            marker={"symbol": "circle-open", "size": 9, "color": "#555"},
-            name="one seed",
-            legendgroup="seed",
-            showlegend=row == 1,
-            meta=dataset,
-            hovertemplate="%{y}, seed %{customdata}: %{x:.4g}<extra></extra>",
-        ),
-        row=row,
-        col=1,
+    add(
+        x=[v for *_, v in seeds],
+        y=[label for label, *_ in seeds],
+        customdata=[s for _, s, _ in seeds],
+        marker={"symbol": "circle-open", "size": 9, "color": "#555"},
+        name="one seed",
+        legendgroup="seed",
+        hovertemplate="%{y}, seed %{customdata}: %{x:.4g}<extra></extra>",
     )
     _forest_axes(fig, panel, labels, row)
 
