@@ -100,3 +100,17 @@ def sha256_file(path: Path | str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_stage_json(path: Path | str, stage: str) -> dict:
+    """A JSON file a DVC stage wrote (its `stage` address, e.g. evaluate@text): a missing or
+    corrupt one is an error that says which stage to run again."""
+    from seqbench.errors import SeqbenchError
+
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeqbenchError(f"{path}: not found; run `dvc repro {stage}` first") from None
+    except json.JSONDecodeError as exc:
+        raise SeqbenchError(f"{path}: not valid JSON ({exc}); rerun `dvc repro {stage}`") from None

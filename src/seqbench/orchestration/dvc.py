@@ -9,7 +9,6 @@ into the markdown that the flow publishes.
 from __future__ import annotations
 
 import contextvars
-import json
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from seqbench.errors import SeqbenchError
+from seqbench.io import read_stage_json
 from seqbench.paths import Paths
 from seqbench.redact import redact_text
 
@@ -242,7 +242,7 @@ def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = N
         if not path.exists():
             rows.append(f"| {name} | — | not evaluated | — | — | — |")
             continue
-        result = json.loads(path.read_text(encoding="utf-8"))
+        result = read_stage_json(path, f"evaluate@{name}")
         head = result["comparisons"][0]
         baseline = next((c["b"] for c in result["comparisons"] if c["b"] in result["baselines"]), "—")
         rows.append(

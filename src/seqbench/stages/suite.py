@@ -16,10 +16,10 @@ Scores are oriented before ranking (metrics.HIGHER_IS_BETTER), so rank 1 is alwa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
+from seqbench.io import read_stage_json
 from seqbench.paths import Paths
 
 CELLS = ("lstm", "gru")
@@ -50,14 +50,7 @@ def load_evaluations(paths: Paths, datasets: list[str]) -> dict:
             f"the suite's datasets {', '.join(missing)} have no evaluation "
             f"(reports/eval/<dataset>.json); run `dvc repro " + " ".join(f"evaluate@{d}" for d in missing) + "` first"
         )
-    found = {}
-    for dataset in datasets:
-        path = paths.evaluation(dataset)
-        try:
-            found[dataset] = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SeqbenchError(f"{path}: not valid JSON ({exc}); rerun `dvc repro evaluate@{dataset}`") from None
-    return found
+    return {dataset: read_stage_json(paths.evaluation(dataset), f"evaluate@{dataset}") for dataset in datasets}
 
 
 def suite_statistics(name: str, evaluations: dict) -> dict:

@@ -5,22 +5,13 @@ HTML lives in the template, Plotly in figures.py.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
+from seqbench.io import read_stage_json
 from seqbench.paths import Paths
 from seqbench.stages.report import figures
 from seqbench.stages.report.formatting import format_seconds, format_value
-
-
-def read_json(path: Path, stage: str) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SeqbenchError(f"{path}: not found; run `dvc repro {stage}` first") from None
-    except json.JSONDecodeError as exc:
-        raise SeqbenchError(f"{path}: not valid JSON ({exc}); rerun `dvc repro {stage}`") from None
 
 
 def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
@@ -29,8 +20,8 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
 
     import pandas as pd
 
-    result = read_json(paths.evaluation(name), f"evaluate@{name}")
-    validation = read_json(paths.validation_report(name), f"validate@{name}")
+    result = read_stage_json(paths.evaluation(name), f"evaluate@{name}")
+    validation = read_stage_json(paths.validation_report(name), f"validate@{name}")
     search = search_section(paths, name)
     predictions = pd.read_csv(paths.predictions(name))
     if "date" in predictions:  # forecasts name each test window by its date
@@ -283,7 +274,7 @@ def seed_differences(result: dict, first: str, second: str, metric: str) -> dict
 
 def search_section(paths: Paths, name: str) -> dict:
     """The search stage's result: how it searched, what each cell chose, every trial."""
-    search = read_json(paths.search_result(name), f"search@{name}")
+    search = read_stage_json(paths.search_result(name), f"search@{name}")
     cells = search["cells"]
     return {
         "trials": search["trials"],
@@ -438,7 +429,7 @@ def describe_changes(changes: dict, prefix: str = "") -> str:
 
 def suite_section(paths: Paths, name: str) -> dict:
     """A suite's part of the page: reports/suite/<name>.json (suite.py) and its three figures."""
-    result = read_json(paths.suite_result(name), f"suite@{name}")
+    result = read_stage_json(paths.suite_result(name), f"suite@{name}")
     rows, metric = result["datasets"], result["metric"]
     return {
         "name": name,
