@@ -19,7 +19,12 @@ from seqbench.errors import ConfigError
 from seqbench.kinds import KINDS
 from seqbench.settings import Budget, DatasetTraining, Ingest, Search, Strict
 
-DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# Dataset and suite names become DVC stage names (ingest@NAME), params keys (datasets.NAME) and
+# file names (data/raw/NAME.parquet, reports/validation/NAME.json). No dots: DVC reads a dot in
+# `datasets.NAME` as nesting, and NAME.json beside a dataset NAME.json would collide. A length
+# that every file system takes with the suffixes the project adds.
+NAME = r"[A-Za-z0-9][A-Za-z0-9_-]*"
+NAME_MAX = 64
 
 
 class DaskTLS(Strict):
@@ -163,13 +168,27 @@ class Params(Strict):
     @field_validator("datasets", "suites")
     @classmethod
     def _names_are_path_safe(cls, value, info):
-        import re
-
         what = info.field_name.removesuffix("s")  # dataset, suite
+        seen = {}
         for name in value:
-            if not re.match(DATASET_NAME, name):
-                raise ValueError(f"{what} name '{name}' may hold only letters, digits, '_', '-' and '.'")
+            problem = name_problem(name)
+            if problem:
+                raise ValueError(f"{what} name {name!r}: {problem}")
+            # Case-insensitive file systems (macOS, Windows) would put both in one file.
+            if name.lower() in seen:
+                raise ValueError(f"{what} names {seen[name.lower()]!r} and {name!r} differ only in case")
+            seen[name.lower()] = name
         return value
+
+    @model_validator(mode="after")
+    def _overrides_are_valid(self) -> Params:
+        """Each suite's and dataset's `train:` over the global one makes a valid budget and search
+        (the same validators as the global `train:`); errors name the section that breaks them."""
+        for suite_name, suite in self.suites.items():
+            _check_merged(f"suites.{suite_name}.train", [suite.train], self)
+        for name in self.datasets:
+            _check_merged(f"datasets.{name}.train", self.overrides(name), self)
+        return self
 
     @model_validator(mode="after")
     def _kfold_where_it_works(self) -> Params:
@@ -217,15 +236,21 @@ class Params(Strict):
 
     def budget(self, name: str) -> Budget:
         """The global budget with the dataset's own overrides applied (before any search)."""
-        fields = {k: getattr(self.train, k) for k in Budget.model_fields}
-        for own in self.overrides(name):
-            fields.update(own.model_dump(exclude_none=True, exclude={"search"}))
-        return Budget(**fields)
+        return self.merged_budget(self.overrides(name))
 
     def search(self, name: str) -> Search:
         """The global search settings with the dataset's own merged in (its space key by key)."""
+        return self.merged_search(self.overrides(name))
+
+    def merged_budget(self, overrides: list[DatasetTraining]) -> Budget:
+        fields = {k: getattr(self.train, k) for k in Budget.model_fields}
+        for own in overrides:
+            fields.update(own.model_dump(exclude_none=True, exclude={"search"}))
+        return Budget(**fields)
+
+    def merged_search(self, overrides: list[DatasetTraining]) -> Search:
         merged = self.train.search.model_dump()
-        for override in self.overrides(name):
+        for override in overrides:
             own = override.search.model_dump(exclude_none=True)
             merged["space"] = {**merged["space"], **own.pop("space", {})}
             merged.update(own)
@@ -236,6 +261,28 @@ class Params(Strict):
         suite's (shared by the suite's datasets), then its own."""
         shared = [suite.train for suite in self.suites.values() if name in suite.datasets]
         return [*shared, self.dataset(name).train]
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with a dataset or suite name, or None (see NAME)."""
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(NAME, name):
+        return "use only letters, digits, '_' and '-', starting with a letter or digit (no dots or spaces)"
+    if len(name) > NAME_MAX:
+        return f"at most {NAME_MAX} characters (it has {len(name)})"
+    return None
+
+
+def _check_merged(where: str, overrides: list, params: Params) -> None:
+    """Raise a ValueError naming `where` when `overrides` over the global `train:` do not make a
+    valid budget and search."""
+    for merge, section in ((params.merged_budget, ""), (params.merged_search, ".search")):
+        try:
+            merge(overrides)
+        except ValidationError as exc:
+            problems = "; ".join(_format_error(e) for e in exc.errors(include_url=False))
+            raise ValueError(f"{where}{section}: {problems}") from None
 
 
 def _format_error(error: dict) -> str:
@@ -274,9 +321,23 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
     try:
+        refuse_aliases(text, path)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
     return parse_params(data, str(path))
+
+
+def refuse_aliases(text: str, path: Path) -> None:
+    """YAML anchors and aliases (&a ... *a) are refused before anything is expanded: nested
+    aliases grow tenfold a level (a 'billion laughs'), and params.yaml has no need of them."""
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                f"{path}: line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed "
+                "in params.yaml; write the values out"
+            )

@@ -157,6 +157,6 @@ def test_dataset_names_are_checked_before_any_shell_sees_them(tiny_project):
         [sys.executable, "flows/pipeline.py"], cwd=root, env=env, capture_output=True, text=True, timeout=120
     )
     assert process.returncode == 1
-    assert "dataset name 'a;touch PWNED;' may hold only letters" in process.stderr, process.stderr
+    assert "dataset name 'a;touch PWNED;': use only letters" in process.stderr, process.stderr
     assert "Traceback" not in process.stderr
     assert not (root / "PWNED").exists() and not (root / "data/raw").exists()

@@ -48,7 +48,73 @@ def test_missing_required_keys_are_named():
 
 
 def test_dataset_names_must_be_safe_as_file_names():
-    assert "may hold only letters" in error_for({"../evil": STOCK})
+    assert "dataset name '../evil': use only letters, digits" in error_for({"../evil": STOCK})
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("my.data", "no dots"),  # DVC reads datasets.my.data as nesting
+        ("abc\n", "use only letters"),  # a trailing newline passed `re.match(...$)`
+        ("a" * 65, "at most 64 characters (it has 65)"),
+        ("-a", "starting with a letter or digit"),
+        ("a b", "no dots or spaces"),
+    ],
+)
+def test_names_dvc_and_every_file_system_reject_are_refused(name, message):
+    assert message in error_for({name: STOCK})
+
+
+def test_names_that_differ_only_in_case_are_refused():
+    assert "dataset names 'Prices' and 'prices' differ only in case" in error_for({"Prices": STOCK, "prices": STOCK})
+
+
+def test_suite_names_follow_the_same_rule():
+    data = {"datasets": {n: STOCK for n in ("a", "b", "c")}, "suites": {"s.1": {"datasets": ["a", "b", "c"]}}}
+    with pytest.raises(ConfigError, match=r"suites: suite name 's\.1': use only letters"):
+        parse_params(data)
+
+
+@pytest.mark.parametrize(
+    "where, train, message",
+    [
+        (
+            "dataset",
+            {"search": {"space": {"bogus_key": 1}}},
+            "datasets.a.train.search: space: 'bogus_key' is not a search key",
+        ),
+        ("dataset", {"search": {"space": {"layers": 99}}}, "datasets.a.train.search: space: layers: 99 is not allowed"),
+        ("dataset", {"search": {"space": {"learning_rate": {"low": 1, "high": 0}}}}, "low (1) must be <= high (0)"),
+        (
+            "suite",
+            {"search": {"space": {"dropout": [0.1, 2.0]}}},
+            "suites.s.train.search: space: dropout: 2.0 is not allowed",
+        ),
+        ("suite", {"max_epochs": 0}, "suites.s.train.max_epochs: Input should be greater than 0"),
+    ],
+)
+def test_a_dataset_or_suite_train_section_goes_through_the_same_validators(where, train, message):
+    datasets = {n: dict(STOCK) for n in ("a", "b", "c")}
+    data = {"datasets": datasets}
+    if where == "dataset":
+        datasets["a"]["train"] = train
+    else:
+        data["suites"] = {"s": {"datasets": ["a", "b", "c"], "train": train}}
+    with pytest.raises(ConfigError) as raised:
+        parse_params(data)
+    assert message in str(raised.value)
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    import time
+
+    levels = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 9))
+    path = tmp_path / "params.yaml"
+    path.write_text("l0: &l0 [x]\n" + levels + "datasets: {a: {kind: stock, source: p.csv}}\n")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"line 2: YAML aliases \(\*l0\) are not allowed"):
+        load_params(path)
+    assert time.monotonic() - started < 1  # refused from the events, nothing expanded
 
 
 def test_labels_are_compared_as_strings():
