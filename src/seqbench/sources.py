@@ -173,7 +173,7 @@ def read_table(data, fmt: str, compression: str | None, source: str, encoding: s
 
     if fmt == "parquet":
         check_parquet_size(data, source, limits)
-        return pd.read_parquet(data, engine="pyarrow")
+        return read_parquet_bounded(data, source, limits)
     rows = limits.max_rows + 1  # one past the bound tells "too many" from "just enough"
     with open_decompressed(data, compression, source, limits) as stream:
         if fmt in ("csv", "tsv"):
@@ -224,6 +224,53 @@ def check_parquet_size(data, source: str, limits: Ingest) -> None:
     size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if size > limits.max_bytes:
         raise too_large(source, f"decompresses to {size_text(size)}, more than", limits)
+
+
+PARQUET_BATCH_ROWS = 65_536
+
+
+def read_parquet_bounded(data, source: str, limits: Ingest):
+    """A Parquet file as a DataFrame, counting what its columns decode to in memory as it goes.
+
+    The footer's sizes are the *encoded* ones: a dictionary column of one 100 KB string repeated
+    for ten million rows is a 100 KB file that decodes to a terabyte. So every text and binary
+    column is read as dictionary indices, batch by batch, and its decoded size (the length of
+    each row's value) is counted before any value is copied out; the file is refused as soon as
+    the count passes ingest.max_bytes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(data)
+    if hasattr(data, "seek"):
+        data.seek(0)
+    texts = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+             or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]  # fmt: skip
+    batches, decoded = [], 0
+    for batch in pq.ParquetFile(data, read_dictionary=texts).iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        decoded += sum(decoded_bytes(column) for column in batch.columns)
+        if decoded > limits.max_bytes:
+            raise too_large(source, "decodes in memory to more than", limits)
+        batches.append(batch)
+    table = pa.Table.from_batches(batches) if batches else schema.empty_table()
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and field.name in texts:
+            table = table.set_column(
+                i, schema.field(field.name), pc.cast(table.column(i), schema.field(field.name).type)
+            )
+    return table.replace_schema_metadata(schema.metadata).to_pandas()
+
+
+def decoded_bytes(column) -> int:
+    """Bytes `column` (an Arrow array) takes once its dictionary, if any, is decoded."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if not hasattr(column, "dictionary"):
+        return column.nbytes
+    lengths = pc.binary_length(column.dictionary).fill_null(0).to_numpy(zero_copy_only=False)
+    indices = column.indices.fill_null(0).to_numpy(zero_copy_only=False)
+    return int(lengths[indices].sum(dtype=np.int64)) + column.indices.nbytes
 
 
 def download(url: str, limits: Ingest | None = None) -> io.BytesIO:

@@ -18,6 +18,8 @@ import threading
 import time
 import zipfile
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -290,6 +292,46 @@ def test_a_downloaded_gzip_bomb_is_refused(files_server):
     (www / "zeros.csv.gz").write_bytes(bomb("gz", 64 * MIB))
     with pytest.raises(LimitExceeded, match="zeros.csv.gz: decompresses to more than ingest.max_bytes"):
         read_source(f"{base}/zeros.csv.gz", limits=Ingest(max_bytes=4 * MIB))
+
+
+def test_a_parquet_dictionary_bomb_is_refused_by_what_it_decodes_to(tmp_path):
+    """A 100 KB string repeated for a million rows: a small file whose footer declares a few
+    hundred KB (the encoded size) but whose column decodes to 100 GB."""
+    import time
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 1_000_000
+    note = pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, dtype=np.int32)), pa.array(["x" * 100_000]))
+    table = pa.table({"date": pa.array(np.zeros(rows, dtype=np.int64)), "close": pa.array(np.ones(rows)), "note": note})
+    pq.write_table(table, tmp_path / "bomb.parquet", use_dictionary=True, compression="zstd")
+    assert (tmp_path / "bomb.parquet").stat().st_size < MIB
+    footer = pq.read_metadata(tmp_path / "bomb.parquet").row_group(0).total_byte_size
+    limits = Ingest(max_bytes=64 * MIB)
+    assert footer < limits.max_bytes  # the footer alone would let it through
+    started = time.monotonic()
+    with pytest.raises(
+        LimitExceeded, match=r"bomb.parquet: decodes in memory to more than ingest.max_bytes \(64 MiB\)"
+    ):
+        read_source("bomb.parquet", root=tmp_path, limits=limits)
+    assert time.monotonic() - started < 10  # stopped at its first batch, not after decoding
+
+
+def test_a_parquet_file_within_the_bounds_reads_as_pandas_reads_it(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=6),
+            "close": [1.0, 2.0, np.nan, 4.0, 5.0, 6.0],
+            "symbol": pd.Categorical(list("aabbcc")),
+            "note": [None, "x", "y", "x", None, "<z>"],
+            "raw": [b"a", b"b", None, b"", b"c", b"d"],
+        }
+    )
+    frame.to_parquet(tmp_path / "ok.parquet")
+    read = read_source("ok.parquet", root=tmp_path, limits=Ingest(max_bytes=MIB))
+    expected = pd.read_parquet(tmp_path / "ok.parquet")
+    pd.testing.assert_frame_equal(read, expected)
 
 
 def test_a_local_file_over_max_bytes_is_refused_before_reading(tmp_path):
