@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from seqbench.errors import SeqbenchError
-from seqbench.redact import redact_text
+from seqbench.redact import shown
 
 app = typer.Typer(
     help="Benchmark LSTM against GRU on your sequence data. `make run` (or `dvc repro`) runs the whole pipeline.",
@@ -37,6 +37,12 @@ def _stderr():
     return Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
+def say(message: str) -> None:
+    """A progress line on stderr, as it may reach a terminal (redact.shown: no credentials, no
+    control characters)."""
+    _stderr().print(shown(message))
+
+
 def user_errors(command):
     """Print a SeqbenchError as a plain message and exit 1; no traceback for bad input."""
 
@@ -49,7 +55,7 @@ def user_errors(command):
 
             # Escaped: a message's own brackets (pip install -e '.[glove]') are not markup.
             # Redacted: a message may quote a source URL with its password or token.
-            _stderr().print(f"[bold red]error:[/] {escape(redact_text(str(exc)))}", markup=True, soft_wrap=True)
+            _stderr().print(f"[bold red]error:[/] {escape(shown(str(exc)))}", markup=True, soft_wrap=True)
             raise typer.Exit(1) from None
         except Exception as exc:
             if os.environ.get("SEQBENCH_DEBUG"):
@@ -57,7 +63,7 @@ def user_errors(command):
             from rich.markup import escape
 
             _stderr().print(
-                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(redact_text(str(exc)))}\n"
+                f"[bold red]internal error:[/] {type(exc).__name__}: {escape(shown(str(exc)))}\n"
                 "This is a bug in seqbench; rerun with SEQBENCH_DEBUG=1 for the traceback.",
                 markup=True,
                 soft_wrap=True,
@@ -89,9 +95,9 @@ def ingest(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"))
     from seqbench.stages.ingest import ingest as run_ingest
 
     started = time.perf_counter()
-    _stderr().print(f"ingest {dataset}: reading source …")
+    say(f"ingest {dataset}: reading source …")
     manifest = run_ingest(dataset, params)
-    _stderr().print(
+    say(
         f"ingest {dataset}: {manifest['rows']:,} rows → data/raw/{dataset}.parquet "
         f"({time.perf_counter() - started:.1f}s)"
     )
@@ -110,10 +116,10 @@ def validate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
     from seqbench.stages.validate import validate as run_validate
 
     started = time.perf_counter()
-    _stderr().print(f"validate {dataset}: running checks …")
+    say(f"validate {dataset}: running checks …")
     report = run_validate(dataset, params)
     failed = [c["check"] for c in report["checks"] if not c["success"]]
-    _stderr().print(
+    say(
         f"validate {dataset}: {report['rows_validated']:,} rows valid, "
         f"{report['rows_quarantined']:,} quarantined"
         + (f" (failed: {', '.join(failed)})" if failed else "")
@@ -134,7 +140,7 @@ def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")
     started = time.perf_counter()
     meta = run_prepare(dataset, params)
     sizes = ", ".join(f"{split} {n:,}" for split, n in meta["sizes"].items())
-    _stderr().print(f"prepare {dataset}: {sizes} ({time.perf_counter() - started:.1f}s)")
+    say(f"prepare {dataset}: {sizes} ({time.perf_counter() - started:.1f}s)")
 
 
 @app.command()
@@ -156,7 +162,7 @@ def predict(
     from seqbench.training.predict import predict_file
 
     run_dir, rows = predict_file(model, input, str(output), params.resolve().parent)
-    _stderr().print(f"predict: {rows:,} predictions from {run_dir} → {output}")
+    say(f"predict: {rows:,} predictions from {run_dir} → {output}")
 
 
 @app.command()
@@ -171,15 +177,15 @@ def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
     from seqbench.stages.evaluate import evaluate as run_evaluate
 
     started = time.perf_counter()
-    _stderr().print(f"evaluate {dataset}: scoring models and baselines on the test split …")
+    say(f"evaluate {dataset}: scoring models and baselines on the test split …")
     result = run_evaluate(dataset, params)
     for comparison in result["comparisons"]:
         verdict = comparison["verdict"]
-        _stderr().print(
+        say(
             f"evaluate {dataset}: {comparison['a']} vs {comparison['b']}: {verdict['text']} "
             f"({comparison['test']['test']}, Holm-adjusted p = {verdict['p_value']:.3g})"
         )
-    _stderr().print(f"evaluate {dataset}: done ({time.perf_counter() - started:.1f}s)")
+    say(f"evaluate {dataset}: done ({time.perf_counter() - started:.1f}s)")
 
 
 @app.command()
@@ -195,7 +201,7 @@ def report(
     from seqbench.stages.report import render_report
 
     path = render_report(params, output)
-    _stderr().print(f"report: {path}")
+    say(f"report: {path}")
 
 
 @app.command()
@@ -213,7 +219,7 @@ def suite(
 
     result = run_suite(name, params)
     counts, ranks = result["counts"], result["friedman"]["average_ranks"]
-    _stderr().print(
+    say(
         f"suite {name}: LSTM wins {counts['lstm_wins']}, ties {counts['ties']}, GRU wins "
         f"{counts['gru_wins']}; Wilcoxon p = {result['wilcoxon']['p_value']:.3g}; Friedman p = "
         f"{result['friedman']['p_value']:.3g}; average ranks: " + ", ".join(f"{m} {r:.2f}" for m, r in ranks.items())
@@ -233,7 +239,7 @@ def suite_pipeline(
     from seqbench.orchestration.workspace import write_suite_pipeline
 
     path = write_suite_pipeline(params)
-    _stderr().print(f"suite pipeline: {path}")
+    say(f"suite pipeline: {path}")
 
 
 @app.command()
@@ -253,7 +259,7 @@ def datasets(params: ParamsOption = Path("params.yaml")):
         status = dataset_status(name, cfg, params.resolve().parent)
         # Text cells: a source path or URL with brackets is not markup.
         table.add_row(
-            *(Text(str(cell)) for cell in (name, cfg.kind, status["source"], status["raw"], status["validated"]))
+            *(Text(shown(str(cell))) for cell in (name, cfg.kind, status["source"], status["raw"], status["validated"]))
         )
     Console().print(table)
 

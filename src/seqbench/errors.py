@@ -37,8 +37,8 @@ def exit_code(action) -> int:
     try:
         action()
     except SeqbenchError as exc:
-        from seqbench.redact import redact_text
+        from seqbench.redact import shown
 
-        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+        print(f"error: {shown(str(exc))}", file=sys.stderr)
         return 1
     return 0

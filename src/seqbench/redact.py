@@ -1,4 +1,4 @@
-"""Keep credentials out of what seqbench prints and writes.
+"""Keep credentials, and terminal control sequences, out of what seqbench prints and writes.
 
 A source URL may carry a secret: a password (``https://user:secret@host/x.csv``), a token in
 the query (``?token=...``, ``?sig=...``) or a presigned S3 URL's ``X-Amz-Signature``. Errors,
@@ -17,6 +17,9 @@ SECRET_KEY = re.compile(r"token|key|secret|sig|password|passwd|pwd|auth|credenti
 # A URL inside free text (a log line, an exception's message): a scheme, ://, then no blanks,
 # not ending in the punctuation of the sentence around it.
 URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]]*[^\s'\"<>()\[\].,;:!?]")
+# Control characters but tab and newline (C0, DEL, C1): an ESC in a column name could set the
+# terminal's title, clear the screen or hide text; a CR could overwrite a line.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def redact_url(url: str) -> str:
@@ -44,6 +47,17 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """`text` with every URL in it redacted (for log lines and messages from other libraries)."""
     return URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
+
+
+def escape_controls(text: str) -> str:
+    """`text` with each control character but tab and newline written out (ESC as \\x1b)."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group(0)):02x}", text)
+
+
+def shown(text: str) -> str:
+    """`text` as it may reach a terminal or a log: credentials masked, control characters
+    escaped. Every message and log line seqbench prints goes through here."""
+    return escape_controls(redact_text(text))
 
 
 def redact_source(source: str | dict[str, str]) -> str | dict[str, str]:

@@ -72,3 +72,30 @@ def test_brackets_in_data_print_as_they_are(project):
     assert project.run("ingest", "prices").exit_code == 0
     listing = project.run("datasets")
     assert listing.exit_code == 0 and "prices[bold].csv" in listing.output, listing.output
+
+
+def test_terminal_escapes_in_a_csv_header_print_escaped(project):
+    """A column name holding ESC ]0;...BEL (set the terminal's title) and ESC [2J (clear the
+    screen) reaches the error message; the bytes on stderr hold neither control character."""
+    header = "date,\x1b]0;pwned\x07note,\x1b[2Jclose,volume\n"
+    project.write("prices.csv", header + "2020-01-01,a,1.0,5\n")
+    project.params({"prices": STOCK})
+    process = subprocess.run(
+        [sys.executable, "-m", "seqbench", "ingest", "prices", "--params", str(project.root / "params.yaml")],
+        capture_output=True,
+        timeout=120,
+    )
+    assert process.returncode == 1
+    stderr = process.stderr
+    assert b"\x1b" not in stderr and b"\x07" not in stderr, stderr
+    assert b"\\x1b]0;pwned\\x07note" in stderr and b"\\x1b[2Jclose" in stderr, stderr
+    assert b"Traceback" not in stderr
+
+
+def test_every_control_character_but_tab_and_newline_is_escaped():
+    from seqbench.redact import shown
+
+    text = "".join(chr(c) for c in range(0x00, 0xA0))
+    printed = shown(text)
+    assert not any(ord(c) < 0x20 and c not in "\t\n" or 0x7F <= ord(c) < 0xA0 for c in printed)
+    assert "\\x1b" in printed and "\\x0d" in printed and "\\x9b" in printed and "\t" in printed and "\n" in printed

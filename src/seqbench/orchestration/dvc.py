@@ -20,7 +20,7 @@ from typing import Callable
 from seqbench.errors import SeqbenchError
 from seqbench.io import read_stage_json
 from seqbench.paths import Paths
-from seqbench.redact import redact_text
+from seqbench.redact import shown
 
 
 def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print) -> str:
@@ -39,7 +39,7 @@ def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print)
         command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     ) as process:
         for line in process.stdout:
-            line = redact_text(line.rstrip("\n"))
+            line = shown(line.rstrip("\n"))
             lines.append(line)
             if line.strip():
                 on_line(line)
@@ -209,7 +209,7 @@ def captured_output(on_line: Callable[[str], None]):
 def _pump(read_end: int, echo, on_line: Callable[[str], None]) -> None:
     with os.fdopen(read_end, encoding="utf-8", errors="replace") as pipe:
         for raw in pipe:
-            line = redact_text(raw.rstrip("\n"))
+            line = shown(raw.rstrip("\n"))
             echo = _echo(echo, line)
             if line.strip():
                 on_line(line)
