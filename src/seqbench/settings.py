@@ -49,6 +49,10 @@ class Ingest(Strict):
     connect_timeout_s: float = Field(30.0, gt=0)  # to open a connection to a URL's server
     read_timeout_s: float = Field(60.0, gt=0)  # a server silent for this long ends the try
     tries: int = Field(3, ge=1, le=10)  # downloads tried this often on network errors, 5xx and 429
+    # Where an HTTP(S) source's redirects may lead: to the same scheme, host and port
+    # ("same_origin"), or anywhere public ("public"); never, unless the source names one itself,
+    # to a private, loopback or link-local address (a redirect there reads the network's inside).
+    redirects: Literal["same_origin", "public"] = "same_origin"
 
 
 class Budget(Strict):

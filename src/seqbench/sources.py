@@ -318,10 +318,59 @@ def remote_options(url: str, limits: Ingest) -> dict:
         # total: a large file on a slow link may take long, as long as bytes keep coming.
         timeout = aiohttp.ClientTimeout(total=None, connect=limits.connect_timeout_s, sock_read=limits.read_timeout_s)
         # block_size 0: one plain streamed GET read in chunks, not ranged block requests.
-        return {"block_size": 0, "client_kwargs": {"timeout": timeout}}
+        client = {"timeout": timeout, "trace_configs": [redirect_guard(url, limits.redirects)]}
+        return {"block_size": 0, "client_kwargs": client}
     if protocol in ("s3", "s3a"):
         return {"config_kwargs": {"connect_timeout": limits.connect_timeout_s, "read_timeout": limits.read_timeout_s}}
     return {}
+
+
+def redirect_guard(source: str, policy: str):
+    """An aiohttp trace that stops a redirect the policy refuses (redirect_problem), before it is
+    followed: the error names the source, the target and the setting."""
+    import aiohttp
+
+    async def on_redirect(session, context, params):
+        target = str(params.url.join(aiohttp.client.URL(params.response.headers.get("Location", ""))))
+        problem = redirect_problem(source, target, policy)
+        if problem:
+            raise SourceError(f"{redact_url(source)}: redirected to {redact_url(target)}, {problem}")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_redirect.append(on_redirect)
+    return trace
+
+
+def redirect_problem(source: str, target: str, policy: str) -> str | None:
+    """Why a redirect from `source` to `target` is refused under `policy` (ingest.redirects), or
+    None. Private, loopback and link-local targets are refused unless the source itself is on
+    such an address; with "same_origin", any other scheme, host or port is refused too."""
+    from urllib.parse import urlsplit
+
+    src, dst = urlsplit(source), urlsplit(target)
+    if internal_host(dst.hostname) and not internal_host(src.hostname):
+        return "an internal address (private, loopback or link-local); refused"
+    if policy == "same_origin" and (src.scheme, src.hostname, src.port) != (dst.scheme, dst.hostname, dst.port):
+        return "another server; set ingest.redirects: public in params.yaml to follow redirects to other servers"
+    return None
+
+
+def internal_host(host: str | None) -> bool:
+    """Does `host` (a name or an address) resolve to a private, loopback, link-local or reserved
+    address? A name that does not resolve is not internal (its request fails on its own)."""
+    import ipaddress
+    import socket
+
+    if not host:
+        return False
+    try:
+        addresses = [ipaddress.ip_address(host)]
+    except ValueError:
+        try:
+            addresses = [ipaddress.ip_address(info[4][0]) for info in socket.getaddrinfo(host, None)]
+        except (OSError, ValueError):
+            return False
+    return any(a.is_private or a.is_loopback or a.is_link_local or a.is_reserved for a in addresses)
 
 
 def download_failed(label: str, exc: BaseException | None, limits: Ingest) -> SourceError:

@@ -449,3 +449,70 @@ def test_dvc_output_lines_are_redacted_before_they_reach_the_logger(tmp_path):
     output = run_dvc(["remote", "list"], tmp_path, on_line=logged.append)
     assert [line.split() for line in logged] == [["store", "https://reader:***@example.com/store?token=***"]]
     assert PASSWORD not in output and TOKEN not in output
+
+
+# ---- redirects --------------------------------------------------------------------------------
+
+
+def redirecting_to(location: str):
+    """A handler that answers every request with a 302 to `location` (absolute or a path)."""
+
+    class Redirects(Quiet):
+        def redirect(self):
+            self.send_response(302)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET = redirect
+
+    return Redirects
+
+
+def test_a_redirect_to_another_server_is_refused_and_nothing_is_read(serve, files_server, tmp_path):
+    """The review's SSRF: a source that redirects to an internal service on another port."""
+    www, inside = files_server
+    (www / "secret.csv").write_text("date,close\n2020-01-01,42\n")
+    outside = serve(redirecting_to(f"{inside}/secret.csv"))
+    with pytest.raises(SourceError, match=r"p.csv: redirected to http://127.0.0.1:\d+/secret.csv, another server"):
+        read_source(f"{outside.base}/p.csv", limits=Ingest(tries=1))
+
+
+def test_a_redirect_on_the_same_server_is_followed(serve, tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "real.csv").write_text("date,close\n2020-01-01,42\n")
+
+    class Moved(files_handler(www)):
+        def send_head(self):
+            if self.path == "/old.csv":
+                self.send_response(301)
+                self.send_header("Location", "/real.csv")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            return super().send_head()
+
+    server = serve(Moved)
+    table = read_source(f"{server.base}/old.csv", limits=Ingest(tries=1))
+    assert table["close"].tolist() == [42]
+
+
+@pytest.mark.parametrize(
+    "source, target, policy, problem",
+    [
+        ("https://data.example/p.csv", "http://169.254.169.254/latest/meta-data", "public", "an internal address"),
+        ("https://data.example/p.csv", "http://127.0.0.1:8080/admin.csv", "public", "an internal address"),
+        ("https://data.example/p.csv", "http://10.0.0.5/x.csv", "same_origin", "an internal address"),
+        ("https://data.example/p.csv", "https://cdn.example/p.csv", "same_origin", "another server"),
+        ("https://data.example/p.csv", "http://data.example/p.csv", "same_origin", "another server"),
+        ("https://data.example/p.csv", "https://cdn.example/p.csv", "public", None),
+        ("https://data.example/p.csv", "https://data.example/v2/p.csv", "same_origin", None),
+        ("http://127.0.0.1:9000/p.csv", "http://127.0.0.1:9000/q.csv", "same_origin", None),  # the user's own server
+    ],
+)
+def test_the_redirect_policy(source, target, policy, problem):
+    from seqbench.sources import redirect_problem
+
+    found = redirect_problem(source, target, policy)
+    assert (found is None) if problem is None else (problem in found), found
