@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from seqbench.errors import ConfigError
 from seqbench.kinds import KINDS
+from seqbench.redact import register_sources
 from seqbench.settings import Budget, DatasetTraining, Ingest, Search, Strict
 
 # Dataset and suite names become DVC stage names (ingest@NAME), params keys (datasets.NAME) and
@@ -227,6 +228,13 @@ class Params(Strict):
                 )
         return self
 
+    def sources(self) -> list[str]:
+        """Every source string params.yaml names (a split's included)."""
+        found = []
+        for dataset in self.datasets.values():
+            found += list(dataset.source.values()) if isinstance(dataset.source, dict) else [dataset.source]
+        return found
+
     def dataset(self, name: str):
         try:
             return self.datasets[name]
@@ -304,10 +312,12 @@ def parse_params(data: object, origin: str = "params.yaml") -> Params:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping with a 'datasets' key")
     try:
-        return Params.model_validate(data)
+        params = Params.model_validate(data)
     except ValidationError as exc:
         lines = [_format_error(e) for e in exc.errors()]
         raise ConfigError(f"{origin}: " + "; ".join(lines)) from None
+    register_sources(params.sources())  # masked in every message and log line from now on
+    return params
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from seqbench.errors import LimitExceeded, SourceError
-from seqbench.redact import redact_text, redact_url
+from seqbench.redact import CHAIN, redact_text, redact_url
 from seqbench.settings import Ingest
 
 # Between download tries, wait BACKOFF_S, 2*BACKOFF_S, ... (the count is ingest.tries).
@@ -53,8 +53,34 @@ class NestedClips:
     split: list[str]
 
 
+# The protocols a source may use: each has its timeouts and its streaming bound (remote_options,
+# download). Others (ftp://, zip://, memory://, chains such as simplecache::http://...) would
+# read without them, so they are refused, by name.
+REMOTE_PROTOCOLS = ("http", "https", "s3", "s3a")
+
+
+def protocol_of(source: str) -> str | None:
+    """The protocol of a source URL (lower case), None for a local path (or file://); a chain
+    or a protocol without bounds here is a SourceError that names it."""
+    label = redact_url(source)
+    if CHAIN.search(source):
+        raise SourceError(
+            f"{label}: chained URLs (PROTOCOL::URL) are not read: each link would need its own timeouts "
+            "and bounds; name the URL alone (http(s):// or s3://) or a local file"
+        )
+    protocol = source.split("://", 1)[0].lower() if "://" in source else None
+    if protocol in (None, "file"):
+        return None
+    if protocol not in REMOTE_PROTOCOLS:
+        raise SourceError(
+            f"{label}: the {protocol}:// protocol is not read (seqbench bounds only "
+            f"{', '.join(p + '://' for p in REMOTE_PROTOCOLS)}); download the file and name its path"
+        )
+    return protocol
+
+
 def is_remote(source: str) -> bool:
-    return "://" in source and not source.startswith("file://")
+    return protocol_of(source) is not None
 
 
 def describe_format(source: str) -> tuple[str, str | None]:
@@ -78,9 +104,10 @@ def read_source(source: str, root: Path | str = ".", encoding: str = "utf-8", li
     if source.startswith("aeon:"):
         return read_aeon(source)
     limits = limits or Ingest()
+    remote = is_remote(source)  # first: a chain or an unbounded protocol is refused by name
     fmt, compression = describe_format(source)
     label = redact_url(source)  # the source as messages may show it
-    if is_remote(source):
+    if remote:
         data = download(source, limits)
     else:
         data = resolve_local(source, root, limits)
@@ -92,7 +119,7 @@ def read_source(source: str, root: Path | str = ".", encoding: str = "utf-8", li
 
 def resolve_local(source: str, root: Path | str, limits: Ingest | None = None) -> Path:
     limits = limits or Ingest()
-    path = Path(source.removeprefix("file://")).expanduser()
+    path = Path(local_path(source)).expanduser()
     if not path.is_absolute():
         path = Path(root) / path
     if not path.is_file():
@@ -103,6 +130,18 @@ def resolve_local(source: str, root: Path | str, limits: Ingest | None = None) -
     if size > limits.max_bytes:
         raise too_large(source, f"is {size_text(size)} on disk, more than", limits)
     return path
+
+
+def local_path(source: str) -> str:
+    """The path of a local source: as written, or a file:// URL's (file:///abs, file://localhost/abs)."""
+    if not source.lower().startswith("file://"):
+        return source
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(source)
+    if parts.netloc not in ("", "localhost"):
+        raise SourceError(f"{redact_url(source)}: a file:// URL names a file on this machine (file:///path)")
+    return unquote(parts.path)
 
 
 def too_large(label: str, what: str, limits: Ingest) -> LimitExceeded:
