@@ -127,7 +127,7 @@ def pipeline(
     params.yaml's `schedule:` settings.
     """
     quiet_user_errors()
-    params_file = Path(params_path).resolve()
+    params_file = params_in_project(params_path)
     params = load_params(params_file)
     root = params_file.parent
     declared = list(params.datasets)
@@ -150,6 +150,23 @@ def pipeline(
     return stages
 
 
+# The project this flow belongs to: a deployment runs it alone, whatever params_path a run asks
+# for (anyone who reaches the Prefect API could otherwise run a planted dvc.yaml elsewhere).
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def params_in_project(params_path: str) -> Path:
+    """`params_path` resolved, when it lies inside this project (params.yaml, a suite's
+    suites/NAME/params.yaml); otherwise a ConfigError naming both."""
+    params_file = Path(params_path).resolve()
+    if not params_file.is_relative_to(PROJECT):
+        raise ConfigError(
+            f"params_path {params_file} is outside this project ({PROJECT}): the pipeline runs only the "
+            "project it belongs to; start the flow from that project instead"
+        )
+    return params_file
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", help="only these datasets (default: all in params.yaml)")
@@ -163,7 +180,7 @@ def main(argv=None) -> int:
     def run():
         # Checked before a server starts or any shell sees a dataset name (DVC puts the names
         # into the stages' command lines), and before waiting on anything.
-        params_file = Path(args.params).resolve()
+        params_file = params_in_project(args.params)
         load_params(params_file)
         with workspace_lock(params_file.parent), prefect_api():
             pipeline(args.datasets, args.pull, args.push, args.params)

@@ -159,9 +159,12 @@ def predict(
     params: ParamsOption = Path("params.yaml"),
 ):
     """Predict with a trained model on new data in the canonical schema of its kind."""
+    from seqbench.config import load_params
     from seqbench.training.predict import predict_file
 
-    run_dir, rows = predict_file(model, input, str(output), params.resolve().parent)
+    # The input is read within params.yaml's `ingest:` bounds, where there is a params file.
+    limits = load_params(params).ingest if params.exists() else None
+    run_dir, rows = predict_file(model, input, str(output), params.resolve().parent, limits)
     say(f"predict: {rows:,} predictions from {run_dir} → {output}")
 
 

@@ -33,9 +33,15 @@ def atomic_path(path: Path | str):
 def remove_leftovers(path: Path) -> None:
     """Remove what a killed writer of `path` left beside it (`.NAME.*.tmp`, `.NAME.old-PID`):
     never trusted, but inside a folder that a stage depends on it would change the folder's
-    hash. Writers of one path never overlap (one pipeline per workspace, one per run folder)."""
+    hash. Writers of one path never overlap (one pipeline per workspace, one per run folder).
+    An old folder whose writer died between moving it aside and moving the new one in is put
+    back first: `path` then holds the old state, never nothing."""
     import glob
 
+    olds = sorted(path.parent.glob(f".{glob.escape(path.name)}.old-*"))
+    if olds and not path.exists():
+        os.replace(olds[0], path)
+        fsync_path(path.parent)
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
         if stale.name.endswith(".tmp") or stale.name.startswith(f".{path.name}.old-"):
             if stale.is_dir():
@@ -72,8 +78,11 @@ def atomic_dir(path: Path | str):
     try:
         yield tmp
         fsync_tree(tmp)
+        if path.exists() and exchange(tmp, path):
+            fsync_path(path.parent)  # one step: `path` held the old folder, now the new one
+            return  # the old one is at `tmp`, removed below
         old = None
-        if path.exists():
+        if path.exists():  # no atomic exchange here: old aside, new in; remove_leftovers recovers
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
         os.replace(tmp, path)
@@ -82,6 +91,21 @@ def atomic_dir(path: Path | str):
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux's renameat2 with RENAME_EXCHANGE); False where
+    the system or the file system cannot, and nothing was changed."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def write_parquet(df, path: Path | str) -> None:

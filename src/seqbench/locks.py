@@ -40,7 +40,7 @@ def workspace_lock(root: Path | str, wait_s: float = 0):
 
     folder = lock_folder(Path(root))
     path = folder / "workspace.lock"
-    if os.environ.get(HELD_BY_ANCESTOR) == str(path):
+    if held_by_ancestor(path):
         yield  # e.g. `make run` -> dvc repro -> this stage: the pipeline already holds it
         return
     folder.mkdir(exist_ok=True)
@@ -58,7 +58,7 @@ def workspace_lock(root: Path | str, wait_s: float = 0):
         holder.write_text(
             json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
         )
-        os.environ[HELD_BY_ANCESTOR] = str(path)  # the stages this run starts inherit it
+        os.environ[HELD_BY_ANCESTOR] = f"{path}#{os.getpid()}"  # the stages this run starts inherit it
         yield
     finally:
         if outer is None:
@@ -67,6 +67,35 @@ def workspace_lock(root: Path | str, wait_s: float = 0):
             os.environ[HELD_BY_ANCESTOR] = outer
         holder.unlink(missing_ok=True)
         lock.release()
+
+
+def held_by_ancestor(path: Path) -> bool:
+    """Does this process's own ancestor (or this process) hold the lock at `path`? The variable
+    a holder sets names the lock and the holder's PID; a copy of it in another process tree (an
+    inherited shell, a pasted environment) is not honoured."""
+    value = os.environ.get(HELD_BY_ANCESTOR, "")
+    locked, _, pid = value.rpartition("#")
+    if locked != str(path) or not pid.isdigit():
+        return False
+    ancestors = process_ancestors()
+    return ancestors is None or int(pid) in ancestors
+
+
+def process_ancestors() -> set[int] | None:
+    """This process's PID and those of its ancestors (from /proc); None where /proc cannot tell,
+    and the variable is then trusted as before."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return None
+    found, pid = set(), os.getpid()
+    while pid > 0 and pid not in found:
+        found.add(pid)
+        try:
+            stat = (proc / str(pid) / "stat").read_text()
+            pid = int(stat.rpartition(")")[2].split()[1])  # the field after the state: the parent
+        except (OSError, ValueError, IndexError):
+            break
+    return found
 
 
 def describe_holder(folder: Path) -> str:

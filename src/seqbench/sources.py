@@ -448,13 +448,40 @@ def http_status(exc: BaseException) -> int | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Worth another try: network trouble, timeouts, 5xx and 429; not 404 or 403."""
+    """Worth another try: timeouts, lost or refused connections, 5xx and 429. Not 4xx, not a
+    certificate or TLS error, not a malformed URL or anything else: those fail the same again."""
+    import asyncio
+    import ssl
+
+    import aiohttp
+
     status = http_status(exc)
     if status is not None:
         return status >= 500 or status == 429
+    chain = list(causes(exc))
+    if any(isinstance(e, (ssl.SSLError, aiohttp.ClientSSLError)) for e in chain):
+        return False
     # fsspec's HTTP filesystem wraps both a 404 it saw itself and a refused connection in
     # FileNotFoundError; what lies at the bottom of the chain tells them apart.
-    return not isinstance(root_cause(exc), (FileNotFoundError, PermissionError))
+    if isinstance(root_cause(exc), (FileNotFoundError, PermissionError)):
+        return False
+    network = (TimeoutError, asyncio.TimeoutError, ConnectionError, aiohttp.ClientConnectionError,
+               aiohttp.ClientPayloadError, *botocore_network_errors())  # fmt: skip
+    return any(isinstance(e, network) for e in chain)
+
+
+def botocore_network_errors() -> tuple:
+    """botocore's timeouts and lost connections (S3), where botocore is installed."""
+    try:
+        from botocore.exceptions import (
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
+    except ImportError:
+        return ()
+    return (ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError)
 
 
 def describe_error(exc: BaseException | None) -> str:

@@ -329,3 +329,23 @@ def test_a_bad_cron_is_rejected_with_its_source(tiny_project, api):
         timeout=120,
     )
     assert process.returncode == 1 and "--cron/--timezone: Invalid cron string" in process.stderr
+
+
+def test_a_flow_run_with_a_params_path_outside_the_project_is_refused(tmp_path, prefect_server):
+    """Whoever reaches the Prefect API could start the deployment with params_path set to a folder
+    holding a planted dvc.yaml: the flow runs only the project it belongs to."""
+    import os
+    from pathlib import Path
+
+    foreign = tmp_path / "elsewhere"
+    foreign.mkdir()
+    (foreign / "params.yaml").write_text("datasets: {prices: {kind: stock, source: p.csv}}\n")
+    (foreign / "dvc.yaml").write_text("stages:\n  planted:\n    cmd: touch PWNED\n")
+    flows = Path(__file__).resolve().parents[2] / "flows" / "pipeline.py"
+    code = "import runpy, sys; runpy.run_path(sys.argv[1])['pipeline'](params_path=sys.argv[2])"
+    env = {**os.environ, **prefect_server}
+    process = subprocess.run([sys.executable, "-c", code, str(flows), str(foreign / "params.yaml")], env=env,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert process.returncode != 0
+    assert "is outside this project" in process.stderr, process.stderr[-3000:]
+    assert sorted(p.name for p in foreign.iterdir()) == ["dvc.yaml", "params.yaml"]  # nothing ran there

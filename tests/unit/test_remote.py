@@ -121,3 +121,18 @@ def test_a_tls_address_takes_its_certificates_from_params(prepared_stock):
     assert (security.tls_ca_file, security.tls_client_cert, security.tls_client_key) == tuple(
         str(root / name) for name in tls.values()
     )
+
+
+def test_an_unencrypted_scheduler_on_another_machine_is_warned_about():
+    import warnings
+
+    import pytest
+
+    from seqbench.orchestration.prefect import warn_if_unencrypted
+
+    with pytest.warns(UserWarning, match=r"tcp://10.1.2.3:8786 is unencrypted tcp:// to another machine.*pickles"):
+        warn_if_unencrypted("tcp://10.1.2.3:8786")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for address in ("tcp://127.0.0.1:8786", "tls://10.1.2.3:8786", "localhost:8786"):
+            warn_if_unencrypted(address)

@@ -139,3 +139,28 @@ def test_non_utf8_bytes_are_replaced_not_fatal(tmp_path):
     table = read_source("t.csv", root=tmp_path)
     assert table["text"][0] == "caf\ufffd ok"
     assert isinstance(table, pd.DataFrame)
+
+
+def test_only_network_trouble_is_retried():
+    import ssl
+
+    import aiohttp
+
+    from seqbench.sources import is_transient
+
+    def wrapped(error):  # as fsspec raises it: its own error from the library's
+        try:
+            try:
+                raise error
+            except Exception as inner:
+                raise OSError("fsspec could not open the file") from inner
+        except OSError as outer:
+            return outer
+
+    assert is_transient(wrapped(TimeoutError()))
+    assert is_transient(wrapped(ConnectionRefusedError()))
+    assert is_transient(wrapped(aiohttp.ServerDisconnectedError()))
+    assert not is_transient(wrapped(ssl.SSLCertVerificationError("certificate verify failed")))
+    assert not is_transient(wrapped(aiohttp.InvalidURL("http://[bad")))
+    assert not is_transient(wrapped(ValueError("not a URL")))
+    assert not is_transient(wrapped(FileNotFoundError("404")))

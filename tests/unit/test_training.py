@@ -213,6 +213,19 @@ def test_predict_refuses_a_model_of_another_kind_and_malformed_input(prepared_st
     assert_clean_failure(prepared_stock.run("predict", "nothing-here", "broken.parquet"), "neither a training run")
 
 
+def test_predict_reads_its_input_within_the_ingest_bounds(prepared_stock):
+    import yaml
+
+    train_run("toy", "gru", 0, params_of(prepared_stock))
+    params = yaml.safe_load(params_of(prepared_stock).read_text())
+    params["ingest"] = {"max_bytes": 1000}
+    params_of(prepared_stock).write_text(yaml.safe_dump(params))
+    prepared_stock.write("big.csv", random_walk_prices(200))
+    assert (prepared_stock.root / "big.csv").stat().st_size > 1000
+    result = prepared_stock.run("predict", "toy", "big.csv")
+    assert_clean_failure(result, "big.csv: is", "more than ingest.max_bytes")
+
+
 def test_classifier_predictions_for_text(project):
     import yaml
 

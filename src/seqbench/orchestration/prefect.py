@@ -164,6 +164,23 @@ def tls_file(value: str, key: str, root=None) -> str:
     return str(path)
 
 
+def warn_if_unencrypted(address: str) -> None:
+    """A tcp:// scheduler beyond this machine: Dask's results come back as pickles, so a rogue
+    worker or anyone in the path could run code in this process. Say so; tls:// is the fix."""
+    import warnings
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1") or (parts.hostname or "").startswith("127.")
+    if parts.scheme == "tcp" and not loopback:
+        warnings.warn(
+            f"train.dask_address {address} is unencrypted tcp:// to another machine: Dask returns results "
+            "as pickles, so whoever runs a worker there or sits in between can run code here. Use a tls:// "
+            "address with train.dask_tls (docs: Search and training, training on a cluster)",
+            stacklevel=2,
+        )
+
+
 def check_scheduler(train, root=None) -> None:
     """With `dask_address`, connect once before anything starts: an unreachable (or refusing)
     scheduler is one clear error naming the address and the timeout, not a traceback from
@@ -174,6 +191,7 @@ def check_scheduler(train, root=None) -> None:
 
     from seqbench.errors import SeqbenchError
 
+    warn_if_unencrypted(train.dask_address)
     kwargs = client_kwargs(train, root)
     try:
         with distributed.Client(train.dask_address, set_as_default=False, **kwargs):

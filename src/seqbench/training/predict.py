@@ -73,8 +73,11 @@ def predict_outputs(model, dataset):
     return np.concatenate(outputs) if outputs else np.zeros(0)
 
 
-def predict_file(model: str, input_path: str, output_path: str, root: Path = Path(".")) -> tuple[Path, int]:
-    """Predict for a canonical-schema file; write CSV or Parquet; return (run used, rows)."""
+def predict_file(
+    model: str, input_path: str, output_path: str, root: Path = Path("."), limits=None
+) -> tuple[Path, int]:
+    """Predict for a canonical-schema file, read within `limits` (params.yaml's `ingest:`); write
+    CSV or Parquet; return (run used, rows)."""
     from seqbench.io import atomic_path
     from seqbench.kinds import get_kind
     from seqbench.redact import redact_url
@@ -84,7 +87,7 @@ def predict_file(model: str, input_path: str, output_path: str, root: Path = Pat
     net, config = load_run(run_dir)
     meta = config["preprocessing"]
     kind = get_kind(config["kind"])
-    table = read_source(input_path, root)
+    table = read_source(input_path, root, limits=limits)
     try:
         dataset, rows = kind.predict_inputs(table, meta)
     except SeqbenchError as exc:
