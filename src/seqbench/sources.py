@@ -317,15 +317,13 @@ def download(url: str, limits: Ingest | None = None) -> io.BytesIO:
     failures (network errors, timeouts, 5xx, 429) with exponential backoff."""
     import shutil
 
-    import fsspec
-
     limits = limits or Ingest()
     label = redact_url(url)
     last_error = None
     for attempt in range(limits.tries):
         buffer = io.BytesIO()
         try:
-            with fsspec.open(url, "rb", **remote_options(url, limits)) as f:
+            with open_remote(url, limits) as f:
                 bounded = BoundedReader(f, limits.max_bytes, lambda: too_large(label, "is larger than", limits))
                 shutil.copyfileobj(bounded, buffer, CHUNK)
         except SourceError:
@@ -344,6 +342,20 @@ def download(url: str, limits: Ingest | None = None) -> io.BytesIO:
         buffer.seek(0)
         return buffer
     raise download_failed(label, last_error, limits)
+
+
+def open_remote(url: str, limits: Ingest):
+    """A binary stream of a remote file, through fsspec with remote_options. HTTP(S) gets one GET
+    and no HEAD: a size given up front skips fsspec's HEAD (which would send the credentials a
+    second time), and a stream (block_size 0) reads to the end whatever that size says; the
+    caller bounds what it reads."""
+    import fsspec
+
+    protocol = protocol_of(url)
+    fs = fsspec.filesystem(protocol, **remote_options(url, limits))
+    if protocol in ("http", "https"):
+        return fs.open(url, "rb", block_size=0, size=1)
+    return fs.open(url, "rb")
 
 
 def remote_options(url: str, limits: Ingest) -> dict:
@@ -491,6 +503,8 @@ def describe_error(exc: BaseException | None) -> str:
     if status is not None:
         return f"HTTP {status}"
     cause = root_cause(exc)
+    if isinstance(cause, FileNotFoundError) and str(cause).lower().startswith(("http://", "https://")):
+        return "HTTP 404"  # fsspec's HTTP stream reports a 404 as FileNotFoundError(url)
     # Another library's message may quote the URL, credentials and all.
     text = redact_text(str(cause).strip().splitlines()[0]) if str(cause).strip() else ""
     return f"{type(cause).__name__}: {text}" if text else type(cause).__name__

@@ -516,3 +516,20 @@ def test_the_redirect_policy(source, target, policy, problem):
 
     found = redirect_problem(source, target, policy)
     assert (found is None) if problem is None else (problem in found), found
+
+
+def test_a_download_is_one_get_and_sends_its_credentials_once(serve, tmp_path):
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "p.csv").write_text("date,close\n2020-01-01,1\n")
+    requests = []
+
+    class Recording(files_handler(www)):
+        def send_head(self):
+            requests.append((self.command, self.headers.get("Authorization")))
+            return super().send_head()
+
+    server = serve(Recording)
+    base = server.base.replace("http://", f"http://u:{PASSWORD}@")
+    assert read_source(f"{base}/p.csv", limits=Ingest(tries=1))["close"].tolist() == [1]
+    assert [command for command, _ in requests] == ["GET"]  # no HEAD before it

@@ -23,16 +23,14 @@ def fast_retries(monkeypatch):
 
 @pytest.fixture
 def opened_urls(monkeypatch):
-    """Records each fsspec.open call, to count download attempts."""
-    import fsspec
-
-    real_open, calls = fsspec.open, []
+    """Records each remote open, to count download attempts."""
+    real_open, calls = sources.open_remote, []
 
     def counting_open(url, *args, **kwargs):
         calls.append(url)
         return real_open(url, *args, **kwargs)
 
-    monkeypatch.setattr(fsspec, "open", counting_open)
+    monkeypatch.setattr(sources, "open_remote", counting_open)
     return calls
 
 
