@@ -25,6 +25,7 @@ from report_data import CELLS, SEEDS, fake_cost, fake_search
 # Each sets a flag if it ever runs; neither may.
 IMAGE = '<img src=x onerror="window.__pwned=1">'
 SCRIPT = "<script>window.__pwned=1</script>"
+ESCAPE = " \x1b[2J\x07"  # a terminal's clear-screen and bell: written out on a page, as on a terminal
 LABELS = ["ok", IMAGE]  # a declared label carrying markup: it passes validation
 MAX_CHARS = 60
 
@@ -85,7 +86,7 @@ def write_evaluation(root: Path) -> None:
         CELLS,
         SEEDS,
     )
-    predictions.insert(0, "example", [SCRIPT, IMAGE] + [f"review {i}" for i in range(18)])
+    predictions.insert(0, "example", [SCRIPT + ESCAPE, IMAGE] + [f"review {i}" for i in range(18)])
     result["cost"] = fake_cost()
     for folder in ("eval/reviews", "search", "train/reviews", "setups"):
         (root / "reports" / folder).mkdir(parents=True, exist_ok=True)
@@ -199,7 +200,7 @@ SHOWN = [
     ("validation", "#samples-label_in_declared_set", [SCRIPT]),
     ("validation", "#class-balance", [IMAGE]),
     ("validation", "#checks-table", ['["ok", "<img src=x onerror=']),  # label_in_declared_set's value_set, as JSON
-    ("report", "#reviews table.examples", [SCRIPT, IMAGE]),
+    ("report", "#reviews table.examples", [SCRIPT, IMAGE, "\\x1b[2J\\x07"]),
     ("report", "#reviews-setups", [SCRIPT, IMAGE]),
 ]
 

@@ -27,9 +27,23 @@ def environment():
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=visible,
     )
     env.filters.update(FILTERS)
     return env
+
+
+def visible(value):
+    """Every value a template prints: data text with its control characters written out (\\x1b),
+    as on the terminal (redact.escape_controls); the code's own Markup (plotly.js, the figures)
+    as it is."""
+    from markupsafe import Markup
+
+    from seqbench.redact import escape_controls
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return escape_controls(value)
+    return value
 
 
 def script_hash(body: str) -> str:
