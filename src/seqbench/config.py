@@ -331,8 +331,10 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
     try:
-        refuse_aliases(text, path)
+        bound_aliases(text, path)
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to read") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -340,14 +342,36 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     return parse_params(data, str(path))
 
 
-def refuse_aliases(text: str, path: Path) -> None:
-    """YAML anchors and aliases (&a ... *a) are refused before anything is expanded: nested
-    aliases grow tenfold a level (a 'billion laughs'), and params.yaml has no need of them."""
+# What params.yaml may expand to, counted in YAML nodes (scalars, lists, mappings) with every
+# alias expanded: far beyond any real params file, far below a "billion laughs".
+MAX_EXPANDED_NODES = 100_000
+
+
+def bound_aliases(text: str, path: Path) -> None:
+    """Refuse params.yaml when its aliases (*name) would expand it past MAX_EXPANDED_NODES, or an
+    alias refers to a node that holds it. Counted on the composed node graph, where an alias is a
+    second reference to one node: nothing is expanded to count. (PyYAML writes aliases itself
+    when one object appears twice, so they are allowed within the bound.)"""
     import yaml
 
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise ConfigError(
-                f"{path}: line {event.start_mark.line + 1}: YAML aliases (*{event.anchor}) are not allowed "
-                "in params.yaml; write the values out"
-            )
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node) -> int:
+        key = id(node)
+        if key in open_nodes:
+            raise ConfigError(f"{path}: line {node.start_mark.line + 1}: a YAML alias refers to a node that holds it")
+        if key not in sizes:
+            open_nodes.add(key)
+            children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else (
+                node.value if isinstance(node, yaml.SequenceNode) else [])  # fmt: skip
+            sizes[key] = 1 + sum(size(child) for child in children)
+            open_nodes.discard(key)
+        return sizes[key]
+
+    if root is not None and size(root) > MAX_EXPANDED_NODES:
+        raise ConfigError(
+            f"{path}: its YAML aliases (*name) expand it to more than {MAX_EXPANDED_NODES:,} values; "
+            "write the values out"
+        )
