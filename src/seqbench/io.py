@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -96,16 +97,23 @@ def atomic_dir(path: Path | str):
 def exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one atomic step (Linux's renameat2 with RENAME_EXCHANGE); False where
     the system or the file system cannot, and nothing was changed."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+@functools.cache
+def _renameat2():
+    """libc's renameat2, or None; looked up once (find_library runs ldconfig)."""
     import ctypes
     import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).renameat2
     except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+        return None
 
 
 def write_parquet(df, path: Path | str) -> None:

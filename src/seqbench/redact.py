@@ -66,7 +66,7 @@ def split_url(url: str) -> tuple[str, str | None, str] | None:
 def url_secrets(url: str) -> list[str]:
     """The secrets of a source string (each link of a chain): the password, or a lone user name,
     and the values of secret query keys; as written and percent-decoded."""
-    from urllib.parse import parse_qsl, unquote
+    from urllib.parse import unquote, unquote_plus
 
     found = []
     for link in CHAIN.split(url):
@@ -78,9 +78,9 @@ def url_secrets(url: str) -> list[str]:
             user, colon, password = userinfo.partition(":")
             found.append(password if colon else user)
         query = rest.partition("?")[2].partition("#")[0]
-        found += [value for key, value in parse_qsl(query, keep_blank_values=True) if SECRET_KEY.search(key)]
         found += [raw.partition("=")[2] for raw in query.split("&") if SECRET_KEY.search(raw.partition("=")[0])]
-    return [secret for one in found for secret in {one, unquote(one)} if secret]
+    # As written, and decoded as a URL's path (%xx) and its query (+ for a space) decode it.
+    return [secret for one in found for secret in {one, unquote(one), unquote_plus(one)} if secret]
 
 
 def redact_url(url: str) -> str:
