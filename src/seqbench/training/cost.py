@@ -6,10 +6,11 @@ the two are comparable; the training-side costs (epochs, time to best, throughpu
 each run's metrics.json.
 
 A measured time is the library's as much as the cell's: on a CPU torch runs unpacked nn.LSTM
-input through oneDNN's fused kernel but nn.GRU, and packed LSTM input, through its own loop over
-the time steps. So next to the times stand the kernel that actually ran (read from the aten ops
-a forward pass dispatched) and the multiply-adds the cell's equations need (from its shapes),
-which no kernel changes.
+input through oneDNN's fused kernel and packed LSTM input through its own loop over the time
+steps; the GRU runs seqbench's fused C++ kernel (models/fused_gru.py), or torch's loop where that
+could not be built. So next to the times stand the kernel that actually ran (read from the ops a
+forward pass dispatched) and the multiply-adds the cell's equations need (from its shapes), which
+no kernel changes.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ LATENCY_BATCHES = (1, 256)
 REPEATS = 15
 
 ONEDNN, CUDNN, MIOPEN, STEP_LOOP = "oneDNN fused LSTM", "cuDNN", "MIOpen", "torch step-by-step loop"
-# The aten op each fused RNN kernel dispatches; a forward pass with none of them went through
-# torch's own loop (one matrix multiply and the gates' arithmetic per step and layer).
-FUSED_OPS = {"mkldnn_rnn_layer": ONEDNN, "_cudnn_rnn": CUDNN, "miopen_rnn": MIOPEN}
+SEQBENCH_GRU = "seqbench fused GRU (C++)"
+# The op each fused RNN kernel dispatches; a forward pass with none of them went through torch's
+# own loop (one matrix multiply and the gates' arithmetic per step and layer).
+FUSED_OPS = {"mkldnn_rnn_layer": ONEDNN, "_cudnn_rnn": CUDNN, "miopen_rnn": MIOPEN, "gru_forward": SEQBENCH_GRU}
 PACK_OP = "_pack_padded_sequence"
 
 

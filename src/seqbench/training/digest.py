@@ -139,7 +139,13 @@ def closure(start: Path, kind: str | None = None, skip_functions: frozenset[str]
             if target not in files:
                 files.add(target)
                 pending.append((target, frozenset()))
-    return files
+    return files | compiled_companions(files)
+
+
+def compiled_companions(files: set[Path]) -> set[Path]:
+    """The C++ sources a module compiles at run time: beside it, with its stem
+    (models/fused_gru.py builds models/fused_gru.cpp). They compute as much as the module."""
+    return {path.with_suffix(".cpp") for path in files if path.with_suffix(".cpp").is_file()}
 
 
 # ---- checking dvc.yaml -------------------------------------------------------------------------
