@@ -8,7 +8,8 @@ unchanged stages end as "Skipped"; after a failed stage the rest are not run; th
 stages' comparison flows report to the same Prefect API), `dvc push` (optional), and
 publishing: a markdown artifact with the verdicts, each stage's outcome and duration, and a link
 to reports/index.html. Without PREFECT_API_URL one temporary Prefect server serves the whole
-run, so the training stages don't each start their own.
+run, so the training stages don't each start their own; likewise one pool of workers serves every
+search and train stage (seqbench/orchestration/pool.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from seqbench.config import load_params
 from seqbench.errors import ConfigError
 from seqbench.locks import workspace_lock
 from seqbench.orchestration import dvc as steps
+from seqbench.orchestration.pool import shared_pool
 from seqbench.orchestration.prefect import quiet_user_errors
 
 ARTIFACT_KEY = "seqbench-verdicts"
@@ -139,7 +141,8 @@ def pipeline(
     with workspace_lock(root):
         if params.schedule.pull if pull is None else pull:
             dvc_pull(root)
-        stages, failed = run_stages(root, steps.plan_stages(root, chosen, declared))
+        with shared_pool(params.train):
+            stages, failed = run_stages(root, steps.plan_stages(root, chosen, declared))
         logger = get_run_logger()
         (logger.info if failed is None else logger.warning)(steps.stage_summary(stages))
         if failed is None and (params.schedule.push if push is None else push):

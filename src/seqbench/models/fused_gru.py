@@ -42,11 +42,12 @@ def kernel_available() -> bool:
         from torch.utils.cpp_extension import load
 
         put_ninja_on_path()
+        source = build_source()
         load(
             name=EXTENSION,
-            sources=[str(SOURCE)],
+            sources=[str(source)],
             extra_cflags=["-O3", "-march=native"],
-            build_directory=build_directory(),
+            build_directory=str(source.parent),
             is_python_module=False,
             verbose=False,
         )
@@ -64,35 +65,46 @@ def kernel_available() -> bool:
 
 
 def put_ninja_on_path() -> None:
-    """torch runs `ninja` from PATH; the ninja wheel's binary is in the venv's bin, which is not
-    on PATH when a script runs the venv's python directly."""
+    """torch runs `ninja` from PATH: put the ninja wheel's binary first, so that every process
+    builds with the same ninja (another version's .ninja_log makes it rebuild everything), also
+    where a script runs the venv's python without the venv's bin on PATH."""
     import os
-    import shutil
 
-    if shutil.which("ninja") is None:
-        try:
-            import ninja
-        except ImportError:
-            return
-        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+    try:
+        import ninja
+    except ImportError:
+        return  # a system ninja, if any
+    path = os.environ.get("PATH", "")
+    if not path.startswith(ninja.BIN_DIR + os.pathsep):
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + path
 
 
-def build_directory() -> str:
-    """Where the kernel is built and cached: torch's extensions folder (TORCH_EXTENSIONS_DIR),
-    one build per CPU model. -march=native compiles for this CPU's vector units (the gates'
-    elementwise pass is vectorised), so a home folder shared by different machines must not
-    share one build."""
+def build_source() -> Path:
+    """The kernel's source, copied into its build folder under torch's extensions folder
+    (TORCH_EXTENSIONS_DIR), named by what the build depends on: the source's bytes and this
+    CPU's features. So every checkout of the project (a clone, a test's temporary copy) shares
+    one build, and a home folder shared by different machines does not: -march=native compiles
+    for this CPU's vector units (the gates' elementwise pass is vectorised)."""
     import hashlib
+    import os
     import platform
+    import tempfile
 
     from torch.utils.cpp_extension import _get_build_directory
 
+    code = SOURCE.read_bytes()
     try:
         cpu = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
     except (OSError, StopIteration):
         cpu = platform.processor() or platform.machine()
-    tag = hashlib.sha256(cpu.encode()).hexdigest()[:12]
-    return _get_build_directory(f"{EXTENSION}-{tag}", verbose=False)  # created if missing
+    tag = hashlib.sha256(code + cpu.encode()).hexdigest()[:16]
+    folder = Path(_get_build_directory(f"{EXTENSION}-{tag}", verbose=False))  # created if missing
+    copy = folder / SOURCE.name
+    if not copy.is_file() or copy.read_bytes() != code:
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False) as partial:
+            partial.write(code)
+        os.replace(partial.name, copy)  # atomic: processes building at once see all or nothing
+    return copy
 
 
 class _GRULayer(torch.autograd.Function):

@@ -113,6 +113,12 @@ def task_runner(train, root=None):
     (relative certificate paths are relative to it)."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
+    from seqbench.orchestration.pool import pool_address
+
+    if address := pool_address(train):  # the pipeline's workers, started once for the whole run
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=address)
     if train.runner == "sequential":
         return ThreadPoolTaskRunner(max_workers=1)
     if train.runner == "process":

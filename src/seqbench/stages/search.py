@@ -109,20 +109,18 @@ def open_study(path: Path, cell: str, wanted: dict):
 def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
     """The chosen configuration of a cell (its best trial's, or the fixed budget without
     trials) and every trial, in trial order."""
-    from seqbench.models import build_model, param_budget
-
     trials = [trial_record(t) for t in finished(study)] if study is not None else []
     complete = [t for t in trials if t["state"] == "complete"]
     best = min(complete, key=lambda t: t["value"]) if complete else None
     budget = trial_budget(base, setting.space, best["params"] if best else {})
-    model = build_model(meta, cell, budget)
+    size = model_size(best, budget, meta, cell)
     # Written out: training rebuilds the cell from this alone.
-    config = {**budget.model_dump(mode="json"), "hidden_size": model.hparams.hidden_size}
+    config = {**budget.model_dump(mode="json"), "hidden_size": size["hidden_size"]}
     if budget.size_match == "params":
-        config["param_budget"] = param_budget(meta, budget)
+        config["param_budget"] = size["param_budget"]
     found = {
         "config": config,
-        "parameters": model.sized_parameters(),
+        "parameters": size["parameters"],
         "best_trial": best["number"] if best else None,
         "best_value": best["value"] if best else None,
         "wall_seconds": round(sum(t["seconds"] or 0 for t in trials), 3),
@@ -137,6 +135,23 @@ def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
     return found
 
 
+def model_size(best: dict | None, budget, meta: dict, cell: str) -> dict:
+    """The chosen model's hidden size, parameter count and parameter budget: as its best trial
+    measured them on the worker, or (the fixed budget, a study from before trials recorded
+    them) from a model built here, which costs this process Lightning's import."""
+    keys = ("hidden_size", "parameters", "param_budget")
+    if best and all(best.get(key) is not None for key in keys[:2]) and "param_budget" in best:
+        return {key: best[key] for key in keys}
+    from seqbench.models import build_model, param_budget
+
+    model = build_model(meta, cell, budget)
+    return {
+        "hidden_size": model.hparams.hidden_size,
+        "parameters": model.sized_parameters(),
+        "param_budget": param_budget(meta, budget) if budget.size_match == "params" else None,
+    }
+
+
 def trial_record(trial) -> dict:
     attrs = trial.user_attrs
     losses = [trial.intermediate_values[k] for k in sorted(trial.intermediate_values)]
@@ -148,6 +163,7 @@ def trial_record(trial) -> dict:
         "params": dict(trial.params),
         "hidden_size": attrs.get("hidden_size"),
         "parameters": attrs.get("parameters"),
+        **({"param_budget": attrs["param_budget"]} if "param_budget" in attrs else {}),
         "epochs": attrs.get("epochs"),
         "seconds": attrs.get("seconds"),
         "val_losses": losses,

@@ -31,7 +31,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
 
 from seqbench.io import atomic_path, write_json
-from seqbench.models import build_model, datasets_for
+from seqbench.models import build_model, datasets_for, param_budget
 
 # A finished run is reused only if the code it ran is unchanged: the digest of its import closure.
 from seqbench.training.digest import code_sha256
@@ -298,6 +298,8 @@ def fit_trial(spec: TrialSpec, arrays: dict, label: str, callbacks=(), stops: tu
         "stopped": False,
         "parameters": model.sized_parameters(),
         "hidden_size": model.hparams.hidden_size,
+        # Recorded so that the search's result needs no model (and no Lightning import) of its own.
+        "param_budget": param_budget(meta, budget) if budget.size_match == "params" else None,
     }
     try:
         trainer.fit(model, train_loader, val_loader)

@@ -129,6 +129,7 @@ def cross_validate(spec: TrialSpec, trial) -> dict:
         "mean_val_losses": mean,
         "parameters": fit["parameters"],
         "hidden_size": fit["hidden_size"],
+        "param_budget": fit["param_budget"],
         "epochs": sum(f["epochs"] for f in folds),
         "untrained_val_loss": mean[0],
     }
@@ -247,6 +248,7 @@ def tell(study, trial, result: dict) -> None:
     for key in (
         "hidden_size",
         "parameters",
+        "param_budget",
         "epochs",
         "seconds",
         "untrained_val_loss",
