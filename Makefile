@@ -93,8 +93,9 @@ bench: install  ## benchmarks; they print ratios against a plain baseline
 bench-suite: install  ## a suite's training on 1 worker against 2 (needs `make suite` first)
 	$(BIN)/python bench/suite_scaling.py --suite $(SUITE)
 
-bench-pipeline: install  ## make run's pipeline in a fresh clone: its overhead beside its training
+bench-pipeline: install  ## make run's pipeline in a fresh clone (its stages, overhead, fixed cost per stage), then one pool against a pool per stage
 	$(BIN)/python bench/pipeline_overhead.py
+	$(BIN)/python bench/stage_overhead.py
 
 bench-neuralforecast: install  ## our forecaster against NeuralForecast's LSTM (installs the bench extra)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[bench]'

@@ -110,7 +110,9 @@ def main() -> None:
             results[label] = (time.perf_counter() - started, stages)
     print(f"\n{'stage':<18}" + "".join(f"{label + ': seconds':>30}" for label in results))
     for i, stage in enumerate(next(iter(results.values()))[1]):
-        print(f"{stage['stage']:<18}" + "".join(f"{stages[i]['seconds'] or 0:>30.1f}" for _, stages in results.values()))
+        print(
+            f"{stage['stage']:<18}" + "".join(f"{stages[i]['seconds'] or 0:>30.1f}" for _, stages in results.values())
+        )
     print(f"\n{'stage':<18}" + "".join(f"{label + ': wall / tasks / fixed s':>44}" for label in results))
     names = [s["stage"] for s in next(iter(results.values()))[1] if "fixed" in s]
     for name in names:
@@ -121,8 +123,10 @@ def main() -> None:
         print(f"{name:<18}" + "".join(cells))
     for label, (wall, stages) in results.items():
         fixed = [s["fixed"] for s in stages if "fixed" in s]
-        print(f"{label}: pipeline {wall:.1f} s; fixed cost per training stage: mean {sum(fixed) / len(fixed):.1f} s, "
-              f"max {max(fixed):.1f} s (target <= 3 s with one pool)")
+        print(
+            f"{label}: pipeline {wall:.1f} s; fixed cost per training stage: mean {sum(fixed) / len(fixed):.1f} s, "
+            f"max {max(fixed):.1f} s (target <= 3 s with one pool)"
+        )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,17 @@ def pytest_collection_modifyitems(items):
             item.add_marker(folder)
 
 
+@pytest.fixture(autouse=True)
+def no_secrets_from_other_tests():
+    """The secrets a test's sources registered are masked for the rest of its process (as in a
+    command's); a later test in the same worker must not inherit them (a source's query value
+    such as "fraction" would mask "max_quarantine_fraction" in its messages)."""
+    from seqbench import redact
+
+    yield
+    redact._known_secrets.clear()
+
+
 @pytest.fixture
 def project(tmp_path) -> Project:
     return Project(tmp_path)

@@ -63,6 +63,8 @@ class Budget(Strict):
     patience: int = Field(3, gt=0)  # epochs without a better validation loss before stopping
     batch_size: int = Field(64, gt=0)
     learning_rate: float = Field(2e-3, gt=0)
+    # constant, or cosine: decayed to 0 over max_epochs along a half cosine, once per epoch
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: float = Field(0.0, ge=0)  # AdamW's decoupled weight decay
     gradient_clip: float = Field(1.0, ge=0)  # 0 turns clipping off
     # size_match: params sizes each cell by `param_budget` (equal parameter counts, the fair
@@ -120,6 +122,7 @@ class Range(Strict):
 
 SEARCHABLE = (
     "learning_rate",
+    "lr_schedule",
     "weight_decay",
     "batch_size",
     "param_budget",

@@ -109,3 +109,42 @@ def test_one_worker_or_two_give_bit_identical_weights(prepared_stock, prefect_se
         assert all(torch.equal(state[k], weights[2][run][k]) for k in state), run
     metrics = json.loads((tmp_path / "runs-2/gru/seed0/metrics.json").read_text())
     assert metrics["threads"] == 1
+
+
+def test_the_pipeline_pool_serves_the_stage_with_bit_identical_results(prepared_stock, prefect_server, tmp_path):
+    """The pipeline's one pool of warm workers (orchestration/pool.py) trains exactly what a
+    stage's own process pool trains; the stage connects to it instead of starting workers."""
+    import torch
+
+    from seqbench.config import load_params
+    from seqbench.orchestration.pool import shared_pool
+    from seqbench.orchestration.prefect import POOL_ADDRESS
+
+    runs = prepared_stock.root / "models/toy/runs"
+    own = run_flow(prepared_stock, prefect_server, runner="process", workers=2)
+    assert own.returncode == 0, own.stderr[-3000:]
+    os.rename(runs, tmp_path / "own-pool")
+    with shared_pool(load_params(prepared_stock.root / "params.yaml").train) as address:
+        assert address and os.environ[POOL_ADDRESS] == address
+        with shared_pool(load_params(prepared_stock.root / "params.yaml").train) as nested:
+            assert nested is None  # one pool per run: a nested request reuses it
+        pooled = run_flow(prepared_stock, prefect_server, runner="process", workers=2)
+    assert POOL_ADDRESS not in os.environ
+    assert pooled.returncode == 0, pooled.stderr[-3000:]
+    assert f"Connecting to an existing Dask cluster at {address}" in pooled.stderr + pooled.stdout
+    for path in sorted((tmp_path / "own-pool").glob("*/seed*/model.pt")):
+        mine, theirs = torch.load(path, weights_only=True), torch.load(runs / path.relative_to(tmp_path / "own-pool"))
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine), path
+
+
+def test_a_sequential_or_remote_stage_does_not_use_the_pool(monkeypatch):
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from seqbench.config import Training as Train
+    from seqbench.orchestration.prefect import POOL_ADDRESS, task_runner
+
+    monkeypatch.setenv(POOL_ADDRESS, "tcp://127.0.0.1:1")
+    assert isinstance(task_runner(Train(runner="sequential")), ThreadPoolTaskRunner)
+    remote = task_runner(Train(runner="dask", dask_address="tcp://10.0.0.1:8786"))
+    assert remote.address == "tcp://10.0.0.1:8786"
+    assert task_runner(Train(runner="process")).address == "tcp://127.0.0.1:1"

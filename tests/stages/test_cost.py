@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from seqbench.batching import RaggedDataset, WindowDataset, collate_ragged
+from seqbench.models import fused_gru
 from seqbench.models.classifier import Classifier
 from seqbench.models.forecaster import Forecaster
 from seqbench.training import cost as cost
-from seqbench.models import fused_gru
 from seqbench.training.cost import CUDNN, ONEDNN, SEQBENCH_GRU, STEP_LOOP
 
 needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")

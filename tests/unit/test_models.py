@@ -112,3 +112,38 @@ def test_forget_bias_sets_the_lstm_forget_gate():
         total = getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")
         assert torch.all(total[4:8] == 1.0)  # gate order i, f, g, o
         assert not torch.all(total[:4] == 0)  # the other gates keep torch's initialisation
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_the_learning_rate_schedule_is_the_one_configured(schedule):
+    """cosine: the rate falls along a half cosine over max_epochs (epoch e of E starts at
+    lr * (1 + cos(pi e / E)) / 2); constant: it stays."""
+    import math
+
+    import lightning.pytorch as pl
+
+    from seqbench.batching import WindowDataset
+
+    torch.manual_seed(0)
+    features, target = torch.randn(40, 2).numpy(), torch.randn(40).numpy()
+    data = WindowDataset(features, target, list(range(4, 39)), 5)
+    model = Forecaster(input_size=2, cell="gru", hidden_size=4, learning_rate=0.01, lr_schedule=schedule)
+    seen = []
+
+    class Record(pl.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    trainer = pl.Trainer(
+        max_epochs=4,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[Record()],
+    )
+    trainer.fit(model, torch.utils.data.DataLoader(data, batch_size=16))
+    if schedule == "constant":
+        assert seen == [0.01] * 4
+    else:
+        assert seen == pytest.approx([0.01 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)])

@@ -31,6 +31,7 @@ def _model(meta: dict, cell: str, budget, hidden_size: int):
         learning_rate=budget.learning_rate,
         weight_decay=budget.weight_decay,
         forget_bias=budget.forget_bias,
+        lr_schedule=budget.lr_schedule,
     )
     if meta["task"] == "forecast":
         return Forecaster(input_size=meta["input_size"], **common)

@@ -73,9 +73,16 @@ class RNNModule(pl.LightningModule):
 
     def configure_optimizers(self):
         # AdamW: decoupled weight decay; with weight_decay 0 it is exactly Adam.
-        return torch.optim.AdamW(
+        optimizer = torch.optim.AdamW(
             self.parameters(), lr=self.hparams.learning_rate, weight_decay=self.hparams.get("weight_decay", 0.0)
         )
+        if self.hparams.get("lr_schedule", "constant") == "constant":
+            return optimizer
+        # cosine: the learning rate decays from its start to 0 along a half cosine over
+        # max_epochs, stepped once per epoch (Loshchilov & Hutter 2017, without restarts).
+        # Early stopping may end a run before the end of the curve.
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.trainer.max_epochs, 1))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
     def on_train_epoch_start(self):
         self._train_loss_sum = torch.zeros(())

@@ -32,6 +32,7 @@ class Classifier(RNNModule):
         embedding_size: int | None = None,
         weight_decay: float = 0.0,
         forget_bias: float | None = None,
+        lr_schedule: str = "constant",
         class_weights: list[float] | None = None,
         embeddings_trainable: bool = True,
     ):

@@ -22,6 +22,7 @@ class Forecaster(RNNModule):
         learning_rate: float = 2e-3,
         weight_decay: float = 0.0,
         forget_bias: float | None = None,
+        lr_schedule: str = "constant",
     ):
         super().__init__()
         self.save_hyperparameters()

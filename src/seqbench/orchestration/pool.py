@@ -6,7 +6,7 @@ to start its own process pool: two worker processes that import torch, Lightning
 before their first run, about 19 s per stage, 8 stages in `make run`. The pipeline flow instead
 starts a local Dask cluster (processes, one thread each, as the dask runner's own LocalCluster)
 when the run begins, has its workers import what a run needs while the data stages run, and
-exports its address in POOL_ADDRESS; a stage's task runner connects to it (task_runner() in
+exports its address (prefect.POOL_ADDRESS); a stage's task runner connects to it (task_runner() in
 orchestration/prefect.py) instead of starting workers.
 
 The runs compute the same numbers in a pooled worker as in a fresh one: every run fixes its seeds
@@ -19,20 +19,7 @@ import logging
 import os
 from contextlib import contextmanager
 
-POOL_ADDRESS = "SEQBENCH_POOL_ADDRESS"
-
-
-def pooled_runners(train) -> bool:
-    """Do `train`'s settings run on local parallel workers, which one pool can serve? The
-    sequential runner has none; a `dask_address` cluster has its own."""
-    return train.runner in ("process", "dask") and not train.dask_address
-
-
-def pool_address(train) -> str | None:
-    """The shared pool a stage should use: this run's, when there is one and the stage's
-    settings run on local workers."""
-    address = os.environ.get(POOL_ADDRESS)
-    return address if address and pooled_runners(train) else None
+from seqbench.orchestration.prefect import POOL_ADDRESS, pooled_runners
 
 
 @contextmanager
@@ -44,13 +31,16 @@ def shared_pool(train):
         return
     from distributed import Client, LocalCluster
 
-    with LocalCluster(
-        n_workers=train.workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.WARNING,  # the cluster's start and stop are not the user's business
-    ) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=train.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,  # the cluster's start and stop are not the user's business
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
         # In the background: the workers import while the data stages run. One task per worker,
         # kept referenced (a released future is cancelled).
         warming = [  # noqa: F841
@@ -68,6 +58,7 @@ def warm_up() -> None:
     """What a worker imports before its first run: torch, Lightning, the training code and
     Prefect's task engine; and the GRU's kernel, loaded from its build cache."""
     import prefect.task_engine  # noqa: F401
+
     import seqbench.stages.search  # noqa: F401
     import seqbench.training.runs  # noqa: F401
     from seqbench.models.fused_gru import kernel_available

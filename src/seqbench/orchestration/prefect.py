@@ -108,12 +108,28 @@ def ships_data(train) -> bool:
     return train.runner == "dask" and bool(train.dask_address)
 
 
+# The address of the pipeline's shared pool of workers, for the stages' task runners
+# (seqbench/orchestration/pool.py starts it).
+POOL_ADDRESS = "SEQBENCH_POOL_ADDRESS"
+
+
+def pooled_runners(train) -> bool:
+    """Do `train`'s settings run on local parallel workers, which one pool can serve? The
+    sequential runner has none; a `dask_address` cluster has its own."""
+    return train.runner in ("process", "dask") and not train.dask_address
+
+
+def pool_address(train) -> str | None:
+    """The shared pool a stage should use: this run's, when there is one and the stage's
+    settings run on local workers."""
+    address = os.environ.get(POOL_ADDRESS)
+    return address if address and pooled_runners(train) else None
+
+
 def task_runner(train, root=None):
     """The Prefect task runner named by params.yaml's `train.runner`; `root`: the project folder
     (relative certificate paths are relative to it)."""
     from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
-
-    from seqbench.orchestration.pool import pool_address
 
     if address := pool_address(train):  # the pipeline's workers, started once for the whole run
         from prefect_dask import DaskTaskRunner
