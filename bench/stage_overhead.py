@@ -71,24 +71,17 @@ def task_spans(since) -> dict[str, float]:
 
 def run_pipeline(root: Path, one_pool: bool) -> list[dict]:
     """The workspace's pipeline flow, in this process; its stages with their fixed costs."""
-    import os
-
     from seqbench.orchestration.prefect import prefect_api
 
     spec = importlib.util.spec_from_file_location("pipeline_flow", root / "flows" / "pipeline.py")
     flow_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(flow_module)
     if not one_pool:
-        flow_module.shared_pool = lambda train: contextlib.nullcontext()
-    old_cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        with prefect_api():
-            since = datetime.now(timezone.utc)
-            stages = flow_module.pipeline(params_path=str(root / "params.yaml"))
-            spans = task_spans(since)
-    finally:
-        os.chdir(old_cwd)
+        flow_module.shared_pool = lambda train, root: contextlib.nullcontext()
+    with prefect_api():  # from this process's folder, not the workspace: as `make suite` does
+        since = datetime.now(timezone.utc)
+        stages = flow_module.pipeline(params_path=str(root / "params.yaml"))
+        spans = task_spans(since)
     for stage in stages:
         if stage["stage"].startswith(TRAINING) and stage["outcome"] == "ran":
             stage["tasks"] = spans.get(stage["stage"], 0.0)

@@ -141,7 +141,7 @@ def pipeline(
     with workspace_lock(root):
         if params.schedule.pull if pull is None else pull:
             dvc_pull(root)
-        with shared_pool(params.train):
+        with shared_pool(params.train, root):
             stages, failed = run_stages(root, steps.plan_stages(root, chosen, declared))
         logger = get_run_logger()
         (logger.info if failed is None else logger.warning)(steps.stage_summary(stages))

@@ -124,10 +124,15 @@ def test_the_pipeline_pool_serves_the_stage_with_bit_identical_results(prepared_
     own = run_flow(prepared_stock, prefect_server, runner="process", workers=2)
     assert own.returncode == 0, own.stderr[-3000:]
     os.rename(runs, tmp_path / "own-pool")
-    with shared_pool(load_params(prepared_stock.root / "params.yaml").train) as address:
+    train = load_params(prepared_stock.root / "params.yaml").train
+    with shared_pool(train, prepared_stock.root) as address:
         assert address and os.environ[POOL_ADDRESS] == address
-        with shared_pool(load_params(prepared_stock.root / "params.yaml").train) as nested:
+        with shared_pool(train, prepared_stock.root) as nested:
             assert nested is None  # one pool per run: a nested request reuses it
+        from distributed import Client
+
+        with Client(address, set_as_default=False) as client:  # the workers start in the workspace
+            assert set(client.run(os.getcwd).values()) == {str(prepared_stock.root)}
         pooled = run_flow(prepared_stock, prefect_server, runner="process", workers=2)
     assert POOL_ADDRESS not in os.environ
     assert pooled.returncode == 0, pooled.stderr[-3000:]

@@ -179,3 +179,13 @@ def test_a_failed_build_warns_once_and_falls_back_to_torch(monkeypatch):
         torch.testing.assert_close(fused(x)[0], reference(x)[0])  # torch's own forward, same numbers
     finally:
         fused_gru.kernel_available.cache_clear()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (none here: the CPU path is tested above)")
+def test_on_a_gpu_cudnn_runs_the_gru():
+    from seqbench.training.cost import CUDNN, observed_kernel
+
+    fused = FusedGRU(3, 8, 2, batch_first=True).cuda()
+    x = torch.randn(4, 6, 3, device="cuda")
+    with torch.no_grad():
+        assert observed_kernel(lambda: fused(x))["name"] == CUDNN

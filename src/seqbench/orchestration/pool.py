@@ -23,24 +23,27 @@ from seqbench.orchestration.prefect import POOL_ADDRESS, pooled_runners
 
 
 @contextmanager
-def shared_pool(train):
+def shared_pool(train, root):
     """Start `train.workers` local worker processes for the `with` block (none where the settings
-    need none, or a pool is already running), and point the stages at them."""
+    need none, or a pool is already running), and point the stages at them. `root` is the
+    workspace (where params.yaml is): the workers start there, as a stage's own workers would
+    (DVC runs each stage's command in it), so relative paths mean the same to them."""
     if not pooled_runners(train) or os.environ.get(POOL_ADDRESS):
         yield None
         return
+    from contextlib import chdir
+
     from distributed import Client, LocalCluster
 
-    with (
-        LocalCluster(
+    with chdir(root):  # the worker processes (and their nannies, which restart them) start here
+        cluster = LocalCluster(
             n_workers=train.workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
             silence_logs=logging.WARNING,  # the cluster's start and stop are not the user's business
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+        )
+    with cluster, Client(cluster, set_as_default=False) as client:
         # In the background: the workers import while the data stages run. One task per worker,
         # kept referenced (a released future is cancelled).
         warming = [  # noqa: F841
