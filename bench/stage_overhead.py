@@ -53,19 +53,19 @@ def task_spans(since) -> dict[str, float]:
     """'search@prices' -> seconds from the flow run's first task start to its last task end, for
     the flow runs that started after `since`."""
     from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterStartTime
 
     spans = {}
     with get_client(sync_client=True) as client:
-        for run in client.read_flow_runs():
+        recent = FlowRunFilter(start_time=FlowRunFilterStartTime(after_=since))
+        for run in client.read_flow_runs(flow_run_filter=recent):
             dataset = (run.parameters or {}).get("dataset")
-            if run.start_time is None or run.start_time < since:
-                continue
-            tasks = [t for t in client.read_task_runs() if t.flow_run_id == run.id and t.start_time and t.end_time]
-            if dataset and tasks:
-                first = min(t.start_time for t in tasks)
-                last = max(t.end_time for t in tasks)
-                flow_name = client.read_flow(run.flow_id).name
-                spans[f"{flow_name}@{dataset}"] = (last - first).total_seconds()
+            tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+            times = [(t.start_time, t.end_time) for t in tasks if t.start_time and t.end_time]
+            if dataset and times:
+                first = min(start for start, _ in times)
+                last = max(end for _, end in times)
+                spans[f"{client.read_flow(run.flow_id).name}@{dataset}"] = (last - first).total_seconds()
     return spans
 
 
