@@ -81,9 +81,10 @@ def put_ninja_on_path() -> None:
 
 def build_source() -> Path:
     """The kernel's source, copied into its build folder under torch's extensions folder
-    (TORCH_EXTENSIONS_DIR), named by what the build depends on: the source's bytes and this
-    CPU's features. So every checkout of the project (a clone, a test's temporary copy) shares
-    one build, and a home folder shared by different machines does not: -march=native compiles
+    (TORCH_EXTENSIONS_DIR), named by what the build depends on: the source's bytes, this CPU's
+    features and the torch installation. So every checkout of the project using one venv (a
+    clone, a test's temporary copy) shares one build, and a home folder shared by different
+    machines does not: -march=native compiles
     for this CPU's vector units (the gates' elementwise pass is vectorised)."""
     import hashlib
     import os
@@ -97,7 +98,10 @@ def build_source() -> Path:
         cpu = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
     except (OSError, StopIteration):
         cpu = platform.processor() or platform.machine()
-    tag = hashlib.sha256(code + cpu.encode()).hexdigest()[:16]
+    # The torch it compiles against (each venv its own build: a shared one would be rebuilt,
+    # its include paths changed, whenever another venv loaded it).
+    against = f"{torch.__version__} {Path(torch.__file__).parent}"
+    tag = hashlib.sha256(code + cpu.encode() + against.encode()).hexdigest()[:16]
     folder = Path(_get_build_directory(f"{EXTENSION}-{tag}", verbose=False))  # created if missing
     copy = folder / SOURCE.name
     if not copy.is_file() or copy.read_bytes() != code:
