@@ -35,13 +35,18 @@ def shared_pool(train, root):
 
     from distributed import Client, LocalCluster
 
+    # The cluster's start and stop are not the user's business: its INFO lines (workers
+    # added and removed) would fill the run's log.
+    quiet = logging.getLogger("distributed")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
     with chdir(root):  # the worker processes (and their nannies, which restart them) start here
         cluster = LocalCluster(
             n_workers=train.workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
-            silence_logs=logging.WARNING,  # the cluster's start and stop are not the user's business
+            silence_logs=logging.WARNING,  # the workers' own loggers
         )
     with cluster, Client(cluster, set_as_default=False) as client:
         # In the background: the workers import while the data stages run. One task per worker,
@@ -55,6 +60,7 @@ def shared_pool(train, root):
             yield cluster.scheduler_address
         finally:
             os.environ.pop(POOL_ADDRESS, None)
+    quiet.setLevel(level)  # after the cluster has closed
 
 
 def warm_up() -> None:
