@@ -30,8 +30,6 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 SOURCE = Path(__file__).with_name("fused_gru.cpp")
 EXTENSION = "seqbench_fused_gru"
-# The aten-level name of the kernel's forward op, as the cost table sees it dispatched.
-FORWARD_OP = "gru_forward"
 
 
 @functools.cache
@@ -84,8 +82,8 @@ def build_source() -> Path:
     (TORCH_EXTENSIONS_DIR), named by what the build depends on: the source's bytes, this CPU's
     features and the torch installation. So every checkout of the project using one venv (a
     clone, a test's temporary copy) shares one build, and a home folder shared by different
-    machines does not: -march=native compiles
-    for this CPU's vector units (the gates' elementwise pass is vectorised)."""
+    machines does not: -march=native compiles for this CPU's vector units (the gates'
+    elementwise pass is vectorised)."""
     import hashlib
     import os
     import platform

@@ -40,27 +40,29 @@ def shared_pool(train, root):
     quiet = logging.getLogger("distributed")
     level = quiet.level
     quiet.setLevel(logging.WARNING)
-    with chdir(root):  # the worker processes (and their nannies, which restart them) start here
-        cluster = LocalCluster(
-            n_workers=train.workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.WARNING,  # the workers' own loggers
-        )
-    with cluster, Client(cluster, set_as_default=False) as client:
-        # In the background: the workers import while the data stages run. One task per worker,
-        # kept referenced (a released future is cancelled).
-        warming = [  # noqa: F841
-            client.submit(warm_up, pure=False, workers=[worker], allow_other_workers=False)
-            for worker in client.scheduler_info()["workers"]
-        ]
-        os.environ[POOL_ADDRESS] = cluster.scheduler_address
-        try:
-            yield cluster.scheduler_address
-        finally:
-            os.environ.pop(POOL_ADDRESS, None)
-    quiet.setLevel(level)  # after the cluster has closed
+    try:
+        with chdir(root):  # the worker processes (and their nannies, which restart them) start here
+            cluster = LocalCluster(
+                n_workers=train.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.WARNING,  # the workers' own loggers
+            )
+        with cluster, Client(cluster, set_as_default=False) as client:
+            # In the background: the workers import while the data stages run. One task per
+            # worker, kept referenced (a released future is cancelled).
+            warming = [  # noqa: F841
+                client.submit(warm_up, pure=False, workers=[worker], allow_other_workers=False)
+                for worker in client.scheduler_info()["workers"]
+            ]
+            os.environ[POOL_ADDRESS] = cluster.scheduler_address
+            try:
+                yield cluster.scheduler_address
+            finally:
+                os.environ.pop(POOL_ADDRESS, None)
+    finally:
+        quiet.setLevel(level)  # after the cluster has closed
 
 
 def warm_up() -> None:

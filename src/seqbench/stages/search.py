@@ -139,9 +139,8 @@ def model_size(best: dict | None, budget, meta: dict, cell: str) -> dict:
     """The chosen model's hidden size, parameter count and parameter budget: as its best trial
     measured them on the worker, or (the fixed budget, a study from before trials recorded
     them) from a model built here, which costs this process Lightning's import."""
-    keys = ("hidden_size", "parameters", "param_budget")
-    if best and all(best.get(key) is not None for key in keys[:2]) and "param_budget" in best:
-        return {key: best[key] for key in keys}
+    if best and "param_budget" in best:  # recorded with hidden_size and parameters
+        return {key: best[key] for key in ("hidden_size", "parameters", "param_budget")}
     from seqbench.models import build_model, param_budget
 
     model = build_model(meta, cell, budget)
