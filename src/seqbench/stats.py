@@ -1,4 +1,5 @@
-"""Confidence intervals over seeds, paired tests on the test set, and the verdict rule.
+"""Intervals over seeds, the verdict's two-level paired bootstrap and four answers, and the tests
+reported beside it (Diebold-Mariano, permutation, McNemar).
 
 The verdict rule is VERDICT_RULE below; the report prints it.
 """
@@ -10,22 +11,27 @@ import math
 ALPHA = 0.05
 CONFIDENCE = 0.95
 VERDICT_RULE = (
-    "Each model's seeds are combined into one ensemble (forecasts averaged; class probabilities "
-    "averaged, then the most probable class). The two ensembles are compared on the same test "
-    "examples with a paired two-sided test of the primary metric at ALPHA = 0.05. Forecasts: "
-    "Diebold-Mariano on squared errors, the long-run variance of the loss differential from its "
-    "autocovariances up to lag h-1 with Bartlett (Newey-West) weights 1 - k/h, and the "
-    "Harvey-Leybourne-Newbold correction (Student's t on n-1 degrees of freedom). Classifications: "
-    "a paired permutation test of macro-F1 (each example's two predictions swapped at random, "
-    "9,999 resamples with a fixed seed, or all 2^n swaps when that is fewer) decides; McNemar's "
-    "exact test of accuracy is reported beside it and does not decide. A dataset's comparisons "
-    "(every pair of cells, i.e. LSTM vs GRU, and each cell vs the best baseline) are one family: "
-    "their p-values are adjusted by Holm's method (McNemar's separately, as their own family), and "
-    "the verdict uses the Holm-adjusted p. The seeds give a second check: the 95% interval of the "
-    "difference in the primary metric over seeds (Welch's t). A winner is named only when the "
-    "adjusted p < ALPHA, the seed means point the same way, and that interval excludes zero; "
-    'otherwise the verdict is "no significant difference", with the reason.'
+    "A verdict is about the number each model's row shows: the mean over its seeds of the primary "
+    "metric on the test set, i.e. the expected score of a model trained by that recipe. Its "
+    "uncertainty has two sources, which seeds were drawn and which test examples were drawn, so one "
+    "two-level paired bootstrap gives the difference's 95% interval and its p-value: each of 4,000 "
+    "resamples draws each cell's seeds with replacement and the test examples with replacement, the "
+    "same examples for both models (forecasts: blocks of consecutive days, a stationary bootstrap "
+    "with the block length of Politis and White, so that serial dependence is kept), with a fixed "
+    "seed. A dataset's comparisons (LSTM vs GRU, each cell vs the best baseline, chosen on "
+    "validation) are one family: their p-values are adjusted by Holm's method. Each metric has a "
+    "region of practical equivalence (ROPE, `verdict.rope` in params.yaml): differences inside it "
+    "do not matter in practice. The verdict is one of four answers. A model is better when the "
+    "whole interval lies outside the ROPE on its side and the Holm-adjusted p < 0.05. The two are "
+    "practically equivalent when the whole interval lies inside the ROPE: pick the cheaper. "
+    "Otherwise the comparison is undecided: more seeds (the report estimates how many) or more "
+    "test data would decide it. Reported beside it and never deciding: the probability that one "
+    "seed of a model beats one seed of the other, Diebold-Mariano on the seed-averaged loss series "
+    "(forecasts), and the seed ensembles' paired permutation and McNemar tests (classifiers)."
 )
+ANSWERS = ("a_better", "b_better", "equivalent", "undecided")
+BOOTSTRAP_RESAMPLES = 4000
+BOOTSTRAP_SEED = 0  # fixed: the same interval and p-value for any number of workers
 PERMUTATION_RESAMPLES = 9999
 PERMUTATION_SEED = 0  # fixed: the same p-value on every machine and every run
 
@@ -49,27 +55,6 @@ def mean_ci(values, bounds: tuple[float, float] | None = None) -> dict:
     if bounds:
         low, high = max(low, bounds[0]), min(high, bounds[1])
     return {"mean": mean, "low": low, "high": high, "n": int(len(values))}
-
-
-def difference_ci(a, b) -> dict:
-    """Mean of b minus mean of a over seeds, with Welch's 95% interval.
-
-    When b is a single value (a deterministic baseline), the interval is b minus a's interval.
-    """
-    import numpy as np
-    from scipy import stats
-
-    a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
-    effect = float(b.mean() - a.mean())
-    if len(b) == 1:
-        shifted = mean_ci(b[0] - a)
-        return {"difference": effect, "low": shifted["low"], "high": shifted["high"]}
-    if len(a) < 2:
-        return {"difference": effect, "low": None, "high": None}
-    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread over seeds: the difference is exact
-        return {"difference": effect, "low": effect, "high": effect}
-    interval = stats.ttest_ind(b, a, equal_var=False).confidence_interval(CONFIDENCE)
-    return {"difference": effect, "low": float(interval.low), "high": float(interval.high)}
 
 
 def diebold_mariano(errors_a, errors_b, horizon: int = 1, power: int = 2) -> dict:
@@ -229,38 +214,196 @@ def holm(p_values) -> list[float]:
     return [float(p) for p in multipletests(p_values, alpha=ALPHA, method="holm")[1]]
 
 
-def verdict(
-    names: tuple[str, str],
-    test: dict,
-    seed_means: tuple[float, float],
-    higher_is_better: bool,
-    effect: dict | None = None,
-) -> dict:
-    """The winner of a against b under the rule in this module's docstring, or none.
+# ---- the verdict's procedure: a two-level paired bootstrap ---------------------------------------
 
-    test: a paired test's result ("p_value", "better": "a", "b" or None, and "p_holm", the
-          Holm-adjusted p, when it is one of several comparisons: then that p decides);
-    seed_means: the primary metric's mean over seeds of a and of b;
-    effect: difference_ci(a's seeds, b's seeds), the interval of b minus a (optional).
-    The result's "p_value" is the p the verdict rests on (adjusted when there is one).
+
+def item_resamples(n: int, resamples: int, rng, block_length: float | None = None):
+    """[resamples, n] counts: how often each test example is drawn in each resample.
+
+    block_length None: examples drawn independently. Otherwise a stationary bootstrap (Politis
+    and Romano 1994, `arch`) with that expected block length: consecutive forecasts share news,
+    so they are drawn in runs that keep their dependence.
     """
-    p_value = test.get("p_holm", test["p_value"])
-    adjusted = "holm" if "p_holm" in test else None
+    import numpy as np
 
-    def no_winner(reason: str = "") -> dict:
-        return {
-            "winner": None,
-            "text": "no significant difference" + (f" ({reason})" if reason else ""),
-            "p_value": p_value,
-            "p_adjustment": adjusted,
-        }
+    if block_length is None:
+        return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    from arch.bootstrap import StationaryBootstrap
 
-    if test["better"] is None or p_value >= ALPHA:
-        return no_winner()
-    mean_a, mean_b = seed_means
-    if mean_a == mean_b or ((mean_a > mean_b) == higher_is_better) != (test["better"] == "a"):
-        return no_winner("the test and the seed means disagree")
-    if effect and effect.get("low") is not None and effect["low"] <= 0 <= effect["high"]:
-        return no_winner("the seeds' 95% interval of the difference includes 0")
-    winner = names[0] if test["better"] == "a" else names[1]
-    return {"winner": winner, "text": f"{winner} is better", "p_value": p_value, "p_adjustment": adjusted}
+    bootstrap = StationaryBootstrap(max(1.0, block_length), np.arange(n), seed=rng)
+    return np.stack([np.bincount(data[0], minlength=n) for data, _ in bootstrap.bootstrap(resamples)])
+
+
+def block_length_for(losses_a, losses_b) -> float:
+    """The stationary bootstrap's expected block length for a loss differential (Politis and White
+    2004, with Patton, Politis and White's 2009 correction; `arch.bootstrap.optimal_block_length`)."""
+    import numpy as np
+    from arch.bootstrap import optimal_block_length
+
+    differential = np.asarray(losses_b, "float64") - np.asarray(losses_a, "float64")
+    if np.ptp(differential) == 0:
+        return 1.0
+    return float(optimal_block_length(differential)["stationary"].iloc[0])
+
+
+def paired_bootstrap(
+    items_a,
+    items_b,
+    combine,
+    higher_is_better: bool,
+    block_length: float | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict:
+    """The difference b - a in the mean over seeds of a metric, with its 95% interval and p-value
+    from one two-level paired bootstrap (see VERDICT_RULE).
+
+    items_a, items_b: [seeds, examples, k] per-example statistics of each seed's test outputs, such
+    that the metric is combine(their mean over examples) (e.g. squared errors and a square root
+    for RMSE; per-class hits for macro-F1). A baseline has one "seed" and is not resampled over
+    seeds. Returns the difference, the interval, the two-sided p-value (the share of resampled
+    differences on the other side of 0, doubled), the probability that a seed of a beats a seed
+    of b with its interval, and the variance parts `seeds_to_decide` needs.
+    """
+    import numpy as np
+
+    items_a, items_b = _as_items(items_a), _as_items(items_b)
+    n = items_a.shape[1]
+    if items_b.shape[1] != n:
+        raise ValueError("the bootstrap needs the same test examples for both models")
+    rng = np.random.default_rng(seed)
+    counts = item_resamples(n, resamples, rng, block_length)
+    per_seed_a = _metric_per_seed(counts, items_a, combine)  # [resamples, seeds]
+    per_seed_b = _metric_per_seed(counts, items_b, combine)
+    drawn_a, drawn_b = _draw_seeds(per_seed_a, rng), _draw_seeds(per_seed_b, rng)
+    full_a, full_b = combine(items_a.mean(axis=1)), combine(items_b.mean(axis=1))  # [seeds]
+    difference = float(full_b.mean() - full_a.mean())
+    resampled = drawn_b.mean(axis=1) - drawn_a.mean(axis=1)
+    low, high = np.quantile(resampled, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    p_value = min(1.0, 2 * min(np.mean(resampled <= 0), np.mean(resampled >= 0)))
+    beats = _share_a_beats_b(drawn_a, drawn_b, higher_is_better)
+    beats_low, beats_high = np.quantile(beats, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    return {
+        "method": "two-level paired bootstrap (seeds and test examples)",
+        "difference": difference,
+        "low": float(low),
+        "high": float(high),
+        "p_value": float(max(p_value, 1 / resamples)),  # never 0 from a finite number of resamples
+        "resamples": resamples,
+        "seed": seed,
+        "block_length": block_length,
+        "seeds": [int(items_a.shape[0]), int(items_b.shape[0])],
+        "a_beats_b": {
+            "probability": float(_share_a_beats_b(full_a[None], full_b[None], higher_is_better)[0]),
+            "low": float(beats_low),
+            "high": float(beats_high),
+        },
+        # The variance of the difference from the test examples alone (seeds fixed), and each
+        # model's variance over seeds (one seed's score): what more seeds would shrink.
+        "variance_examples": float(np.var(per_seed_b.mean(axis=1) - per_seed_a.mean(axis=1))),
+        "variance_seeds": [_seed_variance(full_a), _seed_variance(full_b)],
+    }
+
+
+def _as_items(items):
+    import numpy as np
+
+    items = np.asarray(items, "float64")
+    if items.ndim == 2:  # one statistic per example
+        items = items[:, :, None]
+    if items.ndim != 3 or items.shape[0] == 0 or items.shape[1] == 0:
+        raise ValueError("per-example statistics must be [seeds, examples, k] with at least one of each")
+    return items
+
+
+def _metric_per_seed(counts, items, combine):
+    """[resamples, seeds]: each seed's metric on each resample of the examples."""
+    import numpy as np
+
+    means = np.einsum("rn,snk->rsk", counts, items, optimize=True) / items.shape[1]
+    return combine(means)
+
+
+def _draw_seeds(per_seed, rng):
+    """The seeds of each resample drawn with replacement (a single seed stays as it is)."""
+    import numpy as np
+
+    resamples, seeds = per_seed.shape
+    if seeds == 1:
+        return per_seed
+    drawn = rng.integers(0, seeds, size=(resamples, seeds))
+    return np.take_along_axis(per_seed, drawn, axis=1)
+
+
+def _share_a_beats_b(scores_a, scores_b, higher_is_better: bool):
+    """Per row, the share of (seed of a, seed of b) pairs in which a's score is better; ties half."""
+    import numpy as np
+
+    a, b = scores_a[:, :, None], scores_b[:, None, :]
+    better = (a > b) if higher_is_better else (a < b)
+    return np.mean(better + 0.5 * (a == b), axis=(1, 2))
+
+
+def _seed_variance(scores) -> float:
+    import numpy as np
+
+    return float(np.var(scores, ddof=1)) if len(scores) > 1 else 0.0
+
+
+def seeds_to_decide(effect: dict, rope: float) -> int | None:
+    """Seeds per cell expected to decide an undecided comparison, if the effect stays as observed.
+
+    The interval's half-width is about z * sqrt(V_examples + (v_a + v_b) / S) with S seeds per
+    cell; it decides once it no longer straddles a ROPE edge: half-width < | |difference| - rope |.
+    None when no number of seeds can: the test examples' own noise is wider than that margin (or
+    the difference sits on the ROPE's edge), and only more test data would decide.
+    """
+    from scipy.stats import norm
+
+    z = norm.ppf((1 + CONFIDENCE) / 2)
+    margin = abs(abs(effect["difference"]) - rope)
+    room = (margin / z) ** 2 - effect["variance_examples"]
+    seed_variance = sum(v for v, n in zip(effect["variance_seeds"], effect["seeds"]) if n > 1)
+    if room <= 0 or seed_variance <= 0:
+        return None
+    return max(math.ceil(seed_variance / room), max(effect["seeds"]) + 1)
+
+
+def verdict(names: tuple[str, str], effect: dict, p_value: float, rope: float, higher_is_better: bool) -> dict:
+    """One of the four answers for a against b (VERDICT_RULE).
+
+    effect: paired_bootstrap's result (b minus a); p_value: the p the verdict rests on (Holm's,
+    within the dataset's family); rope: the region of practical equivalence's half-width in the
+    metric's units (>= 0).
+    """
+    low, high = effect["low"], effect["high"]
+    b_ahead = low > rope if higher_is_better else high < -rope
+    a_ahead = high < -rope if higher_is_better else low > rope
+    common = {"p_value": p_value, "p_adjustment": "holm", "rope": rope}
+    if (a_ahead or b_ahead) and p_value < ALPHA:
+        winner = names[1] if b_ahead else names[0]
+        answer = "b_better" if b_ahead else "a_better"
+        return {"answer": answer, "winner": winner, "text": f"{winner} is better", **common}
+    if -rope < low and high < rope:
+        return {"answer": "equivalent", "winner": None, "text": "practically equivalent", **common}
+    needed = seeds_to_decide(effect, rope)
+    return {
+        "answer": "undecided",
+        "winner": None,
+        "text": "undecided",
+        "reason": _undecided_reason(low, high, rope, p_value, needed),
+        "seeds_to_decide": needed,
+        **common,
+    }
+
+
+def _undecided_reason(low: float, high: float, rope: float, p_value: float, needed: int | None) -> str:
+    if (low > rope or high < -rope) and p_value >= ALPHA:
+        why = f"the interval lies outside the ROPE, but Holm's p = {p_value:.3g} is not below {ALPHA}"
+    elif low > 0 or high < 0:
+        why = "the difference is not 0, but the interval reaches into the ROPE: it may not matter"
+    else:
+        why = "the interval reaches both inside and outside the ROPE"
+    if needed is None:
+        return why + "; more seeds alone would not decide it (the test set's own noise is too wide)"
+    return why + f"; about {needed} seeds per cell would be expected to decide it"

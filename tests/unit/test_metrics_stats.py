@@ -9,12 +9,13 @@ from seqbench.metrics import classification_metrics, forecast_metrics
 from seqbench.stats import (
     ALPHA,
     diebold_mariano,
-    difference_ci,
     holm,
     macro_f1,
     mcnemar_exact,
     mean_ci,
+    paired_bootstrap,
     paired_permutation_f1,
+    seeds_to_decide,
     verdict,
 )
 
@@ -67,13 +68,6 @@ def test_mean_ci_is_the_student_t_interval():
     assert got["low"] == pytest.approx(2.0 - half) and got["high"] == pytest.approx(2.0 + half)
     assert mean_ci([0.9, 0.95, 1.0], bounds=(0, 1))["high"] == 1.0
     assert mean_ci([5.0])["low"] is None
-
-
-def test_difference_ci_against_a_single_baseline_value_shifts_the_seed_interval():
-    got = difference_ci([1.0, 2.0, 3.0], [10.0])
-    seeds = mean_ci([1.0, 2.0, 3.0])
-    assert got["difference"] == 8.0
-    assert got["low"] == pytest.approx(10.0 - seeds["high"]) and got["high"] == pytest.approx(10.0 - seeds["low"])
 
 
 def statsmodels_dm(d, horizon: int) -> float:
@@ -159,36 +153,99 @@ def test_mcnemar_exact_against_the_binomial_by_hand_and_statsmodels():
     assert got["better"] == "b"
 
 
-def test_identical_predictions_give_no_significant_difference():
-    rng = np.random.default_rng(2)
-    errors = rng.normal(size=200)
-    dm = diebold_mariano(errors, errors.copy())
-    assert dm["p_value"] == 1.0
-    assert verdict(("lstm", "gru"), dm, (0.5, 0.5), higher_is_better=False)["winner"] is None
-    correct = rng.random(200) < 0.7
-    mc = mcnemar_exact(correct, correct.copy())
-    got = verdict(("lstm", "gru"), mc, (0.7, 0.7), higher_is_better=True)
-    assert got["winner"] is None and got["text"] == "no significant difference"
+def effect(low: float, high: float, difference: float | None = None) -> dict:
+    """A bootstrap result with the given interval (b minus a) and no spread left to shrink."""
+    return {
+        "difference": (low + high) / 2 if difference is None else difference,
+        "low": low,
+        "high": high,
+        "variance_examples": 0.0,
+        "variance_seeds": [1e-4, 1e-4],
+        "seeds": [5, 5],
+    }
 
 
-def test_verdict_names_a_winner_only_when_test_and_seed_means_agree():
-    significant = {"p_value": ALPHA / 10, "better": "b"}
-    assert verdict(("lstm", "gru"), significant, (0.70, 0.80), higher_is_better=True)["winner"] == "gru"
-    # Lower is better (RMSE): b's smaller mean agrees with the test.
-    assert verdict(("lstm", "gru"), significant, (1.2, 1.1), higher_is_better=False)["winner"] == "gru"
-    # The seed means point the other way: no winner claimed.
-    assert verdict(("lstm", "gru"), significant, (0.80, 0.70), higher_is_better=True)["winner"] is None
-    not_significant = {"p_value": ALPHA, "better": "b"}
-    assert verdict(("lstm", "gru"), not_significant, (0.70, 0.80), higher_is_better=True)["winner"] is None
+def test_the_four_answers_follow_the_interval_the_rope_and_holms_p():
+    names = ("lstm", "gru")
+    assert verdict(names, effect(0.03, 0.08), ALPHA / 10, 0.01, True)["answer"] == "b_better"
+    assert verdict(names, effect(0.03, 0.08), ALPHA / 10, 0.01, True)["winner"] == "gru"
+    assert verdict(names, effect(-0.08, -0.03), ALPHA / 10, 0.01, True)["winner"] == "lstm"
+    # Lower is better (RMSE): b's lower score is b better.
+    assert verdict(names, effect(-0.08, -0.03), ALPHA / 10, 0.01, False)["winner"] == "gru"
+    # Inside the ROPE: equivalent, whatever the p.
+    assert verdict(names, effect(-0.004, 0.008), 0.001, 0.01, True)["answer"] == "equivalent"
+    # Not 0, but reaching into the ROPE: undecided, and it says why.
+    got = verdict(names, effect(0.005, 0.03), ALPHA / 10, 0.01, True)
+    assert got["answer"] == "undecided" and got["winner"] is None and "into the ROPE" in got["reason"]
+    # Outside the ROPE, but Holm's p not below ALPHA: undecided.
+    got = verdict(names, effect(0.03, 0.08), ALPHA * 1.5, 0.01, True)
+    assert got["answer"] == "undecided" and "Holm" in got["reason"] and got["p_value"] == ALPHA * 1.5
+    # A ROPE of 0 can never say equivalent.
+    assert verdict(names, effect(-0.001, 0.001), 0.9, 0.0, True)["answer"] == "undecided"
 
 
-def test_verdict_needs_the_seeds_interval_to_exclude_zero():
-    significant = {"p_value": ALPHA / 10, "better": "b"}
-    spread = {"difference": 0.05, "low": -0.01, "high": 0.11}
-    got = verdict(("lstm", "gru"), significant, (0.70, 0.75), True, spread)
-    assert got["winner"] is None and "includes 0" in got["text"]
-    clear = {"difference": 0.05, "low": 0.02, "high": 0.08}
-    assert verdict(("lstm", "gru"), significant, (0.70, 0.75), True, clear)["winner"] == "gru"
+def test_seeds_to_decide_shrinks_the_seed_part_only():
+    # margin 0.02 - 0.01 = 0.01; (0.01 / 1.96)^2 = 2.6e-5 of room; seed variance 2e-4 -> 8 seeds.
+    wide = {"difference": 0.02, "variance_examples": 0.0, "variance_seeds": [1e-4, 1e-4], "seeds": [5, 5]}
+    assert seeds_to_decide(wide, 0.01) == math.ceil(2e-4 / (0.01 / 1.959963984540054) ** 2)
+    # The test examples alone are noisier than the margin: no number of seeds decides it.
+    assert seeds_to_decide({**wide, "variance_examples": 1e-4}, 0.01) is None
+    # Never fewer than one more than the seeds already run.
+    assert seeds_to_decide({**wide, "difference": 0.5}, 0.01) == 6
+
+
+def squared_errors(rng, n: int, seeds: int, shift: float):
+    truth = rng.normal(size=n)
+    return truth, [(truth - (truth + shift + rng.normal(0, 0.5, n))) ** 2 for _ in range(seeds)]
+
+
+def test_the_bootstrap_difference_is_the_difference_of_the_seed_means():
+    rng = np.random.default_rng(3)
+    _, a = squared_errors(rng, 300, 5, 0.0)
+    _, b = squared_errors(rng, 300, 5, 0.3)
+    got = paired_bootstrap(a, b, lambda m: np.sqrt(m[..., 0]), higher_is_better=False, resamples=500)
+    rmse_a = [math.sqrt(np.mean(e)) for e in a]
+    rmse_b = [math.sqrt(np.mean(e)) for e in b]
+    assert got["difference"] == pytest.approx(np.mean(rmse_b) - np.mean(rmse_a))
+    assert got["low"] < got["difference"] < got["high"]
+    assert got["low"] > 0 and got["p_value"] < ALPHA  # b is clearly worse: the interval excludes 0
+    assert got["a_beats_b"]["probability"] == 1.0  # every seed of a beats every seed of b
+    # The same seed gives the same numbers; a baseline (one "seed") is not resampled over seeds.
+    again = paired_bootstrap(a, b, lambda m: np.sqrt(m[..., 0]), higher_is_better=False, resamples=500)
+    assert again == got
+    baseline = paired_bootstrap(a, b[:1], lambda m: np.sqrt(m[..., 0]), False, resamples=500)
+    assert baseline["seeds"] == [5, 1] and baseline["variance_seeds"][1] == 0.0
+
+
+def test_the_interval_and_p_agree_and_hold_their_level_under_the_null():
+    """Two exchangeable models: the 95% interval should cover the true difference (0) about 95% of
+    the time, and p < 0.05 exactly when it excludes 0 (one procedure gives both)."""
+    rng = np.random.default_rng(11)
+    excluded, disagreements = 0, 0
+    for _ in range(60):
+        _, a = squared_errors(rng, 150, 4, 0.0)
+        _, b = squared_errors(rng, 150, 4, 0.0)
+        got = paired_bootstrap(a, b, lambda m: m[..., 0], higher_is_better=False, resamples=400)
+        outside = got["low"] > 0 or got["high"] < 0
+        excluded += outside
+        disagreements += outside != (got["p_value"] < ALPHA)
+    assert excluded <= 9  # 60 nulls at 5%: 3 expected, 9 or more has probability < 0.3%
+    assert disagreements <= 1  # only a resample on the interval's very edge can differ
+
+
+def test_a_block_bootstrap_widens_the_interval_of_dependent_forecasts():
+    from seqbench.stats import block_length_for
+
+    rng = np.random.default_rng(5)
+    n = 600
+    shared = np.convolve(rng.normal(size=n + 19), np.ones(20) / 20, mode="valid")  # slow news
+    a = [np.abs(shared + rng.normal(0, 0.05, n)) for _ in range(3)]
+    b = [np.abs(shared * 1.5 + rng.normal(0, 0.05, n)) for _ in range(3)]
+    block = block_length_for(np.mean(a, axis=0), np.mean(b, axis=0))
+    assert block > 5
+    iid = paired_bootstrap(a, b, lambda m: m[..., 0], False, resamples=500)
+    blocks = paired_bootstrap(a, b, lambda m: m[..., 0], False, block_length=block, resamples=500)
+    assert blocks["high"] - blocks["low"] > 1.5 * (iid["high"] - iid["low"])
 
 
 def test_macro_f1_matches_sklearn_one_at_a_time_and_in_a_batch():
@@ -268,15 +325,7 @@ def test_holm_by_hand():
     assert holm([0.02]) == [0.02] and holm([]) == []
 
 
-def test_verdict_uses_the_holm_adjusted_p():
-    significant_alone = {"p_value": ALPHA / 2, "p_holm": ALPHA * 1.5, "better": "b"}
-    got = verdict(("lstm", "gru"), significant_alone, (0.70, 0.80), higher_is_better=True)
-    assert got["winner"] is None and got["p_value"] == ALPHA * 1.5 and got["p_adjustment"] == "holm"
-    still_significant = {**significant_alone, "p_holm": ALPHA / 1.5}
-    assert verdict(("lstm", "gru"), still_significant, (0.70, 0.80), higher_is_better=True)["winner"] == "gru"
-
-
-def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
+def test_classifier_comparisons_decide_on_the_seed_mean_and_report_the_ensembles_tests():
     from seqbench.kinds.classify import ClassifierScorer
     from seqbench.stages.evaluate import assemble
 
@@ -289,25 +338,35 @@ def test_classifier_comparisons_decide_on_macro_f1_and_report_mcnemar():
         predicted = np.where(rng.random(120) < right, labels, rng.integers(0, 3, 120))
         return np.eye(3)[predicted] * 0.7 + 0.1
 
-    strong, weak = probabilities(0.95), probabilities(0.5)  # the same for both seeds: an exact seed interval
-    outputs = {("lstm", s): strong.copy() for s in (0, 1)} | {("gru", s): weak.copy() for s in (0, 1)}
+    outputs = {("lstm", s): probabilities(0.95) for s in (0, 1, 2)}
+    outputs |= {("gru", s): probabilities(0.5) for s in (0, 1, 2)}
+    scorer = ClassifierScorer(arrays, meta)
+    best = {"name": "majority", "metric": "macro_f1", "validation_scores": {"majority": 0.2}}
+    baselines = {"majority": np.full((120, 3), 1 / 3)}
     result, _ = assemble(
-        "toy",
-        "text",
-        meta,
-        ClassifierScorer(arrays, meta),
-        outputs,
-        {"majority": np.full((120, 3), 1 / 3)},
-        ["lstm", "gru"],
-        [0, 1],
+        "toy", "text", meta, scorer, outputs, baselines, ["lstm", "gru"], [0, 1, 2], best, (0.01, False)
     )
     found = result["comparisons"]
     assert [(c["a"], c["b"]) for c in found] == [("lstm", "gru"), ("lstm", "majority"), ("gru", "majority")]
-    for key, name in (("test", "Paired permutation (macro-F1)"), ("accuracy_test", "McNemar exact")):
-        assert all(c[key]["test"] == name for c in found)
-        assert [c[key]["p_holm"] for c in found] == pytest.approx(holm([c[key]["p_value"] for c in found]))
+    for key, name in (("ensemble_test", "Paired permutation (macro-F1)"), ("accuracy_test", "McNemar exact")):
+        assert all(c["beside"][key]["test"] == name and c["beside"][key]["on"] == "the seed ensembles" for c in found)
+        adjusted = holm([c["beside"][key]["p_value"] for c in found])
+        assert [c["beside"][key]["p_holm"] for c in found] == pytest.approx(adjusted)
+    assert [c["effect"]["p_holm"] for c in found] == pytest.approx(holm([c["effect"]["p_value"] for c in found]))
     head = found[0]
-    assert head["test"]["statistic"] == pytest.approx(
-        result["models"]["gru"]["ensemble"]["macro_f1"] - result["models"]["lstm"]["ensemble"]["macro_f1"]
-    )
-    assert head["verdict"]["winner"] == "lstm" and head["verdict"]["p_value"] == head["test"]["p_holm"]
+    # The effect is the headline's: the difference of the seed means of macro-F1.
+    means = {cell: result["models"][cell]["summary"]["macro_f1"]["mean"] for cell in ("lstm", "gru")}
+    assert head["effect"]["difference"] == pytest.approx(means["gru"] - means["lstm"])
+    assert head["verdict"]["winner"] == "lstm" and head["verdict"]["p_value"] == head["effect"]["p_holm"]
+    assert result["rope"] == {"metric": "macro_f1", "width": 0.01, "relative": None}
+
+
+def test_macro_f1_from_per_example_hits_is_the_scorers_macro_f1():
+    from seqbench.kinds.classify import ClassifierScorer
+
+    rng = np.random.default_rng(9)
+    labels = rng.integers(0, 4, 80)
+    scorer = ClassifierScorer({"labels": labels, "idx_test": np.arange(80)}, {"labels": list("abcd")})
+    output = rng.dirichlet(np.ones(4), 80)
+    got = scorer.primary_from_means(scorer.primary_items(output).mean(axis=0))
+    assert got == pytest.approx(scorer.scores(output)["macro_f1"])
