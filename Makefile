@@ -86,6 +86,7 @@ bench: install  ## benchmarks; they print ratios against a plain baseline
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/rnn_kernels.py
+	$(BIN)/python bench/numerics.py
 	$(BIN)/python bench/prefect_overhead.py
 	test -d data/prepared/sp500_returns || $(BIN)/dvc repro prepare@sp500_returns
 	$(BIN)/python bench/search.py

@@ -150,3 +150,38 @@ def fixed_search(project, name: str = "toy") -> None:
     from seqbench.stages.search import write_result
 
     write_result(name, project.root / "params.yaml", {})
+
+
+def assert_verdicts_agree(result: dict) -> None:
+    """On every comparison of an evaluation, the interval, the p-value and the verdict tell one
+    story (stats.VERDICT_RULE): a winner's interval lies beyond the ROPE on its side with Holm
+    p < ALPHA; "equivalent" lies inside the ROPE; "undecided" is neither; the verdict's p is the
+    bootstrap's Holm p, and the interval holds the difference of the seed means it reports."""
+    from seqbench.metrics import HIGHER_IS_BETTER
+    from seqbench.stats import ALPHA
+
+    rope = result["rope"]["width"]
+    higher = HIGHER_IS_BETTER[result["rope"]["metric"]]
+    for c in result["comparisons"]:
+        effect, verdict = c["effect"], c["verdict"]
+        where = f"{result['dataset']}: {c['a']} vs {c['b']}"
+        assert effect["low"] <= effect["difference"] <= effect["high"], where
+        assert verdict["p_value"] == effect["p_holm"] >= effect["p_value"], where
+        beyond_b = effect["low"] > rope if higher else effect["high"] < -rope
+        beyond_a = effect["high"] < -rope if higher else effect["low"] > rope
+        inside = -rope < effect["low"] and effect["high"] < rope
+        if c.get("void"):
+            assert verdict["answer"] == "void" and verdict["winner"] is None, where
+            continue
+        expected = (
+            "b_better"
+            if beyond_b and verdict["p_value"] < ALPHA
+            else "a_better"
+            if beyond_a and verdict["p_value"] < ALPHA
+            else "equivalent"
+            if inside
+            else "undecided"
+        )
+        assert verdict["answer"] == expected, where
+        winner = {"a_better": c["a"], "b_better": c["b"]}.get(expected)
+        assert verdict["winner"] == winner, where

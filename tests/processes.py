@@ -54,6 +54,7 @@ def dvc_project(root: Path, params: dict, files: dict) -> dict:
         shutil.copytree(REPO / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name, frame in files.items():
         frame.to_csv(root / name, index=False)
+    params = {"verdict": {"rope": {}}, **params}  # evaluate's DVC params name the section
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, **GIT_IDENTITY, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PREFECT_API_URL", None)

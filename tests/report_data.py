@@ -189,7 +189,9 @@ def stock_evaluation(rng) -> tuple[dict, pd.DataFrame]:
     }
     outputs = {(c, s): rng.normal(0, 0.01, 40) for c in CELLS for s in SEEDS}
     baselines = {"random_walk": np.zeros(40), "ridge_ar": rng.normal(0, 0.005, 40)}
-    return assemble("prices", "stock", meta, stock.scorer(arrays, meta), outputs, baselines, CELLS, SEEDS)
+    best = {"name": "ridge_ar", "metric": "rmse", "validation_scores": {"random_walk": 0.011, "ridge_ar": 0.010}}
+    scorer = stock.scorer(arrays, meta)
+    return assemble("prices", "stock", meta, scorer, outputs, baselines, CELLS, SEEDS, best, (0.01, True))
 
 
 def text_evaluation(rng) -> tuple[dict, pd.DataFrame]:
@@ -200,8 +202,10 @@ def text_evaluation(rng) -> tuple[dict, pd.DataFrame]:
     outputs = {("lstm", s): confident.copy() for s in SEEDS}
     outputs.update({("gru", s): confident[:, ::-1].copy() for s in SEEDS})  # every answer flipped
     baselines = {"majority": np.full((40, 2), 0.5)}
+    best = {"name": "majority", "metric": "macro_f1", "validation_scores": {"majority": 0.33}}
+    scorer = ClassifierScorer(arrays, meta)
     result, predictions = assemble(
-        "reviews", "text", meta, ClassifierScorer(arrays, meta), outputs, baselines, CELLS, SEEDS
+        "reviews", "text", meta, scorer, outputs, baselines, CELLS, SEEDS, best, (0.01, False)
     )
     examples = [SCRIPT, IMAGE] + [f"review {i}" for i in range(38)]
     predictions.insert(0, "example", examples)

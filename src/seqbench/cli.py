@@ -186,7 +186,8 @@ def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
         verdict = comparison["verdict"]
         say(
             f"evaluate {dataset}: {comparison['a']} vs {comparison['b']}: {verdict['text']} "
-            f"({comparison['test']['test']}, Holm-adjusted p = {verdict['p_value']:.3g})"
+            f"({comparison['effect']['difference']:+.4g} [{comparison['effect']['low']:+.4g}, "
+            f"{comparison['effect']['high']:+.4g}], Holm-adjusted p = {verdict['p_value']:.3g})"
         )
     say(f"evaluate {dataset}: done ({time.perf_counter() - started:.1f}s)")
 

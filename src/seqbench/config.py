@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from seqbench.errors import ConfigError
 from seqbench.kinds import KINDS
 from seqbench.redact import register_sources
-from seqbench.settings import Budget, DatasetTraining, Ingest, Search, Strict
+from seqbench.settings import ROPE_DEFAULTS, Budget, DatasetTraining, Ingest, Search, Strict, Verdict, parse_rope
 
 # Dataset and suite names become DVC stage names (ingest@NAME), params keys (datasets.NAME) and
 # file names (data/raw/NAME.parquet, reports/validation/NAME.json). No dots: DVC reads a dot in
@@ -51,6 +51,12 @@ class Training(Budget):
     # torch threads per run. Fixed, not cores / workers: the float order, and so the result,
     # changes with the thread count. Parallelism comes from more runs at once.
     threads: int = Field(1, gt=0)
+    # native: torch, oneDNN and MKL run this CPU's fastest code (AVX2, AVX-512, ...); portable:
+    # baseline x86-64 code for all of them, so neither the CPU's vector units nor the environment
+    # pick the kernels a run computes with, at about twice the training time (numerics.py;
+    # bench/numerics.py measured it). Global: every run and trial alike (a pooled worker computes
+    # in one mode).
+    numerics: Literal["native", "portable"] = "native"
     # An existing Dask scheduler, e.g. tcp://10.0.0.5:8786 or tls://...: its workers need not share
     # the project's disk (a run's inputs and results travel with its task).
     dask_address: str | None = None
@@ -163,6 +169,7 @@ class Params(Strict):
     train: Training = Field(default_factory=Training)
     ingest: Ingest = Field(default_factory=Ingest)
     schedule: Schedule = Field(default_factory=Schedule)
+    verdict: Verdict = Field(default_factory=Verdict)
     # Suites run in a workspace of their own (suites/<name>/, `make suite`), not in `make run`.
     suites: dict[str, Suite] = Field(default_factory=dict)
 
@@ -263,6 +270,16 @@ class Params(Strict):
             merged["space"] = {**merged["space"], **own.pop("space", {})}
             merged.update(own)
         return Search(**merged)
+
+    def rope(self, name: str, metric: str) -> tuple[float, bool]:
+        """Dataset `name`'s region of practical equivalence for `metric`: (value, relative), from its
+        own `verdict.rope`, else the global one, else ROPE_DEFAULTS."""
+        for rope in (self.dataset(name).verdict.rope, self.verdict.rope, ROPE_DEFAULTS):
+            if metric in rope:
+                return parse_rope(rope[metric])
+        raise ConfigError(
+            f"verdict.rope: no width for metric '{metric}' (datasets.{name}); add one, e.g. {metric}: 0.01"
+        )
 
     def overrides(self, name: str) -> list[DatasetTraining]:
         """The `train:` sections over the global one for dataset `name`, weakest first: its

@@ -84,9 +84,10 @@ class Budget(Strict):
     pooling: Literal["last", "mean"] = "last"  # classifiers: last valid step or mean of steps
     # How a configuration is validated. holdout: on the validation split, where each run also
     # stops early. kfold: stratified k-fold cross-validation over the training and validation
-    # items chooses the configuration and the epoch count; then every seed trains on all of them
-    # for that many epochs. For classifiers with a few dozen sequences, where one small
-    # validation split picks noise (it needs search trials >= 1: the folds choose the epochs).
+    # items chooses the configuration and the epoch; then every seed trains on all of them for
+    # the optimiser steps the folds took to it (not as many epochs: more batches each). For
+    # classifiers with a few dozen sequences, where one small validation split picks noise (it
+    # needs search trials >= 1: the folds choose the epochs).
     validation: Literal["holdout", "kfold"] = "holdout"
     folds: int = Field(5, ge=2, le=20)  # with validation: kfold
 
@@ -142,7 +143,7 @@ class Search(Strict):
     trials: int = Field(0, ge=0)  # per cell; 0 trains the fixed budget above
     seed: int = 0  # the sampler's seed
     # Trials asked at once per cell. Fixed here, not taken from `workers`, so that which
-    # trials are sampled (and which are pruned) is the same on any machine.
+    # trials are sampled (and which are pruned) does not depend on the number of workers.
     parallel: int = Field(2, gt=0)
     startup_trials: int = Field(4, ge=1)  # TPE samples at random until this many trials are done
     pruner: Literal["median", "none"] = "median"
@@ -205,6 +206,61 @@ class DatasetTraining(BudgetOverride):
     search: SearchOverride = Field(default_factory=SearchOverride)  # type: ignore[valid-type]
 
 
+# The regions of practical equivalence (`verdict.rope`): per metric, a half-width in the metric's
+# units (a number) or relative to the best baseline's score (a percentage, "1%"). Why these:
+# README, "Reading the report". 0.01 of macro-F1 or accuracy is one test example in a hundred;
+# forecast losses have no natural unit, so 1% of the best baseline's RMSE or QLIKE.
+ROPE_DEFAULTS = {
+    "macro_f1": 0.01,
+    "accuracy": 0.01,
+    "balanced_accuracy": 0.01,
+    "roc_auc": 0.01,
+    "rmse": "1%",
+    "mae": "1%",
+    "qlike": "1%",
+    "mse_log": "1%",
+}
+
+
+def parse_rope(width) -> tuple[float, bool]:
+    """(value, relative): a number >= 0 in the metric's units, or "P%" of the best baseline's score."""
+    import math
+
+    relative = isinstance(width, str)
+    text = width.strip() if relative else width
+    if relative:
+        if not text.endswith("%"):
+            raise ValueError(f"{width!r} is neither a number nor a percentage such as '1%'")
+        try:
+            text = float(text[:-1])
+        except ValueError:
+            raise ValueError(f"{width!r} is neither a number nor a percentage such as '1%'") from None
+    if isinstance(text, bool) or not isinstance(text, (int, float)) or not math.isfinite(text) or text < 0:
+        raise ValueError(f"{width!r} must be a finite width >= 0 (a number, or a percentage such as '1%')")
+    return (float(text) / 100 if relative else float(text)), relative
+
+
+class Verdict(Strict):
+    """`verdict:`: how a comparison is decided. `rope` maps a metric to its region of practical
+    equivalence; the defaults (ROPE_DEFAULTS) apply to metrics it does not name."""
+
+    rope: dict[str, Union[float, str]] = Field(default_factory=dict)
+
+    @field_validator("rope")
+    @classmethod
+    def _known_metrics_and_widths(cls, value):
+        from seqbench.metrics import HIGHER_IS_BETTER
+
+        for metric, width in value.items():
+            if metric not in HIGHER_IS_BETTER:
+                raise ValueError(f"{metric}: not a metric seqbench computes; known: {', '.join(HIGHER_IS_BETTER)}")
+            try:
+                parse_rope(width)
+            except ValueError as exc:
+                raise ValueError(f"{metric}: {exc}") from None
+        return value
+
+
 class DatasetBase(Strict):
     """The keys every dataset has. Each kind subclasses it in its own module with a `kind`
     literal (the discriminator of params.yaml's `datasets:` union), its own keys and MAPPABLE."""
@@ -217,6 +273,7 @@ class DatasetBase(Strict):
     # Validation fails when more than this fraction of rows is quarantined.
     max_quarantine_fraction: float = Field(0.05, ge=0, le=1)
     train: DatasetTraining = Field(default_factory=DatasetTraining)
+    verdict: Verdict = Field(default_factory=Verdict)  # over the global `verdict:`, metric by metric
 
     # The canonical columns a `columns:` mapping may name; each kind sets its own.
     MAPPABLE: ClassVar[tuple[str, ...]] = ()

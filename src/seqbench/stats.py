@@ -164,8 +164,8 @@ def paired_permutation_f1(
 
     Under the null the two models are exchangeable on each example, so each example's two
     predicted classes are swapped at random (scipy's permutation_type="samples"); exact over all
-    2^n swaps when that is no more than `resamples`. The seed is fixed so the p-value is the same
-    on any machine. The statistic is macro-F1(b) - macro-F1(a): positive when b is better.
+    2^n swaps when that is no more than `resamples`. The seed is fixed so the same predictions give
+    the same p-value on any machine. The statistic is macro-F1(b) - macro-F1(a): positive when b is better.
     """
     import numpy as np
     from scipy.stats import permutation_test

@@ -85,6 +85,8 @@ def write_evaluation(root: Path) -> None:
         {"majority": np.full((20, 2), 0.5)},
         CELLS,
         SEEDS,
+        {"name": "majority", "metric": "macro_f1", "validation_scores": {"majority": 0.33}},
+        (0.01, False),
     )
     predictions.insert(0, "example", [SCRIPT + ESCAPE, IMAGE] + [f"review {i}" for i in range(18)])
     result["cost"] = fake_cost()

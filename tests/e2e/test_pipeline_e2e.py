@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from chromium import check_in_browser
-from helpers import stock_frame, text_frame
+from helpers import assert_verdicts_agree, stock_frame, text_frame
 from processes import dvc_project, run_command
 
 
@@ -71,7 +71,9 @@ def test_the_pipeline_flow_runs_everything_through_the_report(repo, browser):
         assert set(summary["cells"]) == {"lstm", "gru"}
         evaluation = json.loads((root / f"reports/eval/{name}.json").read_text())
         assert {"lstm", "gru"} <= set(evaluation["models"]) and evaluation["baselines"]
-        assert all(0 <= c["test"]["p_value"] <= 1 for c in evaluation["comparisons"])
+        assert all(0 < c["effect"]["p_value"] <= 1 for c in evaluation["comparisons"])
+        assert evaluation["best_baseline"]["name"] in evaluation["baselines"]  # chosen on validation
+        assert_verdicts_agree(evaluation)  # one of the four answers (or void), matching its interval and p
     assert "Running stage 'report'" in output
     check_in_browser(browser, root / "reports/index.html", ["prices", "reviews", "gunpoint"], "e2e-report.png")
     assert (root / "reports/plots/confusion/gunpoint/nn_dtw.csv").exists()

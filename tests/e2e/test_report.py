@@ -74,15 +74,18 @@ def test_report_is_self_contained_and_escapes_data(rendered):
 
 
 def test_the_verdict_in_the_report_follows_the_tests(rendered):
+    from helpers import assert_verdicts_agree
+
     result = json.loads((rendered.parent / "eval/reviews.json").read_text())
     lstm_vs_gru = result["comparisons"][0]
-    mcnemar = lstm_vs_gru.get(
-        "accuracy_test", lstm_vs_gru["test"]
-    )  # beside the verdict's test, once that is macro-F1's
+    mcnemar = lstm_vs_gru["beside"]["accuracy_test"]  # beside the verdict, on the seed ensembles
     assert mcnemar["only_a_correct"] == 40 and lstm_vs_gru["verdict"]["winner"] == "lstm"
     html = rendered.read_text(encoding="utf-8")
     assert "lstm is better" in html
-    assert "no significant difference" in html  # random forecasts on prices
+    for name in ("prices", "reviews"):  # no row's interval, p and verdict disagree
+        assert_verdicts_agree(evaluation(rendered, name))
+    prices = evaluation(rendered, "prices")["comparisons"][0]["verdict"]
+    assert prices["text"] in html and f"{prices['p_value']:.3g}" in html  # the verdict's own p is shown
 
 
 def test_report_opens_in_headless_chromium(rendered, browser):
@@ -120,7 +123,7 @@ def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
     for name in ("prices", "reviews"):
         expected = expected_forest(evaluation(rendered, name))
         assert len(expected) == 3  # gru − lstm, and each cell − the best baseline
-        mean = next(t for t in traces if t["meta"] == name and t["name"].startswith("mean"))
+        mean = next(t for t in traces if t["meta"] == name and t["name"].startswith("difference of the seed means"))
         assert sorted(mean["y"]) == sorted(expected)
         for label, x, plus, minus in zip(mean["y"], mean["x"], mean["plus"], mean["minus"]):
             difference, (low, high), _ = expected[label]
@@ -138,7 +141,14 @@ def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
     verdicts = browser.execute_script(
         "return document.querySelector('#forest .js-plotly-plot').layout.annotations.map(a => a.text)"
     )
-    assert sum("lstm is better" in v for v in verdicts) >= 2 and any("no significant difference" in v for v in verdicts)
+    assert sum("lstm is better" in v for v in verdicts) >= 2
+    prices = [c["verdict"]["text"] for c in evaluation(rendered, "prices")["comparisons"]]
+    assert all(any(text in v for v in verdicts) for text in prices)
+    # The ROPE is drawn as a band in each panel.
+    shapes = browser.execute_script(
+        "return document.querySelector('#forest .js-plotly-plot').layout.shapes.filter(s => s.type === 'rect').length"
+    )
+    assert shapes == 2
     top = "return document.querySelector(arguments[0]).getBoundingClientRect().top"
     forest, table, first_section = (
         browser.execute_script(top, s) for s in ("#forest", "#summary-table", "section#prices")

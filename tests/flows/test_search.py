@@ -80,6 +80,10 @@ def test_search_gives_both_cells_the_same_trials_and_never_reads_the_test_split(
         best = min((t for t in cell["trials"] if t["state"] == "complete"), key=lambda t: t["value"])
         assert cell["best_trial"] == best["number"]
         assert {k: cell["config"][k] for k in best["params"]} == best["params"]
+        # How decisive: the best (up to) 3 complete trials' values, best first, and their spread.
+        top = sorted(t["value"] for t in cell["trials"] if t["state"] == "complete")[:3]
+        assert cell["top_trials"]["values"] == top and cell["top_trials"]["numbers"][0] == best["number"]
+        assert cell["top_trials"]["spread"] == top[-1] - top[0]
     assert (prepared_stock.root / "models/toy/search/lstm.journal").exists()
 
 

@@ -69,7 +69,9 @@ def test_evaluate_scores_the_runs_and_baselines_on_the_test_split(prepared_stock
     assert run_flow(prepared_stock, prefect_server, runner="sequential").returncode == 0
     result = prepared_stock.run("evaluate", "toy")
     assert result.exit_code == 0, result.output
-    assert "lstm vs gru" in result.output and "Diebold-Mariano" in result.output
+    assert "lstm vs gru" in result.output and "Holm-adjusted p" in result.output
+    evaluation = json.loads((prepared_stock.root / "reports/eval/toy.json").read_text())
+    assert evaluation["comparisons"][0]["beside"]["loss_test"]["test"] == "Diebold-Mariano (HLN)"
     metrics = json.loads((prepared_stock.root / "reports/metrics/toy.json").read_text())
     assert {"lstm", "gru", "random_walk", "ridge_ar", "lstm_vs_gru"} <= set(metrics)
     assert metrics["random_walk"]["theils_u"] == 1.0  # the random walk against itself

@@ -1,5 +1,7 @@
-"""Stock volatility and return forecasts: the volatility target and its baselines (HAR-RV, EWMA,
-GARCH), the forecast metrics against hand-computed values, the void rule, and bad settings."""
+"""Stock volatility and return forecasts: the volatility target and its baselines (HAR-RV, log-HAR,
+EWMA, GARCH), on the test split and on validation (fit on the training period only), every model's
+calibration on validation, the forecast metrics against hand-computed values, the void rule, and
+bad settings."""
 
 import json
 import math
@@ -173,7 +175,7 @@ def test_ewma_is_riskmetrics_by_hand():
 def test_volatility_baselines_have_one_finite_forecast_per_test_window():
     arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
     found = volatility.baselines(arrays, meta)
-    assert set(found) == {"har_rv", "ewma", "garch"}
+    assert set(found) == {"har_rv", "har_log", "ewma", "garch"}
     for name, forecast in found.items():
         assert forecast.shape == (meta["sizes"]["test"],), name
         assert np.isfinite(forecast).all(), name
@@ -309,10 +311,15 @@ def test_volatility_scorer_scales_each_run_on_validation_and_tests_qlike():
     rng = np.random.default_rng(0)
     outputs = {(c, s): calibrated + rng.normal(0, 0.1, len(test)) for c in ("lstm", "gru") for s in (0, 1)}
     baselines = stock.baselines(arrays, meta, None)
-    result, predictions = assemble("vol", "stock", meta, scorer, outputs, baselines, ["lstm", "gru"], [0, 1])
+    best = {"name": "garch", "metric": "qlike", "validation_scores": {}}
+    cells = ["lstm", "gru"]
+    result, predictions = assemble("vol", "stock", meta, scorer, outputs, baselines, cells, [0, 1], best, (0.01, True))
     head = result["comparisons"][0]
-    assert head["metric"] == "qlike" and head["test"]["loss"] == "QLIKE"
-    assert all("p_holm" in c["squared_error_test"] for c in result["comparisons"])
+    assert head["metric"] == "qlike" and head["beside"]["loss_test"]["loss"] == "QLIKE"
+    assert head["effect"]["block_length"] >= 1  # forecasts: resampled in blocks
+    assert all("p_holm" in c["beside"]["squared_error_test"] for c in result["comparisons"])
+    garch_qlike = result["models"]["garch"]["scores"]["qlike"]
+    assert result["rope"]["width"] == pytest.approx(0.01 * garch_qlike)  # 1% of the best baseline's score
     assert set(result["models"]["garch"]["scores"]) == {"qlike", "mse_log", "mz_r2"}
     assert result["context"]["target"] == "volatility"
     assert {"actual_volatility", "garch_volatility", "lstm_log_variance"} <= set(predictions.columns)
@@ -325,39 +332,41 @@ def run_metrics(best: float, untrained: float = 1.0) -> dict:
     return {"best_val_loss": best, "untrained_val_loss": untrained, "best_epoch": 0 if best >= untrained else 3}
 
 
-def test_a_comparison_is_void_when_no_seed_of_either_cell_learned():
-    from seqbench.stages.evaluate import mark_void, void_reason
-
-    stuck = [run_metrics(1.0) for _ in range(4)]
-    reason = void_reason(stuck)
-    assert reason and "untrained" in reason and "4 runs" in reason
-    assert void_reason(stuck[:3] + [run_metrics(0.99)]) is None  # one seed learned: it counts
-    comparisons = [
-        {"a": "lstm", "b": "gru", "verdict": {"winner": "gru", "text": "gru is better"}},
-        {"a": "lstm", "b": "ridge_ar", "verdict": {"winner": None, "text": "no significant difference"}},
-    ]
-    mark_void(comparisons, ["lstm", "gru"], reason)
-    assert comparisons[0]["void"] == reason
-    assert comparisons[0]["verdict"]["winner"] is None and comparisons[0]["verdict"]["text"].startswith("void")
-    assert "void" not in comparisons[1]  # against a baseline the untrained model is still measured
-    untouched = [{"a": "lstm", "b": "gru", "verdict": {"winner": "gru", "text": "gru is better"}}]
-    mark_void(untouched, ["lstm", "gru"], None)
-    assert untouched[0]["verdict"]["winner"] == "gru" and "void" not in untouched[0]
-
-
-def test_void_reason_reads_the_runs_metrics_files(tmp_path):
-    from seqbench.stages.evaluate import read_run_metrics, void_reason
-
-    folders = []
-    for cell in ("lstm", "gru"):
-        for seed in (0, 1):
-            folder = tmp_path / cell / f"seed{seed}"
+def write_runs(root, learned: dict):
+    """(cell, seed) -> run folder with a metrics.json; `learned[cell]`: which seeds beat untrained."""
+    runs = {}
+    for cell, seeds in learned.items():
+        for seed, better in enumerate(seeds):
+            folder = root / cell / f"seed{seed}"
             folder.mkdir(parents=True)
-            (folder / "metrics.json").write_text(json.dumps(run_metrics(0.7, untrained=0.7)))
-            folders.append(folder)
-    assert void_reason([read_run_metrics(f) for f in folders]) is not None
-    (folders[-1] / "metrics.json").write_text(json.dumps(run_metrics(0.69, untrained=0.7)))
-    assert void_reason([read_run_metrics(f) for f in folders]) is None
+            (folder / "metrics.json").write_text(json.dumps(run_metrics(0.69 if better else 0.7, untrained=0.7)))
+            runs[(cell, seed)] = folder
+    return runs
+
+
+def test_a_cell_that_never_learned_is_void_on_its_own(tmp_path):
+    from seqbench.stages.evaluate import cells_that_did_not_learn, mark_void
+
+    runs = write_runs(tmp_path, {"lstm": [False, True, False], "gru": [False, False, False]})
+    found = cells_that_did_not_learn(runs, ["lstm", "gru"], [0, 1, 2])
+    assert list(found) == ["gru"] and "did not learn" in found["gru"] and "3 runs" in found["gru"]
+    comparisons = [
+        {"a": "lstm", "b": "gru", "verdict": {"answer": "a_better", "winner": "lstm", "text": "lstm is better"}},
+        {"a": "lstm", "b": "garch", "verdict": {"answer": "undecided", "winner": None, "text": "undecided"}},
+        {"a": "gru", "b": "garch", "verdict": {"answer": "b_better", "winner": "garch", "text": "garch is better"}},
+    ]
+    mark_void(comparisons, found)
+    assert comparisons[0]["void"] == found["gru"] and comparisons[2]["void"] == found["gru"]
+    assert all(c["verdict"]["answer"] == "void" and c["verdict"]["winner"] is None for c in comparisons[::2])
+    assert comparisons[0]["verdict"]["text"] == "void: gru did not learn"
+    assert "void" not in comparisons[1]  # the LSTM learned: its comparison with the baseline stands
+
+
+def test_no_cell_is_void_when_one_of_its_seeds_learned(tmp_path):
+    from seqbench.stages.evaluate import cells_that_did_not_learn
+
+    runs = write_runs(tmp_path, {"lstm": [False, True], "gru": [True, False]})
+    assert cells_that_did_not_learn(runs, ["lstm", "gru"], [0, 1]) == {}
 
 
 def test_the_report_summary_names_the_void_comparisons(tmp_path):
@@ -369,7 +378,8 @@ def test_the_report_summary_names_the_void_comparisons(tmp_path):
 
     rng = np.random.default_rng(0)
     stuck, predictions = stock_evaluation(rng)
-    mark_void(stuck["comparisons"], stuck["cells"], "no seed of either cell improved on its untrained model")
+    stuck["did_not_learn"] = {cell: f"did not learn: {cell} never beat its untrained model" for cell in stuck["cells"]}
+    mark_void(stuck["comparisons"], stuck["did_not_learn"])
     write_dataset(tmp_path, "prices", stuck, predictions)
     write_dataset(tmp_path, "reviews", *text_evaluation(rng), columns=("text",), searched=False)
     params = {
@@ -382,7 +392,7 @@ def test_the_report_summary_names_the_void_comparisons(tmp_path):
     html = render_report(tmp_path / "params.yaml").read_text(encoding="utf-8")
     summary = html[html.index('id="void-summary"') : html.index('<section id="prices"')]
     assert "Void comparisons" in summary and "prices</a>: lstm vs gru" in summary and "reviews" not in summary
-    assert "void: neither cell learned beyond its untrained model" in html
+    assert "void: lstm and gru did not learn" in html
     assert "test up days" in html  # directional accuracy beside the test period's up-day share
 
 
@@ -459,8 +469,11 @@ def test_a_volatility_dataset_trains_evaluates_and_predicts(project):
     assert result.exit_code == 0, result.output
     detail = json.loads((project.root / "reports/eval/vol.json").read_text())
     assert detail["comparisons"][0]["metric"] == "qlike"
-    assert detail["baselines"] == ["har_rv", "ewma", "garch"]
-    assert sorted(detail["context"]["variance_scale"]) == ["gru seed0", "gru seed1", "lstm seed0", "lstm seed1"]
+    assert detail["baselines"] == ["har_rv", "har_log", "ewma", "garch"]
+    # Every model is calibrated alike: each RNN run and each baseline has its validation factor.
+    runs = {"gru seed0", "gru seed1", "lstm seed0", "lstm seed1"}
+    assert set(detail["context"]["variance_scale"]) == runs | set(detail["baselines"])
+    assert detail["context"]["calibrated"] == "all"
     assert all(k > 0 for k in detail["context"]["variance_scale"].values())
     headline = json.loads((project.root / "reports/metrics/vol.json").read_text())
     assert {"qlike", "mse_log", "mz_r2"} <= set(headline["garch"])
@@ -477,10 +490,144 @@ def test_a_volatility_dataset_trains_evaluates_and_predicts(project):
     assert project.run("report", "--output", str(page)).exit_code == 0
     html = page.read_text(encoding="utf-8")
     assert "Forecast vs actual volatility" in html and "QLIKE (Patton 2011" in html
-    assert "DM on squared error of log variance" in html
+    assert "Diebold-Mariano (HLN) on squared error of log variance (the seed ensembles)" in html
     project.write("new.csv", garch_prices(days=60, seed=9))
     out_path = project.root / "out.csv"
     assert project.run("predict", "vol", "new.csv", "--output", str(out_path)).exit_code == 0
     out = pd.read_csv(out_path)
     assert {"predicted_log_variance", "predicted_volatility"} <= set(out.columns)
     assert (out["predicted_volatility"] > 0).all()
+
+
+# ---- baselines on the validation split, and every model calibrated alike --------------------------
+
+
+def sv_prices(days: int = 1500, seed: int = 0, phi: float = 0.98) -> pd.DataFrame:
+    """Closes whose daily log variance is a persistent AR(1) (a stochastic-volatility model):
+    h_t = mu + phi (h_t-1 - mu) + 0.2 eta_t, r_t = exp(h_t / 2) z_t, with exp(mu) = 1e-4."""
+    rng = np.random.default_rng(seed)
+    mu, h, log_variance = math.log(1e-4), math.log(1e-4), []
+    for _ in range(days):
+        h = mu + phi * (h - mu) + 0.2 * rng.standard_normal()
+        log_variance.append(h)
+    returns = np.exp(np.array(log_variance) / 2) * rng.standard_normal(days)
+    frame = stock_frame(days)
+    close = 100 * np.exp(np.cumsum(returns))
+    frame["close"] = frame["open"] = frame["high"] = frame["low"] = close
+    return frame
+
+
+def test_return_baselines_and_scorer_on_validation():
+    arrays, meta = tiny_returns_arrays()
+    arrays["ends_val"] = np.array([3])  # training returns: ln 1.1, ln 0.9; validation: ln 1.1
+    arrays["ends_test"] = np.array([], "int64")  # not needed on validation
+    found = stock.baselines(arrays, meta, None, split="val")
+    assert set(found) == {"random_walk", "historical_mean", "always_up", "ridge_ar"}
+    assert all(len(v) == 1 for v in found.values())
+    # Fit on the training returns alone: the validation return is not in the mean.
+    assert found["historical_mean"] == pytest.approx([(math.log(1.1) + math.log(0.9)) / 2])
+    assert found["always_up"] == pytest.approx([math.log(1.1)])
+    scorer = stock.scorer(arrays, meta, split="val")
+    assert scorer.truth["actual_return"] == pytest.approx([math.log(1.1)])  # the validation window's
+    assert scorer.truth["benchmark"] == pytest.approx((math.log(1.1) + math.log(0.9)) / 2)
+    assert scorer.truth["up_share"] == 1.0
+    assert scorer.scores(np.zeros(1))["rmse"] == pytest.approx(math.log(1.1))
+    assert isinstance(scorer, ReturnScorer) and scorer.primary == "rmse" and not scorer.calibrates
+
+
+def test_volatility_baselines_on_validation_fit_on_the_training_period_only():
+    """Changing every price after the training period changes no validation forecast made before
+    it: no baseline fitted for the validation split saw a validation or test day."""
+    frame = garch_prices(seed=2)
+    arrays, meta, df = prepared(frame, target="volatility", horizon=5)
+    later = frame.copy()
+    after = (pd.to_datetime(later["date"]) > pd.Timestamp(meta["train_end"])).to_numpy()
+    rng = np.random.default_rng(6)
+    shock = np.exp(np.cumsum(rng.normal(0, 0.05, after.sum())))  # wilder validation and test periods
+    for column in ("open", "high", "low", "close"):
+        later.loc[after, column] = later.loc[after, column].to_numpy() * shock
+    arrays2, meta2, _ = prepared(later, target="volatility", horizon=5)
+    assert meta2["target_mean"] == meta["target_mean"] and meta2["variance_floor"] == meta["variance_floor"]
+    np.testing.assert_array_equal(arrays2["ends_val"], arrays["ends_val"])
+    known = df["date"].to_numpy()[arrays["ends_val"]] <= np.datetime64(meta["train_end"])
+    assert known.any() and not known.all()
+    first = volatility.baselines(arrays, meta, "val")
+    second = volatility.baselines(arrays2, meta2, "val")
+    assert list(first) == ["har_rv", "har_log", "ewma", "garch"]
+    for name in first:
+        assert first[name].shape == (meta["sizes"]["val"],) and np.isfinite(first[name]).all(), name
+        np.testing.assert_allclose(second[name][known], first[name][known], rtol=1e-6, err_msg=name)
+        assert not np.allclose(second[name][~known], first[name][~known]), name
+    # The test split's baselines are fit on training and validation: they do see the change.
+    test_first, test_second = volatility.baselines(arrays, meta), volatility.baselines(arrays2, meta2)
+    made_in_val = df["date"].to_numpy()[arrays["ends_test"]] <= np.datetime64(meta["val_end"])
+    assert not np.allclose(test_second["har_rv"][made_in_val], test_first["har_rv"][made_in_val])
+
+
+def test_the_validation_scorer_scores_the_validation_truth():
+    arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
+    scorer = stock.scorer(arrays, meta, split="val")
+    assert isinstance(scorer, volatility.VolatilityScorer)
+    assert scorer.primary == "qlike" and scorer.calibrates
+    actual = arrays["target"][arrays["ends_val"]].astype("float64") * meta["target_std"] + meta["target_mean"]
+    np.testing.assert_allclose(scorer.truth["actual_log_variance"], actual)
+    perfect = arrays["target"][arrays["ends_val"]].astype("float64")  # the validation targets themselves
+    assert scorer.scores(perfect)["qlike"] == pytest.approx(0.0, abs=1e-9)
+    assert stock.scorer(arrays, meta).scores(np.zeros(meta["sizes"]["test"])).keys() == scorer.scores(perfect).keys()
+    assert len(scorer.predictions_table({"m": perfect})) == meta["sizes"]["val"]
+    with pytest.raises(ValueError, match="split must be one of test, val, not 'train'"):
+        stock.scorer(arrays, meta, split="train")
+    with pytest.raises(ValueError, match="not 'train'"):
+        stock.baselines(arrays, meta, None, split="train")
+
+
+def test_a_baselines_level_factor_is_fitted_on_validation():
+    arrays, meta, _ = prepared(garch_prices(), target="volatility", horizon=5)
+    std, mean = meta["target_std"], meta["target_mean"]
+    on_test = stock.baselines(arrays, meta, None)
+    on_val = stock.baselines(arrays, meta, None, split="val")
+    scorer = stock.scorer(arrays, meta)
+    calibrated = scorer.calibrate("har_log", on_test["har_log"], on_val["har_log"])
+    factor = smearing_factor(scorer.truth["validation_log_variance"], on_val["har_log"] * std + mean)
+    assert scorer.scales["har_log"] == pytest.approx(factor) and factor != pytest.approx(1.0, abs=1e-3)
+    np.testing.assert_allclose(calibrated, on_test["har_log"] + math.log(factor) / std)
+    # The factor is the one that minimises the baseline's validation QLIKE ...
+    val_scorer = stock.scorer(arrays, meta, split="val")
+    best = val_scorer.scores(val_scorer.calibrate("har_log", on_val["har_log"], on_val["har_log"]))["qlike"]
+    for other in (0.8, 0.95, 1.05, 1.25):
+        worse = on_val["har_log"] + math.log(other * factor) / std
+        assert val_scorer.scores(worse)["qlike"] > best
+    # ... and the test split plays no part in it.
+    moved = {**arrays, "target": arrays["target"].copy()}
+    moved["target"][arrays["ends_test"]] += 1.0
+    other_scorer = stock.scorer(moved, meta)
+    other_scorer.calibrate("har_log", on_test["har_log"], on_val["har_log"])
+    assert other_scorer.scales["har_log"] == scorer.scales["har_log"]
+    # Runs and baselines alike: the context names each model's factor and says all were calibrated.
+    assert scorer.context()["calibrated"] == "baselines"
+    scorer.calibrate(("lstm", 0), on_test["garch"], on_val["garch"])
+    context = scorer.context()
+    assert context["calibrated"] == "all"
+    assert set(context["variance_scale"]) == {"har_log", "lstm seed0"}
+    assert stock.scorer(arrays, meta).context()["calibrated"] == "none"
+
+
+def test_log_har_beats_a_constant_on_a_persistent_log_variance():
+    """On prices whose log variance is a persistent AR(1), log-HAR's forecasts track the log
+    realised variance (better squared error of the log than the training mean's, a Mincer-Zarnowitz
+    R^2 well above 0) and, calibrated on validation like the RNNs, have a lower QLIKE."""
+    arrays, meta, _ = prepared(sv_prices(), target="volatility", horizon=5)
+    std = meta["target_std"]
+    on_test = stock.baselines(arrays, meta, None)
+    on_val = stock.baselines(arrays, meta, None, split="val")
+    constant = np.zeros(meta["sizes"]["test"])  # the training mean of the log realised variance
+    scorer = stock.scorer(arrays, meta)
+    raw_har, raw_constant = scorer.scores(on_test["har_log"]), scorer.scores(constant)
+    assert raw_har["mse_log"] < 0.9 * raw_constant["mse_log"]
+    assert raw_har["mz_r2"] > 0.1
+    har = scorer.scores(scorer.calibrate("har_log", on_test["har_log"], on_val["har_log"]))
+    flat = scorer.scores(scorer.calibrate("constant", constant, np.zeros(meta["sizes"]["val"])))
+    assert har["qlike"] < flat["qlike"]
+    # Its forecast is an estimate of E[log RV]: below log E[RV], so its factor exceeds 1.
+    assert scorer.scales["har_log"] > 1.0
+    assert np.isfinite(on_test["har_log"]).all() and std > 0

@@ -208,3 +208,48 @@ def test_a_dataset_merges_its_search_space_over_the_global_one():
     )
     search = params.search("x")
     assert search.trials == 3 and search.space == {"layers": [2], "dropout": [0.0, 0.2]}
+
+
+@pytest.mark.parametrize(
+    "rope, message",
+    [
+        ({"qlike": -0.01}, "verdict.rope: qlike: -0.01 must be a finite width >= 0"),
+        ({"macro_f1": "wide"}, "verdict.rope: macro_f1: 'wide' is neither a number nor a percentage"),
+        ({"rmse": "-1%"}, "verdict.rope: rmse: '-1%' must be a finite width >= 0"),
+        ({"f1": 0.01}, "verdict.rope: f1: not a metric seqbench computes; known: rmse"),
+        ({"macro_f1": [0.01]}, "verdict.rope.macro_f1"),
+    ],
+)
+def test_bad_ropes_are_reported_by_key(rope, message):
+    from seqbench.config import parse_params
+
+    with pytest.raises(ConfigError) as found:
+        parse_params({"datasets": {"x": STOCK}, "verdict": {"rope": rope}})
+    assert message in str(found.value)
+    with pytest.raises(ConfigError) as found:  # a dataset's own `verdict:` goes through the same check
+        parse_params({"datasets": {"x": {**STOCK, "verdict": {"rope": rope}}}})
+    assert "datasets.x.verdict.rope" in str(found.value)
+
+
+def test_a_dataset_rope_overrides_the_global_one_metric_by_metric():
+    from seqbench.config import parse_params
+
+    params = parse_params(
+        {
+            "datasets": {"x": {**STOCK, "verdict": {"rope": {"rmse": 0.002}}}, "y": STOCK},
+            "verdict": {"rope": {"rmse": "2%", "qlike": 0.05}},
+        }
+    )
+    assert params.rope("x", "rmse") == (0.002, False) and params.rope("y", "rmse") == (0.02, True)
+    assert params.rope("x", "qlike") == (0.05, False)  # the global one where the dataset names none
+    assert params.rope("x", "macro_f1") == (0.01, False)  # the default where neither does
+
+
+def test_a_bad_rope_fails_cleanly_on_the_command_line(project):
+    import yaml
+
+    project.params({"x": STOCK})
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["verdict"] = {"rope": {"qlike": -1}}
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    assert_clean_failure(project.run("evaluate", "x"), "verdict.rope: qlike: -1.0 must be a finite width >= 0")

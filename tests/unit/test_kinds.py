@@ -24,20 +24,23 @@ from seqbench.kinds.base import Check, Scorer
 # config.py: SETTINGS. ingest: canonicalize. validate: COLUMNS, GROUP_KEY, add_check_columns,
 # checks, summary. prepare: TASK, prepare. config: CROSS_VALIDATES. evaluate: scorer, baselines, describe_test.
 # predict: predict_inputs, format_predictions. report: report_figures.
+# scorer and baselines take a last `split` ("test" by default, or "val"; see SPLIT_DEFAULTS).
 FUNCTIONS = {
     "canonicalize": 2,
     "add_check_columns": 2,
     "checks": 2,
     "summary": 2,
     "prepare": 2,
-    "scorer": 2,
-    "baselines": 3,
+    "scorer": 3,
+    "baselines": 4,
     "describe_test": 2,
     "predict_inputs": 2,
     "format_predictions": 3,
     "report_figures": 1,
 }
 CONSTANTS = ("SETTINGS", "COLUMNS", "GROUP_KEY", "TASK", "CROSS_VALIDATES")
+# Functions whose last argument is the split they give outputs or scores for, "test" unless told.
+SPLIT_DEFAULTS = ("scorer", "baselines")
 # The tasks the models and batching are built for (models.build_model, models.datasets_for).
 TASKS = ("forecast", "classify")
 # Modules of seqbench.kinds that are not kinds themselves: what kinds share (base, classify) and the
@@ -67,6 +70,9 @@ def test_a_kind_has_every_member_the_stages_use(name):
     assert not missing, f"kind {name} lacks {', '.join(missing)}"
     for function, arguments in FUNCTIONS.items():
         assert len(inspect.signature(getattr(kind, function)).parameters) == arguments, function
+    for function in SPLIT_DEFAULTS:
+        split = inspect.signature(getattr(kind, function)).parameters["split"]
+        assert split.default == "test", f"{function}'s split defaults to the test split"
     assert issubclass(kind.SETTINGS, DatasetBase)
     assert get_args(kind.SETTINGS.model_fields["kind"].annotation) == (name,), "its `kind` literal is its registry key"
     assert set(kind.SETTINGS.MAPPABLE) <= set(kind.COLUMNS)
@@ -195,11 +201,26 @@ def scored(kind, arrays, meta, outputs, validated_path):
     assert scorer.primary in scorer.scores(test)
     baselines = kind.baselines(arrays, meta, validated_path)
     assert baselines and all(len(b) == len(test) for b in baselines.values())
+    # On validation: the same baselines (fit on the training split), scored by a scorer of the
+    # validation split with the same metrics and primary, where the best baseline is chosen.
+    on_val = kind.baselines(arrays, meta, validated_path, split="val")
+    assert list(on_val) == list(baselines)
+    assert all(len(b) == meta["sizes"]["val"] for b in on_val.values())
+    val_scorer = kind.scorer(arrays, meta, split="val")
+    assert val_scorer.primary == scorer.primary and val_scorer.calibrates == scorer.calibrates
+    for name, output in on_val.items():
+        if val_scorer.calibrates:
+            output = val_scorer.calibrate(name, output, output)
+        assert set(val_scorer.scores(output)) == set(scorer.scores(test)), name
+    if scorer.calibrates:  # every model alike: the baselines too, on their validation outputs
+        baselines = {name: scorer.calibrate(name, out, on_val[name]) for name, out in baselines.items()}
     runs = {(cell, seed): test + 0.01 * seed for cell in ("lstm", "gru") for seed in (0, 1)}
-    result, table = assemble("tiny", "x", meta, scorer, runs, baselines, ["lstm", "gru"], [0, 1])
+    best = {"name": next(iter(baselines)), "metric": scorer.primary, "validation_scores": {}}
+    cells = ["lstm", "gru"]
+    result, table = assemble("tiny", "x", meta, scorer, runs, baselines, cells, [0, 1], best, (0.01, False))
     assert len(table) == len(test)
     assert {c["metric"] for c in result["comparisons"]} == {scorer.primary}
-    assert all("p_holm" in c["test"] for c in result["comparisons"])
+    assert all("p_holm" in c["effect"] and c["verdict"]["answer"] for c in result["comparisons"])
     assert isinstance(scorer.confusion_tables(table, ["lstm", *baselines]), dict)
     examples = kind.describe_test(arrays, validated_path)
     assert examples is None or len(examples) == len(test)

@@ -269,3 +269,17 @@ def test_changed_training_code_retrains_a_finished_run(prepared_stock, monkeypat
     marker.write_text(json.dumps({**first, "best_val_loss": -1.0}))  # what reuse would return
     again = train_run("toy", "gru", 0, params_of(prepared_stock))
     assert again["best_val_loss"] == first["best_val_loss"]
+
+
+def test_a_kfold_refit_decays_a_cosine_schedule_per_optimiser_step_as_the_folds_did():
+    import math
+
+    from seqbench.training.fit import refit_cosine_epochs
+
+    # Folds: 5 batches an epoch over a 120-epoch horizon; the refit's pooled epochs hold 7.
+    cv = {"fold_max_epochs": 120, "refit_epochs": 10}
+    horizon = refit_cosine_epochs(cv, steps=50, batches=7)
+    for refit_epoch in range(1, 8):
+        fold_epoch = refit_epoch * 7 / 5  # the same optimiser steps
+        assert math.cos(math.pi * refit_epoch / horizon) == pytest.approx(math.cos(math.pi * fold_epoch / 120))
+    assert refit_cosine_epochs({"refit_epochs": 10}, steps=50, batches=7) is None  # an older result

@@ -10,10 +10,16 @@ A kind's module provides (tests/unit/test_kinds.py checks each registered kind f
 - prepare: `TASK` (which model, and so which batching: "forecast" or "classify") and
   `prepare(df, cfg) -> (arrays, meta)`; config: `CROSS_VALIDATES` (whether `validation:
   kfold` may pool its training and validation items);
-- evaluate: `baselines(arrays, meta, validated_path)`, `scorer(arrays, meta)` (a
-  `base.Scorer`: scores, paired tests, the predictions table; the classification kinds share
-  kinds/classify.py's) and `describe_test(arrays, validated_path)` (a text per test example,
-  or None);
+- evaluate: `baselines(arrays, meta, validated_path, split="test")`, `scorer(arrays, meta,
+  split="test")` (a `base.Scorer`: scores, paired tests, the predictions table; the
+  classification kinds share kinds/classify.py's) and `describe_test(arrays, validated_path)`
+  (a text per test example, or None). `split` is one of `base.SCORED_SPLITS`: "test" gives the
+  baselines' test outputs, each fit on the training and validation items, and the test split's
+  scorer; "val" gives their validation outputs, each fit on the training items alone (never
+  seeing validation or test), and a scorer of the validation split's truth with the same
+  metrics and primary: where the best baseline is chosen, so that the test split only scores.
+  A scorer that `calibrates` adjusts every model alike, RNN runs and baselines (a baseline's
+  `calibrate(name, test_output, val_output)` takes its split="val" outputs);
 - predict: `predict_inputs(df, meta)` and `format_predictions(rows, outputs, meta)`;
 - report: `report_figures(context)`, the figures its section draws (stages/report/sections.py
   has one function per figure name).

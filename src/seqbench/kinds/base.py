@@ -31,25 +31,52 @@ class Check:
     expectation: object  # a great_expectations Expectation
 
 
+# The splits evaluation scores: "test" (what the verdicts are about) and "val" (where the best
+# baseline is chosen, so that the test split only scores).
+SCORED_SPLITS = ("test", "val")
+
+
+def check_split(split: str) -> str:
+    """`split` if evaluation scores it (SCORED_SPLITS), else a ValueError naming it."""
+    if split not in SCORED_SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SCORED_SPLITS)}, not {split!r}")
+    return split
+
+
 class Scorer(Protocol):
-    """What evaluation asks of the scorer a kind gives it (`kind.scorer(arrays, meta)`): the
-    test split's scores, tests and tables. An output is what a model's predict_step gives for
-    the test split (or a baseline's equivalent): forecasts [N] or class probabilities [N, C]."""
+    """What evaluation asks of the scorer a kind gives it (`kind.scorer(arrays, meta, split)`):
+    one split's scores, tests and tables. `split` is "test" (the default: the verdicts) or "val"
+    (the same metrics and primary, against the validation split's truth: where the best baseline
+    is chosen). An output is what a model's predict_step gives for that split (or a baseline's
+    equivalent, `kind.baselines(..., split=split)`): forecasts [N] or class probabilities [N, C].
+    """
 
     primary: str  # the metric the verdict decides on
-    calibrates: bool  # whether each run's test outputs go through calibrate()
+    # Whether every model's outputs go through calibrate(): each RNN run's and each baseline's
+    # alike (evaluation calls it for both, or the scorer says False and none is adjusted).
+    calibrates: bool
 
     def calibrate(self, run, test_output, val_output):
-        """A run's test outputs adjusted with the help of its validation outputs."""
+        """A model's outputs on the scored split adjusted with the help of its outputs on the
+        validation split (fitted there only). `run` names the model: a (cell, seed) tuple for an
+        RNN run, a baseline's name (a str) for a baseline; for a baseline, `val_output` is
+        `kind.baselines(..., split="val")[name]`, the baseline fitted on the training split."""
 
     def scores(self, output) -> dict:
         """Metric name -> value (floats, or None where undefined)."""
 
-    def paired_test(self, output_a, output_b) -> dict:
-        """The verdict's test of two models' outputs (with "p_value")."""
+    serial: bool  # whether outputs are a time series (the bootstrap then resamples blocks)
+    loss: str | None  # the per-example loss the primary metric is built on, if it is one
+
+    def primary_items(self, output):
+        """[N, k] per-example statistics whose means give the primary metric (primary_from_means):
+        the verdict's bootstrap resamples these."""
+
+    def primary_from_means(self, means):
+        """The primary metric from means of primary_items over examples ([..., k] -> [...])."""
 
     def extra_tests(self, output_a, output_b) -> dict:
-        """Tests reported beside the verdict's, by key (e.g. "accuracy_test"); may be empty."""
+        """Tests of two seed ensembles reported beside the verdict, by key (e.g. "accuracy_test")."""
 
     def curves(self, output) -> dict:
         """Curves the report draws for a model (e.g. ROC); may be empty."""

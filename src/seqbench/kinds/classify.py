@@ -7,6 +7,8 @@ volatility.py, one module per target.
 
 from __future__ import annotations
 
+from seqbench.kinds.base import check_split
+
 # ---- preparation -------------------------------------------------------------------------------
 
 
@@ -46,6 +48,17 @@ def loss_weights(arrays: dict, n_classes: int, cfg) -> dict:
 # ---- baselines and predictions -------------------------------------------------------------------
 
 
+def baseline_items(arrays: dict, split: str = "test"):
+    """(items a baseline is fit on, items it predicts) for `split`: the training and validation
+    items and the test items for "test"; the training items and the validation items for "val",
+    so that a baseline's validation outputs never saw a validation or test label."""
+    import numpy as np
+
+    if check_split(split) == "val":
+        return np.asarray(arrays["idx_train"]), np.asarray(arrays["idx_val"])
+    return np.concatenate([arrays["idx_train"], arrays["idx_val"]]), np.asarray(arrays["idx_test"])
+
+
 def classification_output(rows, probabilities, labels: list[str]):
     """The predicted label and one probability column per label."""
     columns = {f"p_{label}": probabilities[:, i] for i, label in enumerate(labels)}
@@ -54,7 +67,8 @@ def classification_output(rows, probabilities, labels: list[str]):
 
 
 def majority_probabilities(train_labels, n_rows: int, n_classes: int):
-    """The majority-class baseline: the training class frequencies, the same for every row
+    """The majority-class baseline: the class frequencies of `train_labels` (the items it is fit
+    on), the same for every row
     (its predicted class is the most frequent one; its ROC-AUC is 0.5 by construction)."""
     import numpy as np
 
@@ -66,14 +80,35 @@ def majority_probabilities(train_labels, n_rows: int, n_classes: int):
 
 
 class ClassifierScorer:
-    """Scores class probabilities; pairs classifiers with a permutation test of macro-F1 (and
-    McNemar). The scorer of every classification kind (kinds.base.Scorer says what one does)."""
+    """Scores class probabilities of `split`'s items ("test", or "val": the same metrics against
+    the validation labels); pairs classifiers with a permutation test of macro-F1 (and McNemar).
+    The scorer of every classification kind (kinds.base.Scorer says what one does)."""
 
     primary = "macro_f1"
-    calibrates = False  # probabilities are scored as the model gives them
+    calibrates = False  # probabilities are scored as each model gives them: no model is adjusted
+    serial = False  # test examples are independent: resampled one by one
+    loss = None  # macro-F1 is no mean of per-example losses
 
-    def __init__(self, arrays: dict, meta: dict):
-        self.labels = arrays["labels"][arrays["idx_test"]]
+    def primary_items(self, output):
+        """[n, 3C]: per example and class c, (predicted c and right, predicted c, actually c).
+        Macro-F1 is primary_from_means of their means: per class 2TP / (2TP + FP + FN)."""
+        import numpy as np
+
+        classes = np.eye(len(self.names))
+        predicted, actual = classes[output.argmax(axis=1)], classes[self.labels]
+        return np.concatenate([predicted * actual, predicted, actual], axis=1)
+
+    def primary_from_means(self, means):
+        """Macro-F1 from the means of primary_items (0 for a class neither present nor predicted)."""
+        import numpy as np
+
+        c = len(self.names)
+        hits, total = means[..., :c], means[..., c : 2 * c] + means[..., 2 * c :]
+        return np.mean(np.divide(2 * hits, total, out=np.zeros_like(total), where=total > 0), axis=-1)
+
+    def __init__(self, arrays: dict, meta: dict, split: str = "test"):
+        self.split = check_split(split)
+        self.labels = arrays["labels"][arrays[f"idx_{split}"]]
         self.names = meta["labels"]
 
     def scores(self, output) -> dict:
@@ -81,21 +116,19 @@ class ClassifierScorer:
 
         return classification_metrics(self.labels, output, len(self.names))
 
-    def paired_test(self, output_a, output_b) -> dict:
-        """The verdict's test: a paired permutation test of macro-F1 (the primary metric)."""
-        from seqbench.stats import paired_permutation_f1
-
-        return paired_permutation_f1(self.labels, output_a.argmax(axis=1), output_b.argmax(axis=1), len(self.names))
-
     def calibrate(self, run, test_output, val_output):
         return test_output
 
     def extra_tests(self, output_a, output_b) -> dict:
-        """McNemar's exact test of accuracy: reported beside the verdict's test, not deciding."""
-        from seqbench.stats import mcnemar_exact
+        """Tests of two seed ensembles, reported beside the verdict: a paired permutation test of
+        macro-F1 and McNemar's exact test of accuracy."""
+        from seqbench.stats import mcnemar_exact, paired_permutation_f1
 
-        correct_a, correct_b = output_a.argmax(axis=1) == self.labels, output_b.argmax(axis=1) == self.labels
-        return {"accuracy_test": mcnemar_exact(correct_a, correct_b)}
+        predicted_a, predicted_b = output_a.argmax(axis=1), output_b.argmax(axis=1)
+        return {
+            "ensemble_test": paired_permutation_f1(self.labels, predicted_a, predicted_b, len(self.names)),
+            "accuracy_test": mcnemar_exact(predicted_a == self.labels, predicted_b == self.labels),
+        }
 
     def curves(self, output) -> dict:
         from seqbench.metrics import roc_points
@@ -116,6 +149,6 @@ class ClassifierScorer:
         return table
 
     def confusion_tables(self, predictions, models: list[str]) -> dict:
-        """Per model, the actual and predicted class of each test example: DVC's confusion
+        """Per model, the actual and predicted class of each scored example: DVC's confusion
         template reads these."""
         return {model: predictions[["actual", model]].rename(columns={model: "predicted"}) for model in models}

@@ -8,6 +8,8 @@ and stock.py, the kind's module, chooses between the two targets (`stock.target_
 
 from __future__ import annotations
 
+from seqbench.kinds.base import check_split
+
 # ---- what the stock targets share -----------------------------------------------------------------
 
 
@@ -22,24 +24,34 @@ def unscaled_target(arrays: dict, meta: dict, ends):
     return arrays["target"][ends].astype("float64") * meta["target_std"] + meta["target_mean"]
 
 
-def fit_ends(arrays: dict):
-    """Window ends of the training and validation periods: what baselines are fit on."""
+def fit_ends(arrays: dict, split: str = "test"):
+    """Window ends a baseline forecasting `split` is fit on: the training and validation periods'
+    for the test split, the training period's alone for the validation split (so a baseline's
+    validation forecasts never saw validation or test targets)."""
     import numpy as np
 
+    if check_split(split) == "val":
+        return np.asarray(arrays["ends_train"])
     return np.concatenate([arrays["ends_train"], arrays.get("ends_val", np.zeros(0, "int64"))])
 
 
+def scored_ends(arrays: dict, split: str = "test"):
+    """Window ends of the split scored: the test split's, or the validation split's."""
+    return arrays[f"ends_{check_split(split)}"]
+
+
 class ForecastScorer:
-    """What the scorers of the stock targets share: the test split's truth, the model's output in
+    """What the scorers of the stock targets share: the scored split's truth, the model's output in
     target units, and no curves or classes. A target's scorer (ReturnScorer, VolatilityScorer)
     adds its metrics and tests (kinds.base.Scorer says what a scorer does)."""
 
     primary: str
     calibrates = False
+    serial = True  # consecutive forecasts are dependent: resampled in blocks
 
     def __init__(self, meta: dict, truth: dict):
         self.meta = meta
-        self.truth = truth  # what the test forecasts are scored against
+        self.truth = truth  # what the scored split's forecasts are scored against
 
     def unscale(self, output):
         """The model's output in target units: a log return, or a log variance."""
@@ -52,7 +64,7 @@ class ForecastScorer:
         return {}
 
     def table(self, **actual):
-        """The predictions table's first columns: each test window's symbol and date, then `actual`."""
+        """The predictions table's first columns: each scored window's symbol and date, then `actual`."""
         import pandas as pd
 
         return pd.DataFrame({"symbol": self.truth["symbol"], "date": self.truth["date"], **actual})
@@ -104,30 +116,32 @@ def format_predictions(rows, predicted, meta: dict):
 # ---- baselines (evaluate stage) ----------------------------------------------------------------
 
 
-def baselines(arrays: dict, meta: dict) -> dict:
-    """Log-return forecasts over the test windows.
+def baselines(arrays: dict, meta: dict, split: str = "test") -> dict:
+    """Log-return forecasts over the windows of `split` ("test", or "val": see fit_ends).
 
+    The periods a baseline is fit on (fit_ends): the training and validation periods for the
+    test split, the training period alone for the validation split.
     random_walk: tomorrow's close is today's, a zero log return.
-    historical_mean: the mean h-day log return of the training and validation periods.
+    historical_mean: the mean h-day log return of those periods.
     always_up: the mean of the up moves of those periods, every day: it always names "up", so
-    its directional accuracy is the test period's up-day share.
+    its directional accuracy is the scored period's up-day share.
     ridge_ar: a ridge regression on the same lookback window of features the RNNs see, its
-    penalty chosen by leave-one-out on the training and validation periods.
+    penalty chosen by leave-one-out on those periods.
     """
     import numpy as np
 
-    history = unscaled_target(arrays, meta, fit_ends(arrays))
+    history = unscaled_target(arrays, meta, fit_ends(arrays, split))
     up = history[history > 0]
-    n = len(arrays["ends_test"])
+    n = len(scored_ends(arrays, split))
     return {
         "random_walk": np.zeros(n),
         "historical_mean": np.full(n, history.mean()),
         "always_up": np.full(n, up.mean() if up.size else 1e-6),
-        "ridge_ar": ridge_ar(arrays, meta),
+        "ridge_ar": ridge_ar(arrays, meta, split),
     }
 
 
-def ridge_ar(arrays: dict, meta: dict):
+def ridge_ar(arrays: dict, meta: dict, split: str = "test"):
     import numpy as np
     from numpy.lib.stride_tricks import sliding_window_view
     from sklearn.linear_model import RidgeCV
@@ -139,34 +153,35 @@ def ridge_ar(arrays: dict, meta: dict):
     def flat(ends):
         return windows[ends - lookback + 1].reshape(len(ends), -1)
 
-    fit = fit_ends(arrays)
+    fit = fit_ends(arrays, split)
     ridge = RidgeCV(alphas=np.logspace(-2, 4, 13)).fit(flat(fit), arrays["target"][fit])
-    return ridge.predict(flat(arrays["ends_test"])) * meta["target_std"] + meta["target_mean"]
+    return ridge.predict(flat(scored_ends(arrays, split))) * meta["target_std"] + meta["target_mean"]
 
 
 # ---- what evaluation scores against --------------------------------------------------------------
 
 
-def return_truth(arrays: dict, meta: dict) -> dict:
-    """The test returns and closes, and three in-sample numbers: MASE's scale (the random walk's
-    mean absolute h-day log-price change over the training windows: the MAE of forecasting
-    log close_t+h by log close_t), the historical mean return of the training and validation
-    periods (the benchmark of Campbell and Thompson's out-of-sample R^2) and the test period's
-    share of up moves (what "always up" scores in direction)."""
+def return_truth(arrays: dict, meta: dict, split: str = "test") -> dict:
+    """The returns and closes of `split` ("test", or "val"), and three numbers read against
+    them: MASE's scale (the random walk's mean absolute h-day log-price change over the training
+    windows: the MAE of forecasting log close_t+h by log close_t), the historical mean return of
+    the periods before the scored one (training and validation for the test split, training for
+    the validation split: the benchmark of Campbell and Thompson's out-of-sample R^2) and the
+    scored period's share of up moves (what "always up" scores in direction)."""
     import numpy as np
 
     horizon = meta["horizon"]
     close = arrays["close"]
-    test, train = arrays["ends_test"], arrays["ends_train"]
-    actual = unscaled_target(arrays, meta, test)
+    scored, train = scored_ends(arrays, split), arrays["ends_train"]
+    actual = unscaled_target(arrays, meta, scored)
     return {
         "actual_return": actual,
-        "last_close": close[test],
-        "actual_close": close[test + horizon],
-        "date": arrays["date"][test + horizon].astype("datetime64[ns]"),
-        "symbol": arrays["symbol"][test],
+        "last_close": close[scored],
+        "actual_close": close[scored + horizon],
+        "date": arrays["date"][scored + horizon].astype("datetime64[ns]"),
+        "symbol": arrays["symbol"][scored],
         "naive_scale": float(np.mean(np.abs(np.log(close[train + horizon]) - np.log(close[train])))),
-        "benchmark": float(unscaled_target(arrays, meta, fit_ends(arrays)).mean()),
+        "benchmark": float(unscaled_target(arrays, meta, fit_ends(arrays, split)).mean()),
         "up_share": float(np.mean(actual > 0)),
     }
 
@@ -175,13 +190,14 @@ def return_truth(arrays: dict, meta: dict) -> dict:
 
 
 class ReturnScorer(ForecastScorer):
-    """Scores scaled forecasts of the log return as log returns and prices, and pairs them with
-    Diebold-Mariano on squared errors (the verdict's metric: RMSE)."""
+    """Scores scaled forecasts of the log return as log returns and prices; the verdict's metric
+    is RMSE, built on squared errors."""
 
     primary = "rmse"  # the verdict's metric
+    loss = "squared error"  # the per-forecast loss RMSE is built on (Diebold-Mariano's)
 
-    def __init__(self, arrays: dict, meta: dict):
-        super().__init__(meta, return_truth(arrays, meta))
+    def __init__(self, arrays: dict, meta: dict, split: str = "test"):
+        super().__init__(meta, return_truth(arrays, meta, split))
 
     def scores(self, output) -> dict:
         from seqbench.metrics import forecast_metrics
@@ -196,12 +212,15 @@ class ReturnScorer(ForecastScorer):
             t["benchmark"],
         )
 
-    def paired_test(self, output_a, output_b) -> dict:
-        from seqbench.stats import diebold_mariano
+    def primary_items(self, output):
+        """[n, 1]: each forecast's squared error; RMSE is the square root of their mean."""
+        error = self.unscale(output) - self.truth["actual_return"]
+        return (error**2)[:, None]
 
-        horizon = self.meta["horizon"]
-        actual = self.truth["actual_return"]
-        return diebold_mariano(self.unscale(output_a) - actual, self.unscale(output_b) - actual, horizon)
+    def primary_from_means(self, means):
+        import numpy as np
+
+        return np.sqrt(means[..., 0])
 
     def extra_tests(self, output_a, output_b) -> dict:
         return {}
@@ -221,5 +240,7 @@ class ReturnScorer(ForecastScorer):
         return table
 
 
-def scorer(arrays: dict, meta: dict) -> ReturnScorer:
-    return ReturnScorer(arrays, meta)
+def scorer(arrays: dict, meta: dict, split: str = "test") -> ReturnScorer:
+    """The scorer of `split`'s forecasts ("test", or "val": the same metrics against the
+    validation split's returns)."""
+    return ReturnScorer(arrays, meta, split)

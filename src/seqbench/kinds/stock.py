@@ -367,19 +367,22 @@ def format_predictions(rows, outputs, meta: dict):
 # ---- baselines and scoring (evaluate stage) --------------------------------------------------------
 
 
-def baselines(arrays: dict, meta: dict, validated_path) -> dict:
-    """Test-split forecasts of the baselines, in the model's scaled target units; each fit on the
-    training and validation periods only."""
+def baselines(arrays: dict, meta: dict, validated_path, split: str = "test") -> dict:
+    """The baselines' forecasts of `split`, in the model's scaled target units: of the test
+    split (the default) from each baseline fit on the training and validation periods only, or
+    of the validation split ("val") from each fit on the training period only (where the best
+    baseline is chosen)."""
     import numpy as np
 
-    found = target_of(meta).baselines(arrays, meta)
+    found = target_of(meta).baselines(arrays, meta, split)
     return {name: (np.asarray(v, "float64") - meta["target_mean"]) / meta["target_std"] for name, v in found.items()}
 
 
-def scorer(arrays: dict, meta: dict):
-    """The test split's scorer for the dataset's target (kinds.base.Scorer): a
+def scorer(arrays: dict, meta: dict, split: str = "test"):
+    """The scorer of `split` ("test", the default, or "val": the same metrics and primary
+    against the validation split's truth) for the dataset's target (kinds.base.Scorer): a
     returns.ReturnScorer or a volatility.VolatilityScorer."""
-    return target_of(meta).scorer(arrays, meta)
+    return target_of(meta).scorer(arrays, meta, split)
 
 
 def describe_test(arrays: dict, validated_path):

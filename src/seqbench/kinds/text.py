@@ -322,13 +322,15 @@ def format_predictions(rows, outputs, meta: dict):
 # ---- baselines (evaluate stage) ----------------------------------------------------------------
 
 
-def baselines(arrays: dict, meta: dict, validated_path) -> dict:
-    """Test-split class probabilities of the baselines, fit on the training and validation
-    reviews (the RNNs train on the first and stop early on the second).
+def baselines(arrays: dict, meta: dict, validated_path, split: str = "test") -> dict:
+    """Class probabilities of the baselines on `split`'s reviews: on the test split (the default)
+    fit on the training and validation reviews (the RNNs train on the first and stop early on
+    the second); on the validation split ("val") fit on the training reviews alone, so the best
+    baseline can be chosen there (classify.baseline_items).
 
     tfidf_logreg: word uni- and bigrams, sublinear TF-IDF, logistic regression, on the raw text,
     class-weighted like the RNNs (`class_weight`).
-    majority: the training class frequencies.
+    majority: the class frequencies of the reviews it is fit on.
     """
     import numpy as np
     import pandas as pd
@@ -338,8 +340,7 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
 
     texts = pd.read_parquet(validated_path, columns=["text"])["text"].to_numpy(dtype=object)
     labels = arrays["labels"]
-    fit = np.concatenate([arrays["idx_train"], arrays["idx_val"]])
-    test = arrays["idx_test"]
+    fit, test = classify.baseline_items(arrays, split)
     # Weighted as the RNNs are (class_weight in params.yaml): "balanced" is the same rule.
     weight = "balanced" if meta.get("class_weight") == "balanced" else None
     model = make_pipeline(
@@ -365,6 +366,7 @@ def describe_test(arrays: dict, validated_path):
 # ---- scoring (evaluate stage) ------------------------------------------------------------------
 
 
-def scorer(arrays: dict, meta: dict) -> classify.ClassifierScorer:
-    """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
-    return classify.ClassifierScorer(arrays, meta)
+def scorer(arrays: dict, meta: dict, split: str = "test") -> classify.ClassifierScorer:
+    """The scorer of `split` ("test", or "val": the validation labels): the one all
+    classification kinds share (kinds.base.Scorer)."""
+    return classify.ClassifierScorer(arrays, meta, split)

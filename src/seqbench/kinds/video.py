@@ -265,11 +265,14 @@ def format_predictions(rows, outputs, meta: dict):
 # ---- baselines (evaluate stage) ----------------------------------------------------------------
 
 
-def baselines(arrays: dict, meta: dict, validated_path) -> dict:
-    """Test-split class probabilities of the baselines, fit on the training and validation clips.
+def baselines(arrays: dict, meta: dict, validated_path, split: str = "test") -> dict:
+    """Class probabilities of the baselines on `split`'s clips: on the test split (the default)
+    fit on the training and validation clips; on the validation split ("val") fit on the
+    training clips alone, so the best baseline can be chosen there (classify.baseline_items).
 
     nn_dtw: aeon's 1-nearest-neighbour with dynamic time warping (full window), on the
-    standardised clips, which may differ in length. majority: the training class frequencies.
+    standardised clips, which may differ in length. majority: the class frequencies of the clips
+    it is fit on.
     """
     import warnings
 
@@ -281,8 +284,7 @@ def baselines(arrays: dict, meta: dict, validated_path) -> dict:
     def clips(index):  # aeon's layout for unequal lengths: a list of [dims, frames] arrays
         return [np.ascontiguousarray(values[offsets[i] : offsets[i + 1]].T, dtype="float64") for i in index]
 
-    fit = np.concatenate([arrays["idx_train"], arrays["idx_val"]])
-    test = arrays["idx_test"]
+    fit, test = classify.baseline_items(arrays, split)
     n_classes = len(meta["labels"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's type-safety chatter
@@ -304,6 +306,7 @@ def describe_test(arrays: dict, validated_path):
 # ---- scoring (evaluate stage) ------------------------------------------------------------------
 
 
-def scorer(arrays: dict, meta: dict) -> classify.ClassifierScorer:
-    """The test split's scorer: the one all classification kinds share (kinds.base.Scorer)."""
-    return classify.ClassifierScorer(arrays, meta)
+def scorer(arrays: dict, meta: dict, split: str = "test") -> classify.ClassifierScorer:
+    """The scorer of `split` ("test", or "val": the validation labels): the one all
+    classification kinds share (kinds.base.Scorer)."""
+    return classify.ClassifierScorer(arrays, meta, split)

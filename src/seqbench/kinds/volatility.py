@@ -1,6 +1,7 @@
 """The stock kind's `target: volatility`: the log of the realised variance over the next `horizon`
 days, the daily variance it sums (squared returns or a range estimator: `variance:`), the HAR
-features it adds, its baselines (HAR-RV, EWMA, GARCH), what it is scored against and its scorer.
+features it adds, its baselines (HAR-RV, log-HAR, EWMA, GARCH), what it is scored against and its
+scorer.
 
 stock.py, the kind's module, chooses between this target and the return's (returns.py, which
 also holds what the two share).
@@ -8,7 +9,8 @@ also holds what the two share).
 
 from __future__ import annotations
 
-from seqbench.kinds.returns import ForecastScorer, fit_ends, log_returns, unscaled_target
+from seqbench.kinds.base import check_split
+from seqbench.kinds.returns import ForecastScorer, fit_ends, log_returns, scored_ends, unscaled_target
 
 DESCRIPTION = "realised variance"  # what the target is, in messages
 # The report's figures of a volatility forecast, with their options (stages/report/sections.py).
@@ -136,29 +138,39 @@ def format_predictions(rows, predicted, meta: dict):
 # ---- baselines (evaluate stage) ----------------------------------------------------------------
 
 
-def baselines(arrays: dict, meta: dict) -> dict:
-    """Log variance forecasts (of the sum over the horizon) at the test windows' ends.
+def baselines(arrays: dict, meta: dict, split: str = "test") -> dict:
+    """Log variance forecasts (of the sum over the horizon) at the ends of `split`'s windows.
 
+    A baseline forecasting the test split is fit on the training and validation periods; one
+    forecasting the validation split ("val") on the training period alone (returns.fit_ends),
+    so that the best baseline can be chosen on validation without having seen it.
     har_rv: Corsi's (2009) HAR-RV, OLS of the next h days' mean daily variance on the mean of the
-    last 1, 5 and 22 days, in levels (as Corsi), fit on the training and validation windows.
+    last 1, 5 and 22 days, in levels (as Corsi).
+    har_log: log-HAR, the same regression in logs: OLS of the log of the next h days' mean daily
+    variance on the logs of the three means (floored like the target), the scale the RNNs fit
+    and the HAR features they see. It estimates E[log RV], below log E[RV], so like the RNNs it
+    needs the scorer's level factor (VolatilityScorer.calibrate), which every model gets.
     ewma: RiskMetrics, sigma2_t = 0.94 sigma2_t-1 + 0.06 v_t, times h (no parameter is fit).
-    garch: GARCH(1,1) (the `arch` package), fit on the training and validation returns, its
-    parameters then fixed while it filters the test period.
+    garch: GARCH(1,1) (the `arch` package), fit on the returns up to the end of the fitting
+    period, its parameters then fixed while it filters the scored period.
     HAR and EWMA use the dataset's daily variance (squared returns unless `variance:` names a
     range estimator); GARCH models close-to-close returns whatever the target's estimator.
     """
     import numpy as np
 
     horizon, floor = meta["horizon"], meta["variance_floor"]
-    variance, symbol, test = arrays["daily_variance"], arrays["symbol"], arrays["ends_test"]
+    variance, symbol = arrays["daily_variance"], arrays["symbol"]
+    scored, fit = scored_ends(arrays, split), fit_ends(arrays, split)
     regressors = har_regressors(variance, symbol)
-    fit = fit_ends(arrays)
-    ahead = np.exp(unscaled_target(arrays, meta, fit)) / horizon  # mean daily variance to come
-    coefficients = har_fit(regressors[fit], ahead)
+    log_regressors = np.log(np.maximum(regressors, floor))  # NaN stays NaN (a symbol's first row)
+    log_ahead = unscaled_target(arrays, meta, fit) - np.log(horizon)  # log mean daily variance to come
+    coefficients = har_fit(regressors[fit], np.exp(log_ahead))
+    log_coefficients = har_fit(log_regressors[fit], log_ahead)
     found = {
-        "har_rv": horizon * har_forecast(coefficients, regressors[test]),
-        "ewma": horizon * ewma_variance(variance, symbol)[test],
-        "garch": garch_variance(arrays, meta),
+        "har_rv": horizon * har_forecast(coefficients, regressors[scored]),
+        "har_log": horizon * np.exp(har_forecast(log_coefficients, log_regressors[scored])),
+        "ewma": horizon * ewma_variance(variance, symbol)[scored],
+        "garch": garch_variance(arrays, meta, split),
     }
     # A variance forecast at or below zero (HAR is linear) becomes the floor, like the target.
     return {name: np.log(np.maximum(v, horizon * floor)) for name, v in found.items()}
@@ -209,23 +221,26 @@ def ewma_variance(variance, symbol, lam: float = RISKMETRICS_LAMBDA):
 GARCH_SCALE = 100.0  # returns in percent: the optimiser's tolerances suit numbers near 1
 
 
-def garch_variance(arrays: dict, meta: dict):
-    """GARCH(1,1) forecasts of the variance summed over the next h days at each test window end,
-    one model per symbol: zero mean (the target sums squared returns, not deviations), normal
-    errors, fit by `arch` on the returns up to the end of the validation period (`last_obs`),
-    then forecast from every test origin with those parameters fixed."""
+def garch_variance(arrays: dict, meta: dict, split: str = "test"):
+    """GARCH(1,1) forecasts of the variance summed over the next h days at each window end of
+    `split`, one model per symbol: zero mean (the target sums squared returns, not deviations),
+    normal errors, fit by `arch` on the returns up to the end of the validation period for the
+    test split, of the training period for the validation split (`last_obs`), then forecast from
+    every origin of the split with those parameters fixed."""
     import warnings
 
     import numpy as np
     from arch import arch_model
 
-    close, symbol, test, horizon = arrays["close"], arrays["symbol"], arrays["ends_test"], meta["horizon"]
-    val_end = np.datetime64(meta["val_end"], "ns").astype("int64")
+    close, symbol, horizon = arrays["close"], arrays["symbol"], meta["horizon"]
+    test = scored_ends(arrays, split)
+    last_fit_day = meta["val_end"] if check_split(split) == "test" else meta["train_end"]
+    fit_end = np.datetime64(last_fit_day, "ns").astype("int64")
     out = np.full(len(test), np.nan)
     for name in dict.fromkeys(symbol[test]):
         rows = np.flatnonzero(symbol == name)  # contiguous and chronological (prepare sorts)
         returns = GARCH_SCALE * np.diff(np.log(close[rows]))  # returns[i] is realised on rows[i + 1]
-        fitted_on = int(np.sum(arrays["date"][rows[1:]] <= val_end))
+        fitted_on = int(np.sum(arrays["date"][rows[1:]] <= fit_end))
         mine = np.flatnonzero(symbol[test] == name)
         origins = test[mine] - rows[0] - 1  # the last return known at a window's end
         with warnings.catch_warnings():
@@ -241,15 +256,16 @@ def garch_variance(arrays: dict, meta: dict):
 # ---- what evaluation scores against --------------------------------------------------------------
 
 
-def volatility_truth(arrays: dict, meta: dict) -> dict:
-    """The test windows' log realised variance (summed over the horizon), and the validation
-    windows' (which scale a log-variance forecast into a variance forecast)."""
-    test, horizon = arrays["ends_test"], meta["horizon"]
+def volatility_truth(arrays: dict, meta: dict, split: str = "test") -> dict:
+    """The log realised variance (summed over the horizon) of `split`'s windows ("test", or
+    "val"), and the validation windows' (which scale a log-variance forecast into a variance
+    forecast, whatever split is scored)."""
+    scored, horizon = scored_ends(arrays, split), meta["horizon"]
     return {
-        "actual_log_variance": unscaled_target(arrays, meta, test),
+        "actual_log_variance": unscaled_target(arrays, meta, scored),
         "validation_log_variance": unscaled_target(arrays, meta, arrays["ends_val"]),
-        "date": arrays["date"][test + horizon].astype("datetime64[ns]"),
-        "symbol": arrays["symbol"][test],
+        "date": arrays["date"][scored + horizon].astype("datetime64[ns]"),
+        "symbol": arrays["symbol"][scored],
     }
 
 
@@ -264,20 +280,31 @@ class VolatilityScorer(ForecastScorer):
     # The verdict's metric. A volatility forecast's rests on QLIKE: unlike squared error of the log,
     # it ranks variance forecasts correctly even though realised variance is a noisy proxy (Patton 2011).
     primary = "qlike"
-    # An RNN forecasts E[log RV]; scoring it as a variance needs a scale (see calibrate).
+    loss = "QLIKE"  # the per-forecast loss (Diebold-Mariano's)
+    # An RNN (and log-HAR) forecasts E[log RV]; scoring it as a variance needs a scale (see
+    # calibrate). Every model gets one, baselines included, so that none is favoured.
     calibrates = True
 
-    def __init__(self, arrays: dict, meta: dict):
-        super().__init__(meta, volatility_truth(arrays, meta))
-        self.scales: dict = {}  # run -> the factor calibrate() multiplied its variance forecasts by
+    def __init__(self, arrays: dict, meta: dict, split: str = "test"):
+        super().__init__(meta, volatility_truth(arrays, meta, split))
+        # model -> the factor calibrate() multiplied its variance forecasts by; a model is a
+        # (cell, seed) tuple for an RNN run, a name (str) for a baseline.
+        self.scales: dict = {}
 
     def calibrate(self, run, test_output, val_output):
-        """A run's test forecasts of log variance as log *variance forecasts*: plus log k, with
-        k = mean(RV / exp(forecast)) over the validation windows (Duan's smearing estimate, and
-        the constant factor that minimises the run's validation QLIKE). Without it the
-        forecast, an estimate of E[log RV], sits below log E[RV] and QLIKE punishes it for
-        that, not for its timing. The test split plays no part; baselines forecast variance
-        directly and are left as they are."""
+        """A model's forecasts of log variance as log *variance forecasts*: plus log k, with
+        k = mean(RV / exp(forecast)) over the validation windows of its validation forecasts
+        `val_output` (Duan's smearing estimate, and the constant factor that minimises the
+        model's validation QLIKE). Without it a forecast of E[log RV] sits below log E[RV] and
+        QLIKE punishes it for that, not for its timing.
+
+        Every model is calibrated alike: `run` is a (cell, seed) tuple for an RNN run, or a
+        baseline's name, whose `val_output` is its forecast of the validation split from its fit
+        on the training split (`baselines(..., split="val")`). A level forecast (HAR-RV, EWMA,
+        GARCH) that is already unbiased gets a factor near 1; log-HAR, like the RNNs, needs it.
+        The scored split plays no part in the factor. (On a scorer of the validation split,
+        `calibrate(name, val_output, val_output)` gives the validation forecasts with their own
+        factor: how the best baseline is chosen on the scale the test split will see.)"""
         import numpy as np
 
         from seqbench.metrics import smearing_factor
@@ -291,14 +318,14 @@ class VolatilityScorer(ForecastScorer):
 
         return volatility_metrics(self.truth["actual_log_variance"], self.unscale(output))
 
-    def paired_test(self, output_a, output_b) -> dict:
+    def primary_items(self, output):
+        """[n, 1]: each forecast's QLIKE; the metric is their mean."""
         from seqbench.metrics import qlike_losses
-        from seqbench.stats import diebold_mariano
 
-        horizon = self.meta["horizon"]
-        actual = self.truth["actual_log_variance"]
-        losses = [qlike_losses(actual, self.unscale(o)) for o in (output_a, output_b)]
-        return {**diebold_mariano(*losses, horizon, power=1), "loss": "QLIKE"}
+        return qlike_losses(self.truth["actual_log_variance"], self.unscale(output))[:, None]
+
+    def primary_from_means(self, means):
+        return means[..., 0]
 
     def extra_tests(self, output_a, output_b) -> dict:
         """DM on the squared error of the log variance, beside the verdict's QLIKE."""
@@ -309,12 +336,19 @@ class VolatilityScorer(ForecastScorer):
         return {"squared_error_test": {**test, "loss": "squared error of log variance"}}
 
     def context(self) -> dict:
-        """What the report reads the scores against."""
+        """What the report reads the scores against: among it each calibrated model's level factor
+        (`variance_scale`: "lstm seed0" for an RNN run, the baseline's name for a baseline) and
+        which models were calibrated (`calibrated`: "all" when RNN runs and baselines alike, as
+        evaluation does; "rnn_runs" or "baselines" when only those were; "none")."""
+        runs = [model for model in self.scales if isinstance(model, tuple)]
+        named = [model for model in self.scales if not isinstance(model, tuple)]
+        calibrated = {(True, True): "all", (True, False): "rnn_runs", (False, True): "baselines"}
         return {
             "target": "volatility",
             "horizon": self.meta["horizon"],
             "variance": self.meta.get("variance"),
-            "variance_scale": {f"{cell} seed{seed}": k for (cell, seed), k in self.scales.items()},
+            "variance_scale": {model_label(model): k for model, k in self.scales.items()},
+            "calibrated": calibrated.get((bool(runs), bool(named)), "none"),
         }
 
     def predictions_table(self, outputs: dict):
@@ -331,5 +365,15 @@ class VolatilityScorer(ForecastScorer):
         return table
 
 
-def scorer(arrays: dict, meta: dict) -> VolatilityScorer:
-    return VolatilityScorer(arrays, meta)
+def model_label(model) -> str:
+    """A model as the report names it: "lstm seed0" for an RNN run (cell, seed), a baseline's name."""
+    if isinstance(model, tuple):
+        cell, seed = model
+        return f"{cell} seed{seed}"
+    return str(model)
+
+
+def scorer(arrays: dict, meta: dict, split: str = "test") -> VolatilityScorer:
+    """The scorer of `split`'s forecasts ("test", or "val": the same metrics against the
+    validation split's log realised variance)."""
+    return VolatilityScorer(arrays, meta, split)

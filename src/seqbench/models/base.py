@@ -81,7 +81,9 @@ class RNNModule(pl.LightningModule):
         # cosine: the learning rate decays from its start to 0 along a half cosine over
         # max_epochs, stepped once per epoch (Loshchilov & Hutter 2017, without restarts).
         # Early stopping may end a run before the end of the curve.
-        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(self.trainer.max_epochs, 1))
+        # A k-fold refit sets cosine_epochs: the folds' horizon in its own, longer epochs.
+        horizon = getattr(self, "cosine_epochs", None) or max(self.trainer.max_epochs, 1)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=horizon)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "epoch"}}
 
     def on_train_epoch_start(self):

@@ -15,6 +15,14 @@ nn.GRU's own forward.
 The kernel is compiled with torch.utils.cpp_extension on first use and cached (`make install`
 builds it once, into torch's extensions folder, TORCH_EXTENSIONS_DIR). Where it cannot be built,
 FusedGRU warns once and runs nn.GRU; the cost table names the kernel that actually ran.
+
+Two builds, one per `train.numerics` mode (numerics.py), and a process loads only its
+own mode's (both register the same torch ops): native compiles for this CPU (-march=native: wider
+vectors, and the compiler fuses a*b+c into one FMA where the CPU has one, which rounds once
+instead of twice); portable compiles for the x86-64 baseline with contraction off, so every
+operation rounds as the source says on any CPU. The kernel's matmuls and sums are torch's, held
+to the baseline by the mode's environment. Portable keeps the fused kernel rather than nn.GRU's
+step-by-step loop: bench/numerics.py measured what each costs.
 """
 
 from __future__ import annotations
@@ -30,25 +38,34 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 SOURCE = Path(__file__).with_name("fused_gru.cpp")
 EXTENSION = "seqbench_fused_gru"
+# The compiler flags of each numerics mode's build (see the module's docstring).
+FLAGS = {"native": ["-O3", "-march=native"], "portable": ["-O3", "-ffp-contract=off"]}
 
 
 @functools.cache
 def kernel_available() -> bool:
-    """Build (or load the cached build of) the C++ kernel once per process. False, with one
-    warning, where it cannot be built: no compiler, no ninja, a failed compile."""
+    """Build (or load the cached build of) the C++ kernel once per process: the build of this
+    process's numerics mode (a first use with none chosen fixes the mode as native). False, with
+    one warning, where it cannot be built: no compiler, no ninja, a failed compile."""
+    from seqbench.numerics import settle
+
+    mode = settle()
+    if any(other != mode for other in _loaded):
+        raise RuntimeError(f"the {mode} GRU kernel cannot load beside another build in one process")
     try:
         from torch.utils.cpp_extension import load
 
         put_ninja_on_path()
-        source = build_source()
+        source = build_source(mode)
         load(
-            name=EXTENSION,
+            name=EXTENSION if mode == "native" else f"{EXTENSION}_{mode}",
             sources=[str(source)],
-            extra_cflags=["-O3", "-march=native"],
+            extra_cflags=FLAGS[mode],
             build_directory=str(source.parent),
             is_python_module=False,
             verbose=False,
         )
+        _loaded.add(mode)
         return True
     except Exception as error:  # noqa: BLE001 - any build failure means the same thing: fall back
         first_line = (str(error).strip() or type(error).__name__).splitlines()[0]
@@ -77,12 +94,15 @@ def put_ninja_on_path() -> None:
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + path
 
 
-def build_source() -> Path:
+_loaded: set[str] = set()  # the numerics mode whose build this process loaded
+
+
+def build_source(mode: str = "native") -> Path:
     """The kernel's source, copied into its build folder under torch's extensions folder
-    (TORCH_EXTENSIONS_DIR), named by what the build depends on: the source's bytes, this CPU's
-    features and the torch installation. So every checkout of the project using one venv (a
-    clone, a test's temporary copy) shares one build, and a home folder shared by different
-    machines does not: -march=native compiles for this CPU's vector units (the gates'
+    (TORCH_EXTENSIONS_DIR), named by what the build depends on: the source's bytes, the mode's
+    flags, this CPU's features and the torch installation. So every checkout of the project using
+    one venv (a clone, a test's temporary copy) shares one build, and a home folder shared by
+    different machines does not: -march=native compiles for this CPU's vector units (the gates'
     elementwise pass is vectorised)."""
     import hashlib
     import os
@@ -99,8 +119,10 @@ def build_source() -> Path:
     # The torch it compiles against (each venv its own build: a shared one would be rebuilt,
     # its include paths changed, whenever another venv loaded it).
     against = f"{torch.__version__} {Path(torch.__file__).parent}"
-    tag = hashlib.sha256(code + cpu.encode() + against.encode()).hexdigest()[:16]
-    folder = Path(_get_build_directory(f"{EXTENSION}-{tag}", verbose=False))  # created if missing
+    flags = " ".join(FLAGS[mode])
+    tag = hashlib.sha256(code + cpu.encode() + against.encode() + flags.encode()).hexdigest()[:16]
+    name = EXTENSION if mode == "native" else f"{EXTENSION}_{mode}"
+    folder = Path(_get_build_directory(f"{name}-{tag}", verbose=False))  # created if missing
     copy = folder / SOURCE.name
     if not copy.is_file() or copy.read_bytes() != code:
         with tempfile.NamedTemporaryFile(dir=folder, delete=False) as partial:

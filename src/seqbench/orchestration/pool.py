@@ -10,7 +10,8 @@ exports its address (prefect.POOL_ADDRESS); a stage's task runner connects to it
 orchestration/prefect.py) instead of starting workers.
 
 The runs compute the same numbers in a pooled worker as in a fresh one: every run fixes its seeds
-and torch's threads itself (training/fit.py), and a worker runs one task at a time.
+and torch's threads itself (training/fit.py), a worker runs one task at a time, and the workers
+enter the runs' numerics mode (train.numerics) before torch computes anything.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def shared_pool(train, root):
             # In the background: the workers import while the data stages run. One task per
             # worker, kept referenced (a released future is cancelled).
             warming = [  # noqa: F841
-                client.submit(warm_up, pure=False, workers=[worker], allow_other_workers=False)
+                client.submit(warm_up, train.numerics, pure=False, workers=[worker], allow_other_workers=False)
                 for worker in client.scheduler_info()["workers"]
             ]
             os.environ[POOL_ADDRESS] = cluster.scheduler_address
@@ -65,9 +66,13 @@ def shared_pool(train, root):
         quiet.setLevel(level)  # after the cluster has closed
 
 
-def warm_up() -> None:
+def warm_up(numerics: str = "native") -> None:
     """What a worker imports before its first run: torch, Lightning, the training code and
-    Prefect's task engine; and the GRU's kernel, loaded from its build cache."""
+    Prefect's task engine; and the GRU's kernel of the run's numerics mode, entered first (before
+    torch computes anything), loaded from its build cache."""
+    from seqbench.numerics import enter
+
+    enter(numerics)
     import prefect.task_engine  # noqa: F401
 
     import seqbench.stages.search  # noqa: F401

@@ -84,7 +84,14 @@ def unpack(files: dict[str, bytes], folder: Path) -> None:
 
 def train_remote(name: str, cell: str, seed: int, inputs: dict) -> dict:
     """Train one run from `inputs` (ship_run's) in a private temporary folder, which is removed
-    afterwards; return {"metrics", "files"}: the run folder's files as bytes."""
+    afterwards; return {"metrics", "files"}: the run folder's files as bytes. In the run's
+    numerics mode: on this worker when it can, else in a fresh process (numerics.py)."""
+    from seqbench.numerics import in_mode
+
+    return in_mode(inputs["config"].get("numerics", "native"), _train_remote, name, cell, seed, inputs)
+
+
+def _train_remote(name: str, cell: str, seed: int, inputs: dict) -> dict:
     from seqbench.settings import Budget
     from seqbench.training.fit import fit_run, run_setup
     from seqbench.training.prepared import Prepared
@@ -92,7 +99,8 @@ def train_remote(name: str, cell: str, seed: int, inputs: dict) -> dict:
 
     prepared = Prepared.from_bytes(inputs["arrays_npz"], inputs["meta"])
     budget = Budget(**inputs["budget"])
-    spec = RunSpec(name, cell, seed, budget, prepared, inputs["cross_validation"], inputs["threads"])
+    numerics = inputs["config"].get("numerics", "native")
+    spec = RunSpec(name, cell, seed, budget, prepared, inputs["cross_validation"], inputs["threads"], numerics)
     model, config = run_setup(spec)
     check_same_config(config, inputs["config"])
     with tempfile.TemporaryDirectory(prefix="seqbench-run-") as tmp:
@@ -190,6 +198,7 @@ def ship_search(name: str, params_path: Path | str) -> dict:
         "meta": prepared.meta,
         "setting": params.search(name).model_dump(mode="json"),
         "budget": params.budget(name).model_dump(mode="json"),
+        "numerics": params.train.numerics,
     }
 
 
@@ -206,4 +215,5 @@ def trial_remote(
     setting = Search(**inputs["setting"])
     budget = trial_budget(Budget(**inputs["budget"]), setting.space, sampled)
     prepared = Prepared.from_bytes(inputs["arrays_npz"], inputs["meta"])
-    return run_trial(TrialSpec(name, cell, number, budget, setting, history, prepared, threads))
+    numerics = inputs.get("numerics", "native")
+    return run_trial(TrialSpec(name, cell, number, budget, setting, history, prepared, threads, numerics))

@@ -36,14 +36,20 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     kind = get_kind(cfg.kind)
     scorer = kind.scorer(arrays, meta)
     outputs = {run: test_outputs(run_dir, arrays, meta) for run, run_dir in runs.items()}
-    if scorer.calibrates:  # e.g. log variance -> variance, scaled on validation
+    baselines = kind.baselines(arrays, meta, paths.validated(name))
+    baselines_val = kind.baselines(arrays, meta, paths.validated(name), split="val")
+    if scorer.calibrates:  # e.g. log variance -> variance: every model alike, fitted on validation
         outputs = {
             run: scorer.calibrate(run, out, test_outputs(runs[run], arrays, meta, "val"))
             for run, out in outputs.items()
         }
-    baselines = kind.baselines(arrays, meta, paths.validated(name))
-    result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds)
-    mark_void(result["comparisons"], cells, void_reason([read_run_metrics(d) for d in runs.values()]))
+        baselines = {b: scorer.calibrate(b, out, baselines_val[b]) for b, out in baselines.items()}
+        baselines_val = {b: scorer.calibrate(b, out, out) for b, out in baselines_val.items()}
+    best = best_baseline(kind.scorer(arrays, meta, split="val"), baselines_val)
+    rope = params.rope(name, scorer.primary)
+    result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds, best, rope)
+    result["did_not_learn"] = cells_that_did_not_learn(runs, cells, seeds)
+    mark_void(result["comparisons"], result["did_not_learn"])
     examples = kind.describe_test(arrays, paths.validated(name))
     if examples is not None:
         predictions.insert(0, "example", examples)
@@ -53,7 +59,21 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     return result
 
 
-def assemble(name: str, kind: str, meta: dict, scorer, outputs: dict, baselines: dict, cells: list, seeds: list):
+def best_baseline(val_scorer, val_outputs: dict) -> dict:
+    """The baseline with the best primary metric on the validation split, and every baseline's
+    validation score: the test split plays no part in the choice, it only scores."""
+    from seqbench.metrics import HIGHER_IS_BETTER
+
+    metric = val_scorer.primary
+    scores = {b: val_scorer.scores(out)[metric] for b, out in val_outputs.items()}
+    usable = {b: v for b, v in scores.items() if v is not None}
+    pick = max if HIGHER_IS_BETTER[metric] else min
+    return {"name": pick(usable, key=usable.get), "metric": metric, "validation_scores": scores}
+
+
+def assemble(
+    name: str, kind: str, meta: dict, scorer, outputs: dict, baselines: dict, cells: list, seeds: list, best: dict, rope
+):
     """(result, predictions table) from every run's and baseline's test outputs."""
     ensembles = {cell: combine_seeds([outputs[(cell, s)] for s in seeds]) for cell in cells}
     result = {
@@ -64,15 +84,29 @@ def assemble(name: str, kind: str, meta: dict, scorer, outputs: dict, baselines:
         "cells": cells,
         "seeds": seeds,
         "baselines": list(baselines),
+        "best_baseline": best,
         "labels": meta.get("labels"),
     }
     result["models"] = score_models(scorer, outputs, ensembles, baselines, cells, seeds)
-    result["comparisons"] = comparisons(scorer, result["models"], ensembles, baselines, cells)
+    items = {cell: [scorer.primary_items(outputs[(cell, s)]) for s in seeds] for cell in cells}
+    items.update({b: [scorer.primary_items(out)] for b, out in baselines.items()})
+    result["rope"] = rope_width(rope, result["models"][best["name"]]["scores"][scorer.primary], scorer.primary)
+    result["comparisons"] = comparisons(scorer, items, ensembles, baselines, cells, best["name"], result["rope"])
     result["curves"] = {model: scorer.curves(out) for model, out in {**ensembles, **baselines}.items()}
     context = scorer.context()  # what the scores are read against, e.g. the test period's up-day share
     if context is not None:
         result["context"] = context
     return result, scorer.predictions_table({**ensembles, **baselines})
+
+
+def rope_width(rope: tuple[float, bool], baseline_score: float | None, metric: str) -> dict:
+    """The region of practical equivalence in the metric's units: a relative width times the best
+    baseline's test score (its scale), or the width as it is."""
+    value, relative = rope
+    if relative and baseline_score is None:
+        raise SeqbenchError(f"verdict.rope.{metric}: relative, but the best baseline has no {metric} score")
+    width = value * abs(baseline_score) if relative else value
+    return {"metric": metric, "width": width, "relative": value if relative else None}
 
 
 def trained_runs(paths: Paths, name: str, cells: list, seeds: list) -> dict:
@@ -95,37 +129,42 @@ def test_outputs(run_dir: Path, arrays: dict, meta: dict, split: str = "test"):
     return predict_outputs(model, datasets_for(arrays, meta, (split,))[split])
 
 
-def void_reason(run_metrics: list[dict]) -> str | None:
-    """Why comparing the cells measures nothing, or None. It does when no run of any cell ended
-    better on validation loss than its untrained model (best epoch 0): the cells are then
-    compared as their untrained forecasts, which a trained model never replaced."""
-
-    def improved(metrics: dict) -> bool:
-        if "untrained_val_loss" in metrics:
-            return metrics["best_val_loss"] < metrics["untrained_val_loss"]
-        return metrics.get("best_epoch", 1) > 0
-
-    if not run_metrics or any(improved(m) for m in run_metrics):
-        return None
-    return (
-        f"no seed of either cell improved on its untrained model: best epoch 0 in all "
-        f"{len(run_metrics)} runs, so both cells are compared as untrained models"
-    )
+def cells_that_did_not_learn(runs: dict, cells: list, seeds: list) -> dict:
+    """Cell -> why it counts as not having learned, for each cell none of whose runs ended better
+    on validation loss than its untrained model (best epoch 0; with k-fold, a cross-validated
+    curve that never beat epoch 0). Such a cell's forecasts are its untrained model's."""
+    found = {}
+    for cell in cells:
+        metrics = [read_run_metrics(runs[(cell, seed)]) for seed in seeds]
+        if not any(improved(m) for m in metrics):
+            found[cell] = (
+                f"did not learn: no seed of {cell} ended better on validation loss than its untrained model "
+                f"(best epoch 0 in all {len(metrics)} runs)"
+            )
+    return found
 
 
-def mark_void(found: list[dict], cells: list, reason: str | None) -> None:
-    """Mark every cell-vs-cell comparison void (its test is kept, its verdict names no winner).
-    Comparisons with baselines stay: how an untrained model fares against them is still true."""
-    if reason is None:
-        return
+def improved(metrics: dict) -> bool:
+    if "untrained_val_loss" in metrics:
+        return metrics["best_val_loss"] < metrics["untrained_val_loss"]
+    return metrics.get("best_epoch", 1) > 0
+
+
+def mark_void(found: list[dict], did_not_learn: dict) -> None:
+    """Mark every comparison that involves a cell that did not learn void: its numbers stay, its
+    verdict names no winner (it would compare an untrained model, not the cell's recipe)."""
     for comparison in found:
-        if comparison["a"] in cells and comparison["b"] in cells:
-            comparison["void"] = reason
+        reasons = [did_not_learn[m] for m in (comparison["a"], comparison["b"]) if m in did_not_learn]
+        if reasons:
+            comparison["void"] = "; ".join(reasons)
             comparison["verdict"] = {
                 **comparison["verdict"],
+                "answer": "void",
                 "winner": None,
                 "void": True,
-                "text": "void: neither cell learned beyond its untrained model",
+                "text": "void: "
+                + " and ".join(m for m in (comparison["a"], comparison["b"]) if m in did_not_learn)
+                + " did not learn",
             }
 
 
@@ -164,46 +203,68 @@ def scalar_metrics(scores: dict) -> list[str]:
     return [k for k, v in scores.items() if v is None or isinstance(v, float)]
 
 
-def primary_value(model: dict, metric: str):
-    """A model's headline value of `metric`: the mean over seeds, or the baseline's score."""
-    return model["scores"][metric] if model["baseline"] else model["summary"][metric]["mean"]
+def comparisons(scorer, items: dict, ensembles: dict, baselines: dict, cells: list, best: str, rope: dict) -> list:
+    """Every pair of cells, and each cell against the best baseline (chosen on validation).
 
-
-def comparisons(scorer, models: dict, ensembles: dict, baselines: dict, cells: list) -> list[dict]:
-    """The paired tests: every pair of cells, and each cell against the best baseline.
-
-    The best baseline is the one with the best primary metric on the test split: choosing it on
-    the test split can only favour the baseline, never the RNN.
-    The dataset's tests are one family: each gets "p_holm", its Holm-adjusted p, and the verdict
-    reads that. The scorer's extra tests (classifiers: "accuracy_test", McNemar; volatility
-    forecasts: "squared_error_test", DM on the squared error of the log variance) are reported
-    but not deciding, each adjusted within its own family.
+    Each comparison's "effect" is the two-level paired bootstrap of b minus a (stats.VERDICT_RULE)
+    with "p_holm", its p adjusted within the dataset's family; the verdict reads those and the
+    ROPE. "beside" holds the tests reported next to it, never deciding, each Holm-adjusted within
+    its own family: forecasts, Diebold-Mariano on the seed-averaged loss series; classifiers, the
+    seed ensembles' permutation test of macro-F1 and McNemar's test of accuracy.
     """
     from seqbench.metrics import HIGHER_IS_BETTER
-    from seqbench.stats import difference_ci, holm, verdict
+    from seqbench.stats import paired_bootstrap, verdict
 
-    metric = scorer.primary
-    higher = HIGHER_IS_BETTER[metric]
-    pick = max if higher else min
-    best_baseline = pick(baselines, key=lambda b: models[b]["scores"][metric])
-    pairs = list(itertools.combinations(cells, 2)) + [(cell, best_baseline) for cell in cells]
+    metric, higher = scorer.primary, HIGHER_IS_BETTER[scorer.primary]
+    pairs = list(itertools.combinations(cells, 2)) + [(cell, best) for cell in cells]
     outputs = {**ensembles, **baselines}
-    found = [{"a": a, "b": b, "metric": metric, "test": scorer.paired_test(outputs[a], outputs[b])} for a, b in pairs]
-    extras = [scorer.extra_tests(outputs[a], outputs[b]) for a, b in pairs]
-    for comparison, extra in zip(found, extras):
-        comparison.update(extra)
-    families = ["test", *dict.fromkeys(key for extra in extras for key in extra)]
-    for key in families:  # all tests must exist before any can be adjusted
-        family = [comparison[key] for comparison in found if key in comparison]
-        for test, adjusted in zip(family, holm([test["p_value"] for test in family])):
-            test["p_holm"] = adjusted
-    for comparison in found:
-        a, b = comparison["a"], comparison["b"]
-        means = (primary_value(models[a], metric), primary_value(models[b], metric))
-        seeds_a = [s[metric] for s in models[a]["per_seed"]]
-        seeds_b = [s[metric] for s in models[b]["per_seed"]] if not models[b]["baseline"] else [means[1]]
-        comparison["effect"] = difference_ci(seeds_a, seeds_b)  # b minus a, in `metric`'s units
-        comparison["verdict"] = verdict((a, b), comparison["test"], means, higher, comparison["effect"])
+    found = []
+    for a, b in pairs:
+        block = block_length(scorer, items[a], items[b])
+        effect = paired_bootstrap(items[a], items[b], scorer.primary_from_means, higher, block)
+        beside = tests_beside(scorer, items[a], items[b], outputs[a], outputs[b])
+        found.append({"a": a, "b": b, "metric": metric, "effect": effect, "beside": beside})
+    adjust(found, lambda c: c["effect"])
+    for key in dict.fromkeys(k for c in found for k in c["beside"]):
+        adjust([c for c in found if key in c["beside"]], lambda c, key=key: c["beside"][key])
+    for c in found:
+        c["verdict"] = verdict((c["a"], c["b"]), c["effect"], c["effect"]["p_holm"], rope["width"], higher)
+    return found
+
+
+def adjust(found: list, test_of) -> None:
+    """Holm-adjust the p-values of one family of tests in place ("p_holm")."""
+    from seqbench.stats import holm
+
+    for comparison, adjusted in zip(found, holm([test_of(c)["p_value"] for c in found])):
+        test_of(comparison)["p_holm"] = adjusted
+
+
+def block_length(scorer, items_a, items_b) -> float | None:
+    """The bootstrap's expected block length for forecasts (from the seed-averaged loss
+    differential), None for independent examples."""
+    import numpy as np
+
+    from seqbench.stats import block_length_for
+
+    if not scorer.serial:
+        return None
+    return block_length_for(np.mean(items_a, axis=0)[:, 0], np.mean(items_b, axis=0)[:, 0])
+
+
+def tests_beside(scorer, items_a, items_b, output_a, output_b) -> dict:
+    """The tests reported beside the verdict, each saying what it compared."""
+    import numpy as np
+
+    from seqbench.stats import diebold_mariano
+
+    found = {}
+    if scorer.serial:
+        losses = [np.mean(items, axis=0)[:, 0] for items in (items_a, items_b)]
+        test = diebold_mariano(*losses, scorer.meta["horizon"], power=1)
+        found["loss_test"] = {**test, "loss": scorer.loss, "on": "the seeds' mean loss per forecast"}
+    for key, test in scorer.extra_tests(output_a, output_b).items():
+        found[key] = {**test, "on": "the seed ensembles"}
     return found
 
 
@@ -250,11 +311,10 @@ def headline(result: dict) -> dict:
         values = entry["scores"] if entry["baseline"] else {k: v["mean"] for k, v in entry["summary"].items()}
         numbers[model] = {k: round(v, 6) for k, v in values.items() if isinstance(v, float)}
     for comparison in result["comparisons"]:
-        test = comparison["test"]
+        effect = comparison["effect"]
         numbers[f"{comparison['a']}_vs_{comparison['b']}"] = {
-            "p_value": round(test["p_value"], 6),
-            "p_holm": round(test.get("p_holm", test["p_value"]), 6),  # the p the verdict uses
-            f"{comparison['metric']}_difference": round(comparison["effect"]["difference"], 6),
+            "p_holm": round(effect["p_holm"], 6),  # the p the verdict uses
+            f"{comparison['metric']}_difference": round(effect["difference"], 6),
         }
     return numbers
 

@@ -7,12 +7,17 @@ the training split and is scored by its best validation loss; the test split is 
 Trials are asked in fixed-size rounds (`search.parallel` per cell). A trial's sampler is seeded by
 (seed, trial number) and its pruner compares it only with trials finished before its round, so
 which trials are sampled and pruned does not depend on how many workers run them, or on timing.
+The cells' trials are paired while TPE still samples at random: trial k of both cells then gets
+the same value of every shared dimension (training/trials.py, `ask`, says exactly when).
 
 Files:
   models/<dataset>/search/<cell>.journal  the study (Optuna's journal storage): a killed search
                                           resumes; a changed space, budget or data starts over
   reports/search/<dataset>.json           the chosen configuration per cell and every trial
-                                          (small, in git; training reads it)
+                                          (small, in git; training reads it); per cell also
+                                          "top_trials": {"numbers", "values", "spread"}, the
+                                          best 3 complete trials' validation losses, best
+                                          first, and max - min (null without one)
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ def search_trial(
     setting = params.search(name)
     prepared = load_prepared(Paths(params_path.resolve().parent).prepared(name))
     budget = trial_budget(params.budget(name), setting.space, sampled)
-    return run_trial(TrialSpec(name, cell, number, budget, setting, history, prepared, threads))
+    numerics = params.train.numerics
+    return run_trial(TrialSpec(name, cell, number, budget, setting, history, prepared, threads, numerics))
 
 
 # ---- the studies (in the flow's process) ---------------------------------------------------
@@ -70,6 +76,7 @@ def fingerprint(params, name: str, paths: Paths) -> dict:
         "budget": params.budget(name).model_dump(mode="json"),
         "data_sha256": load_prepared(paths.prepared(name)).sha256,
         "code_sha256": code_sha256(params.dataset(name).kind),
+        "numerics": params.train.numerics,  # native | portable: which kernels the trials ran
     }
 
 
@@ -105,6 +112,9 @@ def open_study(path: Path, cell: str, wanted: dict):
 
 # ---- the result file -----------------------------------------------------------------------
 
+# A cross-validated trial's record beside its value; the chosen one's goes to training.
+CV_KEYS = ("untrained_val_loss", "refit_epochs", "refit_steps", "folds", "mean_val_losses")
+
 
 def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
     """The chosen configuration of a cell (its best trial's, or the fixed budget without
@@ -123,16 +133,32 @@ def cell_result(study, cell: str, base, setting, meta: dict) -> dict:
         "parameters": size["parameters"],
         "best_trial": best["number"] if best else None,
         "best_value": best["value"] if best else None,
+        "top_trials": top_trials(complete),
         "wall_seconds": round(sum(t["seconds"] or 0 for t in trials), 3),
         "trials": trials,
     }
     if budget.validation == "kfold" and best:
-        # Training fits all items for the epochs the folds chose, with nothing left to stop on.
+        # Training fits all items for the optimiser steps the folds chose (refit_steps, in
+        # cross_validation), with nothing left to stop on; max_epochs records the folds' epochs.
         config["max_epochs"] = best["refit_epochs"]
-        found["cross_validation"] = {
-            key: best[key] for key in ("value", "untrained_val_loss", "refit_epochs", "folds", "mean_val_losses")
-        }
+        found["cross_validation"] = {key: best[key] for key in (*CV_KEYS, "value") if key in best}
+        # A cosine schedule decayed over this many epochs of a fold: the refit decays alike per step.
+        found["cross_validation"]["fold_max_epochs"] = budget.max_epochs
     return found
+
+
+def top_trials(complete: list[dict], count: int = 3) -> dict:
+    """How decisive the search was: the numbers and values (validation losses; cross-validated
+    with kfold) of the best `count` complete trials, best first, and their spread (worst - best).
+    A spread small beside the seeds' noise means the trials near the top were about as good as
+    the chosen one: another search seed could have chosen any of them."""
+    top = sorted(complete, key=lambda t: (t["value"], t["number"]))[:count]
+    values = [t["value"] for t in top]
+    return {
+        "numbers": [t["number"] for t in top],
+        "values": values,
+        "spread": values[-1] - values[0] if values else None,
+    }
 
 
 def model_size(best: dict | None, budget, meta: dict, cell: str) -> dict:
@@ -166,11 +192,7 @@ def trial_record(trial) -> dict:
         "epochs": attrs.get("epochs"),
         "seconds": attrs.get("seconds"),
         "val_losses": losses,
-        **{
-            key: attrs[key]
-            for key in ("untrained_val_loss", "refit_epochs", "folds", "mean_val_losses")
-            if key in attrs
-        },
+        **{key: attrs[key] for key in CV_KEYS if key in attrs},
     }
 
 

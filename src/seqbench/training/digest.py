@@ -35,7 +35,7 @@ ROOT = PACKAGE_DIR.parents[1]  # the project root (src/, flows/) of a checkout; 
 RUN_MODULE = "seqbench.training.trials"
 # The boundary of the digest, relative to the package: what a run computes with. The closure also
 # reaches errors.py, redact.py and io.py (messages and atomic writes), which change no number.
-COMPUTES = ("training/", "models/", "kinds/", "batching.py", "metrics.py", "stats.py", "settings.py")
+COMPUTES = ("training/", "models/", "kinds/", "batching.py", "metrics.py", "numerics.py", "stats.py", "settings.py")
 
 
 # ---- modules and files ------------------------------------------------------------------------

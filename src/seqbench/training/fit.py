@@ -10,7 +10,7 @@ A run writes models/<dataset>/runs/<cell>/seed<k>/:
 - model.pt — the best weights as a plain state dict, loadable with torch.load(weights_only=True);
 
 With `validation: kfold` a run instead trains on the training and validation items together for
-the epoch count cross-validation chose (no early stopping, no untrained.*), keeps the final
+the optimiser steps cross-validation chose (no early stopping, no untrained.*), keeps the final
 weights, and takes its validation scores from the search's cross-validation.
 - config.json — what is needed to rebuild the model and transform new data;
 - metrics.json — written last: its presence marks the run complete.
@@ -60,6 +60,24 @@ class StepSeed(Callback):
         from seqbench.batching import epoch_seed
 
         torch.manual_seed(epoch_seed(self.seed, trainer.global_step))
+
+
+class StopAfterSteps(Callback):
+    """Ends training after `steps` optimiser steps, mid-epoch if need be: that epoch still ends
+    (its hooks run, its checkpoint is written). Not Trainer(max_steps=...): with max_steps set,
+    Lightning resumes a checkpoint written at an epoch's end as if killed inside that epoch,
+    skips the next epoch's start hooks, and a killed run would not resume as it ran."""
+
+    def __init__(self, steps: int):
+        self.steps = steps
+
+    def on_train_start(self, trainer, module):
+        # A run resumed from the checkpoint of its last, cut-short epoch has no step left.
+        trainer.should_stop = trainer.global_step >= self.steps
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        if trainer.global_step >= self.steps:
+            trainer.should_stop = True
 
 
 class EpochLine(Callback):
@@ -124,6 +142,7 @@ def run_config(spec: RunSpec, model) -> dict:
         "cell": spec.cell,
         "seed": spec.seed,
         "budget": spec.budget.model_dump(),
+        "numerics": spec.numerics,  # native | portable: which kernels the CPU may run
         "model": {"class": type(model).__name__, "hparams": dict(model.hparams)},
         "preprocessing": meta,
     }
@@ -207,13 +226,18 @@ def fit_holdout(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
 
 
 def fit_all(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
-    """Train on the training and validation items together for exactly `max_epochs` (the
-    epoch count cross-validation chose), and keep the final weights. Nothing is held out, so
-    the run's validation scores are the cross-validated ones of its cell."""
+    """Train on the training and validation items together for exactly the optimiser steps
+    cross-validation chose (`refit_steps`: its epochs on a fold's smaller training part), and
+    keep the final weights. The pooled items give more batches per epoch, so the fit takes
+    fewer epochs than the folds did, the last one cut short. Nothing is held out, so the run's
+    validation scores are the cross-validated ones of its cell."""
+    import math
+
     import numpy as np
 
     arrays, meta, budget, seed = spec.prepared.arrays, spec.prepared.meta, spec.budget, spec.seed
     cross_validation = spec.cross_validation
+    steps = refit_steps(spec)
 
     pooled = {**arrays, "idx_train": np.sort(np.concatenate([arrays["idx_train"], arrays["idx_val"]]))}
     train_set = datasets_for(pooled, meta, ("train",))["train"]
@@ -221,7 +245,11 @@ def fit_all(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
     # Kept every epoch, so that a killed run resumes from its last epoch.
     checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="final", save_top_k=1, save_last=True)
     progress = EpochLine(spec.label)
-    trainer = make_trainer(budget, [checkpoint, progress], seed, run_dir)
+    # The epoch bound covers the steps, the last epoch cut short by StopAfterSteps.
+    epochs = math.ceil(steps / len(train_loader))
+    model.cosine_epochs = refit_cosine_epochs(cross_validation, steps, len(train_loader))
+    callbacks = [checkpoint, progress, StopAfterSteps(steps)]
+    trainer = make_trainer(budget, callbacks, seed, run_dir, max_epochs=epochs)
     last = relocated(run_dir / "checkpoints" / "last.ckpt")
     started = time.perf_counter()
     trainer.fit(
@@ -235,10 +263,36 @@ def fit_all(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
         "validation": "kfold",
         "best_val_loss": cross_validation["value"],
         "untrained_val_loss": cross_validation["untrained_val_loss"],
-        "best_epoch": budget.max_epochs,
+        "best_epoch": len(progress.epoch_seconds),  # the final weights are kept: the last epoch's
+        "refit_steps": steps,
+        "steps_run": trainer.global_step,
     }
     fitted = {"train_samples": len(train_set), "fit_seconds": fit_seconds, "weights": weights}
     return run_metrics(config, scores, progress, trainer, model, **fitted)
+
+
+def refit_cosine_epochs(cross_validation: dict, steps: int, batches: int) -> float | None:
+    """The refit's cosine horizon in its own epochs, such that the learning rate after each
+    optimiser step is the one a fold had after as many steps: the folds decayed over
+    fold_max_epochs epochs of their smaller training parts (steps / refit_epochs batches each),
+    the refit's epochs hold `batches`. None (the trainer's max_epochs) for an older result."""
+    fold_epochs = cross_validation.get("fold_max_epochs")
+    if not fold_epochs:
+        return None
+    return fold_epochs * (steps / cross_validation["refit_epochs"]) / batches
+
+
+def refit_steps(spec: RunSpec) -> int:
+    """The optimiser steps a final fit trains for, as the search's cross-validation chose them."""
+    from seqbench.errors import SeqbenchError
+
+    steps = spec.cross_validation.get("refit_steps")
+    if not isinstance(steps, int) or steps < 1:
+        raise SeqbenchError(
+            f"{spec.label}: the search result has no refit_steps for {spec.cell} (made by an older "
+            f"version); rerun `dvc repro search@{spec.dataset}`"
+        )
+    return steps
 
 
 def relocated(last: Path) -> Path:
@@ -306,6 +360,8 @@ def fit_trial(spec: TrialSpec, arrays: dict, label: str, callbacks=(), stops: tu
     except stops:
         result["stopped"] = True
     result["epochs"] = len(progress.val_losses)
+    # Cross-validation turns its chosen epoch into optimiser steps with this (trials.refit_steps).
+    result["steps_per_epoch"] = len(train_loader)
     return result
 
 
@@ -334,9 +390,9 @@ def untrained_baseline(model, val_loader, run_dir: Path, label: str, resuming: b
     return loss
 
 
-def make_trainer(budget, callbacks, seed: int, run_dir: Path | None = None):
+def make_trainer(budget, callbacks, seed: int, run_dir: Path | None = None, max_epochs: int | None = None):
     """The Trainer of a run (checkpoints and a DVCLive log in run_dir) or, without run_dir, of a
-    search trial (nothing written)."""
+    search trial (nothing written). `max_epochs`: the budget's unless given."""
     quiet_lightning()
     # cuDNN's RNNs are deterministic only with this cuBLAS workspace setting.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -352,7 +408,7 @@ def make_trainer(budget, callbacks, seed: int, run_dir: Path | None = None):
         )
         on_disk = {"logger": logger, "plugins": [AtomicCheckpointIO()], "default_root_dir": str(run_dir)}
     return pl.Trainer(
-        max_epochs=budget.max_epochs,
+        max_epochs=budget.max_epochs if max_epochs is None else max_epochs,
         accelerator="auto",
         devices=1,
         deterministic="warn",  # deterministic where torch supports it; a warning where not

@@ -25,12 +25,36 @@ from seqbench.training.specs import RunSpec
 METRICS = "metrics.json"
 
 
-def train_run(name: str, cell: str, seed: int, params_path: Path | str = "params.yaml", threads: int = 1) -> dict:
+def train_run(
+    name: str,
+    cell: str,
+    seed: int,
+    params_path: Path | str = "params.yaml",
+    threads: int = 1,
+    numerics: str | None = None,
+) -> dict:
     """Train one run (or finish an interrupted one) with its cell's chosen budget (the search
-    stage's result) in its run folder, checkpoints in place; return its metrics."""
+    stage's result) in its run folder, checkpoints in place; return its metrics. `numerics`
+    (native | portable; params.yaml's train.numerics by default) is set up before the run's
+    first torch computation: in this process when it can be, else the run trains in a fresh
+    one (numerics.py)."""
+    from seqbench.numerics import in_mode
+
+    numerics = numerics or configured_numerics(params_path)
+    return in_mode(numerics, _train_run, name, cell, seed, str(params_path), threads, numerics)
+
+
+def configured_numerics(params_path: Path | str) -> str:
+    """params.yaml's train.numerics."""
+    from seqbench.config import load_params
+
+    return load_params(params_path).train.numerics
+
+
+def _train_run(name: str, cell: str, seed: int, params_path: str, threads: int, numerics: str) -> dict:
     from seqbench.training.fit import fit_run  # Lightning: only where a run trains
 
-    with claimed_run(params_path, name, cell, seed, threads) as run:
+    with claimed_run(params_path, name, cell, seed, threads, numerics) as run:
         if run.finished is not None:
             return run.finished
         metrics = fit_run(run.spec, run.model, run.folder, run.config)
@@ -51,14 +75,14 @@ class Claim:
 
 
 @contextmanager
-def claimed_run(params_path: Path | str, name: str, cell: str, seed: int, threads: int):
+def claimed_run(params_path: Path | str, name: str, cell: str, seed: int, threads: int, numerics: str | None = None):
     """A Claim on a run, its folder's lock held meanwhile: one writer per run folder, so a second
     process on the same run waits, then reuses the result. A folder made with another config is
-    started over (finished_or_reset)."""
+    started over (finished_or_reset). `numerics`: params.yaml's train.numerics by default."""
     from seqbench.training.fit import run_setup
 
     paths = Paths(Path(params_path).resolve().parent)
-    spec = run_spec(paths, name, cell, seed, threads)
+    spec = run_spec(paths, name, cell, seed, threads, numerics or configured_numerics(params_path))
     model, config = run_setup(spec)
     folder = paths.run_dir(name, cell, seed)
     with run_folder_lock(paths.root, run_key(name, cell, seed)):
@@ -69,11 +93,12 @@ def run_key(name: str, cell: str, seed: int) -> str:
     return f"{name}/{cell}/seed{seed}"
 
 
-def run_spec(paths: Paths, name: str, cell: str, seed: int, threads: int = 1) -> RunSpec:
+def run_spec(paths: Paths, name: str, cell: str, seed: int, threads: int = 1, numerics: str = "native") -> RunSpec:
     """A run of `cell` with the configuration the search stage chose for it, on the prepared data."""
     budget = chosen_budget(paths, name, cell)
     cross_validation = chosen_cross_validation(paths, name, cell) if budget.validation == "kfold" else None
-    return RunSpec(name, cell, seed, budget, load_prepared(paths.prepared(name)), cross_validation, threads)
+    prepared = load_prepared(paths.prepared(name))
+    return RunSpec(name, cell, seed, budget, prepared, cross_validation, threads, numerics)
 
 
 def finished_or_reset(run_dir: Path, config: dict) -> dict | None:

@@ -21,6 +21,7 @@ class RunSpec:
     prepared: Prepared
     cross_validation: dict | None = None
     threads: int = 1
+    numerics: str = "native"  # train.numerics: native | portable (numerics.py)
 
     @property
     def label(self) -> str:
@@ -41,6 +42,7 @@ class TrialSpec:
     history: list
     prepared: Prepared
     threads: int = 1
+    numerics: str = "native"  # train.numerics: native | portable (numerics.py)
 
     @property
     def label(self) -> str:

@@ -21,14 +21,15 @@ LSTM_ONLY = {"forget_bias"}  # the GRU has no forget gate
 
 
 def cell_space(space: dict, cell: str) -> dict:
-    """The dimensions a cell's trials sample (fixed values and LSTM-only keys left out)."""
+    """The dimensions a cell's trials sample (fixed values and LSTM-only keys left out): the
+    shared ones first, in the space's order, then the cell's own. The order is the order of the
+    draws (see `ask`): a cell-only draw before a shared one would shift the shared one's."""
     from seqbench.settings import Range
 
-    return {
-        key: value
-        for key, value in space.items()
-        if isinstance(value, (Range, list)) and not (key in LSTM_ONLY and cell != "lstm")
-    }
+    sampled = {key: value for key, value in space.items() if isinstance(value, (Range, list))}
+    shared = {key: value for key, value in sampled.items() if key not in LSTM_ONLY}
+    own = {key: value for key, value in sampled.items() if key in LSTM_ONLY and cell == "lstm"}
+    return {**shared, **own}
 
 
 def fixed_values(space: dict) -> dict:
@@ -59,7 +60,14 @@ def trial_budget(base, space: dict, sampled: dict):
 
 
 def run_trial(spec: TrialSpec) -> dict:
-    """A trial from its spec alone (the search stage's, or shipped to a Dask worker)."""
+    """A trial from its spec alone (the search stage's, or shipped to a Dask worker), in its
+    numerics mode: in this process when it can, else in a fresh one (numerics.py)."""
+    from seqbench.numerics import in_mode
+
+    return in_mode(spec.numerics, _run_trial, spec)
+
+
+def _run_trial(spec: TrialSpec) -> dict:
     import torch
 
     torch.set_num_threads(spec.threads)
@@ -102,9 +110,10 @@ def cross_validate(spec: TrialSpec, trial) -> dict:
     """Stratified k-fold cross-validation of one configuration over the training and validation
     items. Each fold trains with early stopping on its held-out part. The folds' validation
     losses are averaged epoch by epoch (the untrained model is epoch 0); the value is the lowest
-    mean, and its epoch is the epoch count of the final fit on all items. A configuration that
-    is good only at each fold's own lucky epoch does not score well: the final fit cannot pick
-    its epoch. After each fold the value so far goes to the pruner (step = fold)."""
+    mean, and its epoch, in optimiser steps (`refit_steps`), is how long the final fit on all
+    items trains. A configuration that is good only at each fold's own lucky epoch does not
+    score well: the final fit cannot pick its epoch. After each fold the value so far goes to
+    the pruner (step = fold)."""
     from seqbench.training.fit import fit_trial
 
     arrays, budget, label = spec.prepared.arrays, spec.budget, spec.label
@@ -113,7 +122,9 @@ def cross_validate(spec: TrialSpec, trial) -> dict:
         fold_arrays = {**arrays, "idx_train": train_items, "idx_val": val_items}
         fit = fit_trial(spec, fold_arrays, f"{label} fold {k + 1}/{budget.folds}")
         curves.append([fit["untrained_val_loss"], *fit["val_losses"]])
-        folds.append({"best_value": best_value(fit), "epochs": len(fit["val_losses"])})
+        folds.append(
+            {"best_value": best_value(fit), "epochs": len(fit["val_losses"]), "steps_per_epoch": fit["steps_per_epoch"]}
+        )
         mean = mean_curve(curves)
         if not all(math.isfinite(v) for v in mean):
             raise SeqbenchError(f"{label}: fold {k + 1} ended with a non-finite validation loss")
@@ -141,7 +152,17 @@ def cross_validate(spec: TrialSpec, trial) -> dict:
         # At least one epoch: a final fit of none would be the untrained model, which the
         # comparison then marks void (its cross-validated loss did not beat the untrained one).
         result["refit_epochs"] = max(1, mean.index(values[-1]))
+        result["refit_steps"] = refit_steps(folds, result["refit_epochs"])
     return result
+
+
+def refit_steps(folds: list[dict], epochs: int) -> int:
+    """The optimiser steps the folds took to reach the chosen epoch (their mean, rounded): the
+    length of the final fit. Its pooled items are a fold's k/(k-1): the same epoch count there
+    would take that many more steps, more training than cross-validation saw work."""
+    import statistics
+
+    return max(1, round(epochs * statistics.fmean(f["steps_per_epoch"] for f in folds)))
 
 
 def mean_curve(curves: list[list[float]]) -> list[float]:
@@ -229,7 +250,20 @@ def history_of(study) -> list[dict]:
 
 def ask(study, setting, cell: str, index: int):
     """The `index`-th trial of a cell (counting finished ones), sampled by TPE seeded with
-    (seed, index): the same trials on any machine, and after a resume too."""
+    (seed, index): the same trials for any number of workers, and after a resume too (on
+    another CPU, TPE's trials follow the earlier trials' losses, which differ within seed noise
+    unless train.numerics is portable).
+
+    Paired trials, and exactly how far: trial k of both cells gets the same value of every
+    shared dimension when it is drawn at random, i.e. when fewer than `startup_trials` of the
+    cell's trials had finished (complete or pruned) as it was asked. Optuna's TPESampler then
+    hands each dimension, in the order of `distributions` (shared first, cell-only last), to its
+    RandomSampler, whose one stream is seeded by (seed, k) alone and consumes a fixed number of
+    numbers per dimension; so both cells' shared draws are the same numbers. In the search
+    flow's rounds of `parallel` (both cells alike), these are trials 0 to
+    ceil(startup_trials / parallel) * parallel - 1. Later trials are TPE's: each dimension is
+    drawn from densities fitted to that cell's own trials and losses, so they differ between
+    the cells by design (pairing them would give up modelling each cell's own results)."""
     import optuna
 
     study.sampler = optuna.samplers.TPESampler(
@@ -253,6 +287,7 @@ def tell(study, trial, result: dict) -> None:
         "seconds",
         "untrained_val_loss",
         "refit_epochs",
+        "refit_steps",
         "folds",
         "mean_val_losses",
     ):

@@ -11,6 +11,22 @@ from html import escape
 
 COLOURS = {"lstm": "#1f77b4", "gru": "#d62728"}
 VERDICT_COLOURS = {True: "#0a7d32", False: "#8a6d00"}  # the page's --win and --even
+# The four answers (and void), as the page colours them: a winner green, equivalent blue,
+# undecided amber, void grey.
+ANSWER_COLOURS = {
+    "a_better": "#0a7d32",
+    "b_better": "#0a7d32",
+    "equivalent": "#1f5fa8",
+    "undecided": "#8a6d00",
+    "void": "#777777",
+}
+ROPE_FILL = "rgba(31, 95, 168, 0.12)"
+
+
+def answer_colour(verdict: dict) -> str:
+    return ANSWER_COLOURS.get(verdict.get("answer"), VERDICT_COLOURS[bool(verdict.get("winner"))])
+
+
 BASELINE_COLOURS = ["#7f7f7f", "#2ca02c", "#9467bd", "#8c564b"]
 CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -171,8 +187,9 @@ def roc_curves(curves: dict, labels: list[str], baselines: list[str]) -> str:
 
 def forest_plot(panels: list[dict]) -> str:
     """The summary's picture: one panel per dataset (its metric's units), one row per comparison
-    read as "first − second": the mean difference over seeds with its 95% interval (diamond and
-    bar), each seed's difference (open dots) and the verdict above the row."""
+    read as "first − second": the difference of the seed means with its 95% interval (diamond and
+    bar, from the verdict's bootstrap), each seed's difference (open dots), the region of practical
+    equivalence (the shaded band) and the verdict above the row, coloured by its answer."""
     from plotly.subplots import make_subplots
 
     sizes = [len(p["rows"]) + 1 for p in panels]
@@ -207,9 +224,9 @@ def _forest_panel(fig, panel: dict, row: int) -> None:
         marker={
             "symbol": "diamond",
             "size": 13,
-            "color": [VERDICT_COLOURS[bool(r["verdict"]["winner"])] for r in rows],
+            "color": [answer_colour(r["verdict"]) for r in rows],
         },
-        name="mean over seeds, 95% CI",
+        name="difference of the seed means, 95% interval (seeds and test examples)",
         legendgroup="mean",
         hovertemplate="%{y}: %{x:.4g}<extra></extra>",
     )
@@ -239,8 +256,10 @@ def _forest_axes(fig, panel: dict, labels: list[str], row: int) -> None:
             yref=f"y{axis}",
             yshift=17,
             showarrow=False,
-            font={"size": 12, "color": VERDICT_COLOURS[bool(r["verdict"]["winner"])]},
+            font={"size": 12, "color": answer_colour(r["verdict"])},
         )
+    if panel.get("rope"):  # the region of practical equivalence: differences that do not matter
+        fig.add_vrect(x0=-panel["rope"], x1=panel["rope"], fillcolor=ROPE_FILL, line_width=0, row=row, col=1)
     fig.add_vline(x=0, line={"color": "#999", "dash": "dot", "width": 1}, row=row, col=1)
     better = "above" if panel["higher_is_better"] else "below"
     fig.update_xaxes(
@@ -267,7 +286,10 @@ def _interval(rows: list[dict]) -> dict:
 def _verdict_text(verdict: dict) -> str:
     p = verdict.get("p_value")
     name = "Holm p" if verdict.get("p_adjustment") == "holm" else "p"
-    return escape(verdict["text"]) + ("" if p is None else f" ({name} = {p:.3g})")
+    text = escape(verdict["text"]) + ("" if p is None else f" ({name} = {p:.3g})")
+    if verdict.get("seeds_to_decide"):
+        text += f"; about {verdict['seeds_to_decide']} seeds per cell would decide it"
+    return text
 
 
 def seed_strip(strip: dict) -> str:

@@ -56,7 +56,14 @@ def format_seconds(value) -> str:
     return f"{value:.1f} s"
 
 
+def answer_class(verdict: dict) -> str:
+    """The page's CSS class for a verdict's answer: win, equivalent, undecided or void."""
+    answer = verdict.get("answer") or ("b_better" if verdict.get("winner") else "undecided")
+    return "win" if answer.endswith("_better") else answer
+
+
 FILTERS = {
+    "answer": answer_class,
     "num": format_number,
     "ci": format_ci,
     "pct": format_percent,

@@ -123,6 +123,7 @@ def summary_row(result: dict) -> dict:
         "dots": dot_positions(result, head["metric"]),
         "vs_baseline": {c["a"]: c["verdict"] for c in against_baseline},
         "void": [{"a": c["a"], "b": c["b"], "reason": c["void"]} for c in result["comparisons"] if c.get("void")],
+        "did_not_learn": result.get("did_not_learn") or {},
         "target": (result.get("context") or {}).get("target"),  # forecasts only: return or volatility
     }
 
@@ -235,6 +236,7 @@ def forest_panel(name: str, result: dict) -> dict:
         "metric": metric,
         "higher_is_better": HIGHER_IS_BETTER.get(metric, True),
         "rows": [forest_row(result, c) for c in result["comparisons"]],
+        "rope": (result.get("rope") or {}).get("width"),
     }
 
 
@@ -326,8 +328,19 @@ def outcome_rows(cells: dict) -> list[dict]:
         ],
         row("best trial", lambda e: format_value(e.get("best_trial"))),
         row("best validation loss", lambda e: format_value(e.get("best_value"))),
+        row("top 3 trials' validation losses (spread)", top_trials_text),
         row("search wall time", lambda e: format_seconds(e.get("wall_seconds"))),
     ]
+
+
+def top_trials_text(entry: dict) -> str:
+    """The best trials' values and their spread: how decisive the search was (small: another
+    search seed could have chosen any of them)."""
+    top = entry.get("top_trials") or {}
+    if not top.get("values"):
+        return "—"
+    values = ", ".join(format_value(v) for v in top["values"])
+    return f"{values} ({format_value(top['spread'])})"
 
 
 def config_rows(cells: dict, space: dict) -> list[dict]:
