@@ -246,6 +246,15 @@ class Verdict(Strict):
 
     rope: dict[str, Union[float, str]] = Field(default_factory=dict)
 
+    @field_validator("rope", mode="before")
+    @classmethod
+    def _no_booleans(cls, value):
+        # Before pydantic's coercion, which would read YAML's `yes` as a width of 1.
+        for metric, width in (value or {}).items() if isinstance(value, dict) else ():
+            if isinstance(width, bool):
+                raise ValueError(f"{metric}: {width!r} is neither a number nor a percentage such as '1%'")
+        return value
+
     @field_validator("rope")
     @classmethod
     def _known_metrics_and_widths(cls, value):

@@ -13,21 +13,25 @@ CONFIDENCE = 0.95
 VERDICT_RULE = (
     "A verdict is about the number each model's row shows: the mean over its seeds of the primary "
     "metric on the test set, i.e. the expected score of a model trained by that recipe. Its "
-    "uncertainty has two sources, which seeds were drawn and which test examples were drawn, so one "
-    "two-level paired bootstrap gives the difference's 95% interval and its p-value: each of 4,000 "
-    "resamples draws each cell's seeds with replacement and the test examples with replacement, the "
-    "same examples for both models (forecasts: blocks of consecutive days, a stationary bootstrap "
-    "with the block length of Politis and White, so that serial dependence is kept), with a fixed "
-    "seed. A dataset's comparisons (LSTM vs GRU, each cell vs the best baseline, chosen on "
-    "validation) are one family: their p-values are adjusted by Holm's method. Each metric has a "
-    "region of practical equivalence (ROPE, `verdict.rope` in params.yaml): differences inside it "
-    "do not matter in practice. The verdict is one of four answers. A model is better when the "
-    "whole interval lies outside the ROPE on its side and the Holm-adjusted p < 0.05. The two are "
-    "practically equivalent when the whole interval lies inside the ROPE: pick the cheaper. "
-    "Otherwise the comparison is undecided: more seeds (the report estimates how many) or more "
-    "test data would decide it. Reported beside it and never deciding: the probability that one "
-    "seed of a model beats one seed of the other, Diebold-Mariano on the seed-averaged loss series "
-    "(forecasts), and the seed ensembles' paired permutation and McNemar tests (classifiers)."
+    "uncertainty has two sources, which seeds were drawn and which test examples were drawn, and "
+    "one procedure accounts for both and gives the difference's 95% interval and its p-value, so "
+    "that the two always agree. The test examples' part: a paired bootstrap, 4,000 resamples with "
+    "a fixed seed, the same examples for both models, each seed's score recomputed on each "
+    "resample (forecasts: blocks of consecutive days, a stationary bootstrap with the block length "
+    "of Politis and White, so that serial dependence is kept). The seeds' part: each cell's "
+    "variance over its seeds divided by its seed count. Their sum gives a Student-t interval and "
+    "p-value (Welch-Satterthwaite degrees of freedom). A dataset's comparisons (LSTM vs GRU, each "
+    "cell vs the best baseline, which is chosen on validation) are one family: their p-values are "
+    "adjusted by Holm's method. Each metric has a region of practical equivalence (ROPE, "
+    "`verdict.rope` in params.yaml): differences inside it do not matter in practice. The verdict "
+    "is one of four answers. A model is better when the whole interval lies outside the ROPE on its "
+    "side and the Holm-adjusted p < 0.05. The two are practically equivalent when the whole "
+    "interval lies inside the ROPE: pick the cheaper. Otherwise the comparison is undecided: more "
+    "seeds (the report estimates how many) or more test data would decide it. A comparison with a "
+    "cell none of whose seeds learned (each ended no better on validation than untrained) is void. "
+    "Reported beside the verdict and never deciding: the probability that one seed of a model beats "
+    "one seed of the other, Diebold-Mariano on the seeds' mean loss per forecast (forecasts), and "
+    "the seed ensembles' paired permutation and McNemar tests (classifiers)."
 )
 ANSWERS = ("a_better", "b_better", "equivalent", "undecided")
 BOOTSTRAP_RESAMPLES = 4000
@@ -236,14 +240,27 @@ def item_resamples(n: int, resamples: int, rng, block_length: float | None = Non
 
 def block_length_for(losses_a, losses_b) -> float:
     """The stationary bootstrap's expected block length for a loss differential (Politis and White
-    2004, with Patton, Politis and White's 2009 correction; `arch.bootstrap.optimal_block_length`)."""
+    2004, with Patton, Politis and White's 2009 correction; `arch.bootstrap.optimal_block_length`).
+    Where that estimate does not exist (a series too short for its autocorrelations, or one with
+    no variation), the rule of thumb n^(1/3); never longer than the series."""
+    import warnings
+
     import numpy as np
     from arch.bootstrap import optimal_block_length
 
     differential = np.asarray(losses_b, "float64") - np.asarray(losses_a, "float64")
+    n = len(differential)
     if np.ptp(differential) == 0:
         return 1.0
-    return float(optimal_block_length(differential)["stationary"].iloc[0])
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            found = float(optimal_block_length(differential)["stationary"].iloc[0])
+    except (ValueError, np.linalg.LinAlgError):
+        found = float("nan")
+    if not np.isfinite(found) or found <= 0:
+        found = n ** (1 / 3)
+    return float(min(max(found, 1.0), n))
 
 
 def paired_bootstrap(
@@ -256,18 +273,25 @@ def paired_bootstrap(
     seed: int = BOOTSTRAP_SEED,
 ) -> dict:
     """The difference b - a in the mean over seeds of a metric, with its 95% interval and p-value
-    from one two-level paired bootstrap (see VERDICT_RULE).
+    from its two sources of variance (see VERDICT_RULE).
 
     items_a, items_b: [seeds, examples, k] per-example statistics of each seed's test outputs, such
     that the metric is combine(their mean over examples) (e.g. squared errors and a square root
-    for RMSE; per-class hits for macro-F1). A baseline has one "seed" and is not resampled over
-    seeds. Returns the difference, the interval, the two-sided p-value (the share of resampled
-    differences on the other side of 0, doubled), the probability that a seed of a beats a seed
-    of b with its interval, and the variance parts `seeds_to_decide` needs.
+    for RMSE; per-class hits for macro-F1). A baseline has one "seed".
+
+    The test examples' part of the variance comes from a paired bootstrap (the same resampled
+    examples for both models, in blocks for forecasts, each seed's metric recomputed on them);
+    the seeds' part from each cell's variance over seeds divided by its seed count. Their sum
+    gives a Student-t interval and p with Welch-Satterthwaite degrees of freedom: a percentile
+    bootstrap over 5 seeds would shrink their variance by 4/5 and give normal tails, and its
+    interval excluded 0 in about 14% of simulated nulls (tests/unit/test_metrics_stats.py).
+    The interval and p come from the same t statistic, so they always agree. The resamples,
+    with each cell's seeds drawn with replacement, also give the interval of P(a seed of a beats
+    a seed of b).
     """
     import numpy as np
 
-    items_a, items_b = _as_items(items_a), _as_items(items_b)
+    items_a, items_b = _as_items(items_a, "a"), _as_items(items_b, "b")
     n = items_a.shape[1]
     if items_b.shape[1] != n:
         raise ValueError("the bootstrap needs the same test examples for both models")
@@ -275,24 +299,25 @@ def paired_bootstrap(
     counts = item_resamples(n, resamples, rng, block_length)
     per_seed_a = _metric_per_seed(counts, items_a, combine)  # [resamples, seeds]
     per_seed_b = _metric_per_seed(counts, items_b, combine)
-    drawn_a, drawn_b = _draw_seeds(per_seed_a, rng), _draw_seeds(per_seed_b, rng)
     full_a, full_b = combine(items_a.mean(axis=1)), combine(items_b.mean(axis=1))  # [seeds]
     difference = float(full_b.mean() - full_a.mean())
-    resampled = drawn_b.mean(axis=1) - drawn_a.mean(axis=1)
-    low, high = np.quantile(resampled, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
-    p_value = min(1.0, 2 * min(np.mean(resampled <= 0), np.mean(resampled >= 0)))
-    beats = _share_a_beats_b(drawn_a, drawn_b, higher_is_better)
+    variance_examples = float(np.var(per_seed_b.mean(axis=1) - per_seed_a.mean(axis=1), ddof=1))
+    variance_seeds = [_seed_variance(full_a), _seed_variance(full_b)]
+    seeds = [int(items_a.shape[0]), int(items_b.shape[0])]
+    low, high, p_value, freedom = _t_interval(difference, variance_examples, variance_seeds, seeds)
+    beats = _share_a_beats_b(_draw_seeds(per_seed_a, rng), _draw_seeds(per_seed_b, rng), higher_is_better)
     beats_low, beats_high = np.quantile(beats, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return {
-        "method": "two-level paired bootstrap (seeds and test examples)",
+        "method": "paired bootstrap over the test examples plus the seeds' variance, Student-t",
         "difference": difference,
-        "low": float(low),
-        "high": float(high),
-        "p_value": float(max(p_value, 1 / resamples)),  # never 0 from a finite number of resamples
+        "low": low,
+        "high": high,
+        "p_value": p_value,
+        "degrees_of_freedom": freedom,
         "resamples": resamples,
         "seed": seed,
         "block_length": block_length,
-        "seeds": [int(items_a.shape[0]), int(items_b.shape[0])],
+        "seeds": seeds,
         "a_beats_b": {
             "probability": float(_share_a_beats_b(full_a[None], full_b[None], higher_is_better)[0]),
             "low": float(beats_low),
@@ -300,12 +325,31 @@ def paired_bootstrap(
         },
         # The variance of the difference from the test examples alone (seeds fixed), and each
         # model's variance over seeds (one seed's score): what more seeds would shrink.
-        "variance_examples": float(np.var(per_seed_b.mean(axis=1) - per_seed_a.mean(axis=1))),
-        "variance_seeds": [_seed_variance(full_a), _seed_variance(full_b)],
+        "variance_examples": variance_examples,
+        "variance_seeds": variance_seeds,
     }
 
 
-def _as_items(items):
+def _t_interval(difference: float, variance_examples: float, variance_seeds: list, seeds: list):
+    """(low, high, p, degrees of freedom) of the difference: its variance is the examples' part
+    plus each cell's seed variance over its seed count; Welch-Satterthwaite degrees of freedom,
+    the examples' part counted as known (thousands of resamples). No seed part: normal."""
+    import math
+
+    from scipy import stats
+
+    seed_parts = [(v / s, s - 1) for v, s in zip(variance_seeds, seeds) if s > 1 and v > 0]
+    variance = variance_examples + sum(part for part, _ in seed_parts)
+    if variance <= 0:  # every resample and seed alike: the difference is exact
+        return difference, difference, (1.0 if difference == 0 else 0.0), math.inf
+    freedom = variance**2 / sum(part**2 / df for part, df in seed_parts) if seed_parts else math.inf
+    scale = math.sqrt(variance)
+    half = float(stats.t.ppf((1 + CONFIDENCE) / 2, freedom)) * scale
+    p_value = float(2 * stats.t.sf(abs(difference) / scale, freedom))
+    return difference - half, difference + half, p_value, float(freedom)
+
+
+def _as_items(items, model: str):
     import numpy as np
 
     items = np.asarray(items, "float64")
@@ -313,15 +357,22 @@ def _as_items(items):
         items = items[:, :, None]
     if items.ndim != 3 or items.shape[0] == 0 or items.shape[1] == 0:
         raise ValueError("per-example statistics must be [seeds, examples, k] with at least one of each")
+    if not np.isfinite(items).all():
+        seed, example = np.argwhere(~np.isfinite(items))[0][:2]
+        raise ValueError(f"model {model}: a non-finite score at seed {seed}, test example {example}")
     return items
 
 
-def _metric_per_seed(counts, items, combine):
-    """[resamples, seeds]: each seed's metric on each resample of the examples."""
+def _metric_per_seed(counts, items, combine, chunk: int = 500):
+    """[resamples, seeds]: each seed's metric on each resample of the examples (in chunks of
+    resamples, so memory stays ~ chunk x examples whatever the resample count)."""
     import numpy as np
 
-    means = np.einsum("rn,snk->rsk", counts, items, optimize=True) / items.shape[1]
-    return combine(means)
+    parts = [
+        combine(np.einsum("rn,snk->rsk", counts[start : start + chunk], items, optimize=True) / items.shape[1])
+        for start in range(0, len(counts), chunk)
+    ]
+    return np.concatenate(parts)
 
 
 def _draw_seeds(per_seed, rng):
@@ -350,31 +401,38 @@ def _seed_variance(scores) -> float:
     return float(np.var(scores, ddof=1)) if len(scores) > 1 else 0.0
 
 
-def seeds_to_decide(effect: dict, rope: float) -> int | None:
+MOST_SEEDS = 100  # beyond this, "more than 100 seeds" is all the estimate says
+
+
+def seeds_to_decide(effect: dict, rope: float, family: int = 1) -> int | None:
     """Seeds per cell expected to decide an undecided comparison, if the effect stays as observed.
 
     The interval's half-width is about z * sqrt(V_examples + (v_a + v_b) / S) with S seeds per
     cell; it decides once it no longer straddles a ROPE edge: half-width < | |difference| - rope |.
-    None when no number of seeds can: the test examples' own noise is wider than that margin (or
-    the difference sits on the ROPE's edge), and only more test data would decide.
+    z is taken at Holm's strictest level for a family of `family` comparisons, so the estimate
+    does not promise a decision the adjusted p would then refuse. None when no number of seeds
+    can: the test examples' own noise is wider than that margin (or the difference sits on the
+    ROPE's edge), and only more test data would decide. Capped at MOST_SEEDS + 1.
     """
     from scipy.stats import norm
 
-    z = norm.ppf((1 + CONFIDENCE) / 2)
+    z = norm.ppf(1 - ALPHA / (2 * max(family, 1)))
     margin = abs(abs(effect["difference"]) - rope)
     room = (margin / z) ** 2 - effect["variance_examples"]
     seed_variance = sum(v for v, n in zip(effect["variance_seeds"], effect["seeds"]) if n > 1)
     if room <= 0 or seed_variance <= 0:
         return None
-    return max(math.ceil(seed_variance / room), max(effect["seeds"]) + 1)
+    return min(max(math.ceil(seed_variance / room), max(effect["seeds"]) + 1), MOST_SEEDS + 1)
 
 
-def verdict(names: tuple[str, str], effect: dict, p_value: float, rope: float, higher_is_better: bool) -> dict:
+def verdict(
+    names: tuple[str, str], effect: dict, p_value: float, rope: float, higher_is_better: bool, family: int = 1
+) -> dict:
     """One of the four answers for a against b (VERDICT_RULE).
 
     effect: paired_bootstrap's result (b minus a); p_value: the p the verdict rests on (Holm's,
     within the dataset's family); rope: the region of practical equivalence's half-width in the
-    metric's units (>= 0).
+    metric's units (>= 0); family: the number of comparisons Holm adjusted together.
     """
     low, high = effect["low"], effect["high"]
     b_ahead = low > rope if higher_is_better else high < -rope
@@ -386,7 +444,7 @@ def verdict(names: tuple[str, str], effect: dict, p_value: float, rope: float, h
         return {"answer": answer, "winner": winner, "text": f"{winner} is better", **common}
     if -rope < low and high < rope:
         return {"answer": "equivalent", "winner": None, "text": "practically equivalent", **common}
-    needed = seeds_to_decide(effect, rope)
+    needed = seeds_to_decide(effect, rope, family)
     return {
         "answer": "undecided",
         "winner": None,
@@ -406,4 +464,6 @@ def _undecided_reason(low: float, high: float, rope: float, p_value: float, need
         why = "the interval reaches both inside and outside the ROPE"
     if needed is None:
         return why + "; more seeds alone would not decide it (the test set's own noise is too wide)"
+    if needed > MOST_SEEDS:
+        return why + f"; more than {MOST_SEEDS} seeds per cell would be needed to decide it"
     return why + f"; about {needed} seeds per cell would be expected to decide it"

@@ -254,17 +254,17 @@ def test_a_malformed_set_ups_record_is_a_clean_error(tmp_path):
     assert_clean_failure(result, "reports/setups/reviews.yaml: not a set-ups record")
 
 
-def test_cross_validation_is_named_with_each_cells_epoch_count(tmp_path):
+def test_cross_validation_is_named_with_each_cells_optimiser_steps(tmp_path):
     from seqbench.stages.report import render_report
 
     params = report_project(tmp_path)
     search = fake_search("reviews")
     search["validation"] = {"method": "kfold", "folds": 5}
     for cell, epochs in zip(CELLS, (41, 57)):
-        search["cells"][cell]["cross_validation"] = {"refit_epochs": epochs}
+        search["cells"][cell]["cross_validation"] = {"refit_epochs": epochs, "refit_steps": 10 * epochs}
     (tmp_path / "reports/search/reviews.json").write_text(json.dumps(search))
     page = render_report(params).read_text()
     note = page[page.index('id="reviews-validation"') :]
     note = note[: note.index("</p>")]
     assert "stratified 5-fold cross-validation" in note and "(70)" in note  # train 60 + validation 10
-    assert "lstm 41, gru 57 epochs" in note
+    assert "lstm 410 steps, 41 fold epochs; gru 570 steps, 57 fold epochs" in note

@@ -351,7 +351,11 @@ def test_a_cell_that_never_learned_is_void_on_its_own(tmp_path):
     found = cells_that_did_not_learn(runs, ["lstm", "gru"], [0, 1, 2])
     assert list(found) == ["gru"] and "did not learn" in found["gru"] and "3 runs" in found["gru"]
     comparisons = [
-        {"a": "lstm", "b": "gru", "verdict": {"answer": "a_better", "winner": "lstm", "text": "lstm is better"}},
+        {
+            "a": "lstm",
+            "b": "gru",
+            "verdict": {"answer": "undecided", "winner": None, "reason": "r", "seeds_to_decide": 9},
+        },
         {"a": "lstm", "b": "garch", "verdict": {"answer": "undecided", "winner": None, "text": "undecided"}},
         {"a": "gru", "b": "garch", "verdict": {"answer": "b_better", "winner": "garch", "text": "garch is better"}},
     ]
@@ -359,6 +363,7 @@ def test_a_cell_that_never_learned_is_void_on_its_own(tmp_path):
     assert comparisons[0]["void"] == found["gru"] and comparisons[2]["void"] == found["gru"]
     assert all(c["verdict"]["answer"] == "void" and c["verdict"]["winner"] is None for c in comparisons[::2])
     assert comparisons[0]["verdict"]["text"] == "void: gru did not learn"
+    assert "reason" not in comparisons[0]["verdict"] and "seeds_to_decide" not in comparisons[0]["verdict"]
     assert "void" not in comparisons[1]  # the LSTM learned: its comparison with the baseline stands
 
 

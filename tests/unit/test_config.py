@@ -218,6 +218,7 @@ def test_a_dataset_merges_its_search_space_over_the_global_one():
         ({"rmse": "-1%"}, "verdict.rope: rmse: '-1%' must be a finite width >= 0"),
         ({"f1": 0.01}, "verdict.rope: f1: not a metric seqbench computes; known: rmse"),
         ({"macro_f1": [0.01]}, "verdict.rope.macro_f1"),
+        ({"rmse": True}, "verdict.rope: rmse: True is neither a number nor a percentage"),
     ],
 )
 def test_bad_ropes_are_reported_by_key(rope, message):

@@ -62,11 +62,13 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
 def best_baseline(val_scorer, val_outputs: dict) -> dict:
     """The baseline with the best primary metric on the validation split, and every baseline's
     validation score: the test split plays no part in the choice, it only scores."""
+    import math
+
     from seqbench.metrics import HIGHER_IS_BETTER
 
     metric = val_scorer.primary
     scores = {b: val_scorer.scores(out)[metric] for b, out in val_outputs.items()}
-    usable = {b: v for b, v in scores.items() if v is not None}
+    usable = {b: v for b, v in scores.items() if v is not None and math.isfinite(v)}
     pick = max if HIGHER_IS_BETTER[metric] else min
     return {"name": pick(usable, key=usable.get), "metric": metric, "validation_scores": scores}
 
@@ -157,8 +159,9 @@ def mark_void(found: list[dict], did_not_learn: dict) -> None:
         reasons = [did_not_learn[m] for m in (comparison["a"], comparison["b"]) if m in did_not_learn]
         if reasons:
             comparison["void"] = "; ".join(reasons)
+            kept = {k: v for k, v in comparison["verdict"].items() if k not in ("reason", "seeds_to_decide")}
             comparison["verdict"] = {
-                **comparison["verdict"],
+                **kept,
                 "answer": "void",
                 "winner": None,
                 "void": True,
@@ -206,7 +209,7 @@ def scalar_metrics(scores: dict) -> list[str]:
 def comparisons(scorer, items: dict, ensembles: dict, baselines: dict, cells: list, best: str, rope: dict) -> list:
     """Every pair of cells, and each cell against the best baseline (chosen on validation).
 
-    Each comparison's "effect" is the two-level paired bootstrap of b minus a (stats.VERDICT_RULE)
+    Each comparison's "effect" is b minus a from stats.paired_bootstrap (stats.VERDICT_RULE)
     with "p_holm", its p adjusted within the dataset's family; the verdict reads those and the
     ROPE. "beside" holds the tests reported next to it, never deciding, each Holm-adjusted within
     its own family: forecasts, Diebold-Mariano on the seed-averaged loss series; classifiers, the
@@ -221,14 +224,17 @@ def comparisons(scorer, items: dict, ensembles: dict, baselines: dict, cells: li
     found = []
     for a, b in pairs:
         block = block_length(scorer, items[a], items[b])
-        effect = paired_bootstrap(items[a], items[b], scorer.primary_from_means, higher, block)
+        try:
+            effect = paired_bootstrap(items[a], items[b], scorer.primary_from_means, higher, block)
+        except ValueError as exc:  # e.g. a NaN forecast: name the models, not "a" and "b"
+            raise SeqbenchError(f"{a} vs {b}: {exc}".replace("model a:", f"{a}:").replace("model b:", f"{b}:"))
         beside = tests_beside(scorer, items[a], items[b], outputs[a], outputs[b])
         found.append({"a": a, "b": b, "metric": metric, "effect": effect, "beside": beside})
     adjust(found, lambda c: c["effect"])
     for key in dict.fromkeys(k for c in found for k in c["beside"]):
         adjust([c for c in found if key in c["beside"]], lambda c, key=key: c["beside"][key])
     for c in found:
-        c["verdict"] = verdict((c["a"], c["b"]), c["effect"], c["effect"]["p_holm"], rope["width"], higher)
+        c["verdict"] = verdict((c["a"], c["b"]), c["effect"], c["effect"]["p_holm"], rope["width"], higher, len(found))
     return found
 
 

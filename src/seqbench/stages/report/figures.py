@@ -188,7 +188,7 @@ def roc_curves(curves: dict, labels: list[str], baselines: list[str]) -> str:
 def forest_plot(panels: list[dict]) -> str:
     """The summary's picture: one panel per dataset (its metric's units), one row per comparison
     read as "first − second": the difference of the seed means with its 95% interval (diamond and
-    bar, from the verdict's bootstrap), each seed's difference (open dots), the region of practical
+    bar: the verdict's own, seeds and test examples), each seed's difference (open dots), the region of practical
     equivalence (the shaded band) and the verdict above the row, coloured by its answer."""
     from plotly.subplots import make_subplots
 
