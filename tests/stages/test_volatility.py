@@ -185,18 +185,22 @@ def test_volatility_baselines_have_one_finite_forecast_per_test_window():
     assert np.std(found["garch"]) > 0.05
 
 
+def wilder_after(frame, cutoff: str, seed: int):
+    """`frame` with every price after `cutoff` on a much wilder random path (the same before)."""
+    later = frame.copy()
+    after = (pd.to_datetime(later["date"]) > pd.Timestamp(cutoff)).to_numpy()
+    shock = np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.05, after.sum())))
+    for column in ("open", "high", "low", "close"):
+        later.loc[after, column] = later.loc[after, column].to_numpy() * shock
+    return later
+
+
 def test_baselines_fit_on_train_and_validation_only():
     """Changing every price after the validation period changes no forecast made before it:
     neither GARCH's parameters nor HAR's coefficients saw the test period."""
     frame = garch_prices(seed=1)
     arrays, meta, df = prepared(frame, target="volatility", horizon=5)
-    later = frame.copy()
-    after = (pd.to_datetime(later["date"]) > pd.Timestamp(meta["val_end"])).to_numpy()
-    rng = np.random.default_rng(5)
-    shock = np.exp(np.cumsum(rng.normal(0, 0.05, after.sum())))  # a much wilder test period
-    for column in ("open", "high", "low", "close"):
-        later.loc[after, column] = later.loc[after, column].to_numpy() * shock
-    arrays2, meta2, _ = prepared(later, target="volatility", horizon=5)
+    arrays2, meta2, _ = prepared(wilder_after(frame, meta["val_end"], seed=5), target="volatility", horizon=5)
     assert meta2["target_mean"] == meta["target_mean"] and meta2["variance_floor"] == meta["variance_floor"]
     np.testing.assert_array_equal(arrays2["ends_test"], arrays["ends_test"])
     dates = df["date"].to_numpy()
@@ -545,13 +549,7 @@ def test_volatility_baselines_on_validation_fit_on_the_training_period_only():
     it: no baseline fitted for the validation split saw a validation or test day."""
     frame = garch_prices(seed=2)
     arrays, meta, df = prepared(frame, target="volatility", horizon=5)
-    later = frame.copy()
-    after = (pd.to_datetime(later["date"]) > pd.Timestamp(meta["train_end"])).to_numpy()
-    rng = np.random.default_rng(6)
-    shock = np.exp(np.cumsum(rng.normal(0, 0.05, after.sum())))  # wilder validation and test periods
-    for column in ("open", "high", "low", "close"):
-        later.loc[after, column] = later.loc[after, column].to_numpy() * shock
-    arrays2, meta2, _ = prepared(later, target="volatility", horizon=5)
+    arrays2, meta2, _ = prepared(wilder_after(frame, meta["train_end"], seed=6), target="volatility", horizon=5)
     assert meta2["target_mean"] == meta["target_mean"] and meta2["variance_floor"] == meta["variance_floor"]
     np.testing.assert_array_equal(arrays2["ends_val"], arrays["ends_val"])
     known = df["date"].to_numpy()[arrays["ends_val"]] <= np.datetime64(meta["train_end"])
