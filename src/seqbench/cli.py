@@ -183,11 +183,11 @@ def evaluate(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml"
     say(f"evaluate {dataset}: scoring models and baselines on the test split …")
     result = run_evaluate(dataset, params)
     for comparison in result["comparisons"]:
-        verdict = comparison["verdict"]
+        verdict, effect = comparison["verdict"], comparison["effect"]
+        p_value = "" if verdict["p_value"] is None else f", Holm-adjusted p = {verdict['p_value']:.3g}"
         say(
             f"evaluate {dataset}: {comparison['a']} vs {comparison['b']}: {verdict['text']} "
-            f"({comparison['effect']['difference']:+.4g} [{comparison['effect']['low']:+.4g}, "
-            f"{comparison['effect']['high']:+.4g}], Holm-adjusted p = {verdict['p_value']:.3g})"
+            f"({effect['difference']:+.4g} [{effect['low']:+.4g}, {effect['high']:+.4g}]{p_value})"
         )
     say(f"evaluate {dataset}: done ({time.perf_counter() - started:.1f}s)")
 

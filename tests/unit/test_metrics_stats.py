@@ -414,3 +414,46 @@ def test_macro_f1_from_per_example_hits_is_the_scorers_macro_f1():
     output = rng.dirichlet(np.ones(4), 80)
     got = scorer.primary_from_means(scorer.primary_items(output).mean(axis=0))
     assert got == pytest.approx(scorer.scores(output)["macro_f1"])
+
+
+def test_the_forest_plot_says_more_than_the_cap_not_the_cap():
+    from seqbench.stages.report.figures import _verdict_text
+    from seqbench.stats import MOST_SEEDS
+
+    undecided = {"text": "undecided", "p_value": 0.3, "p_adjustment": "holm"}
+    assert "about 14 seeds per cell" in _verdict_text({**undecided, "seeds_to_decide": 14})
+    capped = _verdict_text({**undecided, "seeds_to_decide": MOST_SEEDS + 1})
+    assert f"more than {MOST_SEEDS} seeds" in capped and str(MOST_SEEDS + 1) not in capped
+
+
+def test_a_cell_that_did_not_learn_leaves_the_holm_family():
+    from seqbench.kinds.classify import ClassifierScorer
+    from seqbench.stages.evaluate import assemble
+
+    rng = np.random.default_rng(8)
+    labels = rng.integers(0, 2, 100)
+    arrays = {"labels": labels, "idx_test": np.arange(100)}
+    meta = {"task": "classify", "labels": ["a", "b"], "sizes": {"train": 0, "val": 0, "test": 100}}
+    right = np.eye(2)[np.where(rng.random(100) < 0.8, labels, 1 - labels)]
+    outputs = {("lstm", s): right for s in (0, 1)} | {("gru", s): np.full((100, 2), 0.5) for s in (0, 1)}
+    best = {"name": "majority", "metric": "macro_f1", "validation_scores": {}}
+    stuck = {"gru": "did not learn: no seed of gru ended better than untrained"}
+    result, _ = assemble(
+        "toy",
+        "text",
+        meta,
+        ClassifierScorer(arrays, meta),
+        outputs,
+        {"majority": np.full((100, 2), 0.5)},
+        ["lstm", "gru"],
+        [0, 1],
+        best,
+        (0.01, False),
+        stuck,
+    )
+    by_pair = {(c["a"], c["b"]): c for c in result["comparisons"]}
+    alone = by_pair[("lstm", "majority")]
+    assert alone["effect"]["p_holm"] == alone["effect"]["p_value"]  # a family of one
+    for pair in (("lstm", "gru"), ("gru", "majority")):
+        assert by_pair[pair]["effect"]["p_holm"] is None and by_pair[pair]["verdict"]["answer"] == "void"
+    assert result["did_not_learn"] == stuck

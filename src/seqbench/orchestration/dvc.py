@@ -245,9 +245,10 @@ def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = N
         result = read_stage_json(path, f"evaluate@{name}")
         head = result["comparisons"][0]
         baseline = next((c["b"] for c in result["comparisons"] if c["b"] in result["baselines"]), "—")
+        p_value = head["verdict"]["p_value"]  # None for a void comparison: it decides nothing
         rows.append(
             f"| {name} | {head['metric']} | {head['a']} vs {head['b']}: {head['verdict']['text']} "
-            f"| {head['verdict']['p_value']:.3g} | {head['effect']['difference']:+.4g} | {baseline} |"
+            f"| {'—' if p_value is None else f'{p_value:.3g}'} | {head['effect']['difference']:+.4g} | {baseline} |"
         )
     report = Paths(root).report().resolve()
     link = f"[the full report]({report.as_uri()})" if report.exists() else "no report rendered yet"

@@ -47,9 +47,10 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
         baselines_val = {b: scorer.calibrate(b, out, out) for b, out in baselines_val.items()}
     best = best_baseline(kind.scorer(arrays, meta, split="val"), baselines_val)
     rope = params.rope(name, scorer.primary)
-    result, predictions = assemble(name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds, best, rope)
-    result["did_not_learn"] = cells_that_did_not_learn(runs, cells, seeds)
-    mark_void(result["comparisons"], result["did_not_learn"])
+    did_not_learn = cells_that_did_not_learn(runs, cells, seeds)
+    result, predictions = assemble(
+        name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds, best, rope, did_not_learn
+    )
     examples = kind.describe_test(arrays, paths.validated(name))
     if examples is not None:
         predictions.insert(0, "example", examples)
@@ -74,9 +75,20 @@ def best_baseline(val_scorer, val_outputs: dict) -> dict:
 
 
 def assemble(
-    name: str, kind: str, meta: dict, scorer, outputs: dict, baselines: dict, cells: list, seeds: list, best: dict, rope
+    name: str,
+    kind: str,
+    meta: dict,
+    scorer,
+    outputs: dict,
+    baselines: dict,
+    cells: list,
+    seeds: list,
+    best: dict,
+    rope,
+    did_not_learn: dict | None = None,
 ):
-    """(result, predictions table) from every run's and baseline's test outputs."""
+    """(result, predictions table) from every run's and baseline's test outputs. `did_not_learn`:
+    cell -> reason, for the cells whose comparisons are void (cells_that_did_not_learn)."""
     ensembles = {cell: combine_seeds([outputs[(cell, s)] for s in seeds]) for cell in cells}
     result = {
         "dataset": name,
@@ -93,7 +105,10 @@ def assemble(
     items = {cell: [scorer.primary_items(outputs[(cell, s)]) for s in seeds] for cell in cells}
     items.update({b: [scorer.primary_items(out)] for b, out in baselines.items()})
     result["rope"] = rope_width(rope, result["models"][best["name"]]["scores"][scorer.primary], scorer.primary)
-    result["comparisons"] = comparisons(scorer, items, ensembles, baselines, cells, best["name"], result["rope"])
+    result["did_not_learn"] = did_not_learn or {}
+    result["comparisons"] = comparisons(
+        scorer, items, ensembles, baselines, cells, best["name"], result["rope"], result["did_not_learn"]
+    )
     result["curves"] = {model: scorer.curves(out) for model, out in {**ensembles, **baselines}.items()}
     context = scorer.context()  # what the scores are read against, e.g. the test period's up-day share
     if context is not None:
@@ -206,13 +221,17 @@ def scalar_metrics(scores: dict) -> list[str]:
     return [k for k, v in scores.items() if v is None or isinstance(v, float)]
 
 
-def comparisons(scorer, items: dict, ensembles: dict, baselines: dict, cells: list, best: str, rope: dict) -> list:
+def comparisons(
+    scorer, items: dict, ensembles: dict, baselines: dict, cells: list, best: str, rope: dict, did_not_learn: dict
+) -> list:
     """Every pair of cells, and each cell against the best baseline (chosen on validation).
 
     Each comparison's "effect" is b minus a from stats.paired_bootstrap (stats.VERDICT_RULE)
     with "p_holm", its p adjusted within the dataset's family; the verdict reads those and the
-    ROPE. "beside" holds the tests reported next to it, never deciding, each Holm-adjusted within
-    its own family: forecasts, Diebold-Mariano on the seed-averaged loss series; classifiers, the
+    ROPE. A comparison with a cell that did not learn is void (mark_void): it decides nothing, so
+    it is left out of the family (its "p_holm" is None) and spends none of the others' level.
+    "beside" holds the tests reported next to it, never deciding, each Holm-adjusted within its
+    own family: forecasts, Diebold-Mariano on the seed-averaged loss series; classifiers, the
     seed ensembles' permutation test of macro-F1 and McNemar's test of accuracy.
     """
     from seqbench.metrics import HIGHER_IS_BETTER
@@ -230,11 +249,19 @@ def comparisons(scorer, items: dict, ensembles: dict, baselines: dict, cells: li
             raise SeqbenchError(f"{a} vs {b}: {exc}".replace("model a:", f"{a}:").replace("model b:", f"{b}:"))
         beside = tests_beside(scorer, items[a], items[b], outputs[a], outputs[b])
         found.append({"a": a, "b": b, "metric": metric, "effect": effect, "beside": beside})
-    adjust(found, lambda c: c["effect"])
+    deciding = [c for c in found if c["a"] not in did_not_learn and c["b"] not in did_not_learn]
+    adjust(deciding, lambda c: c["effect"])
     for key in dict.fromkeys(k for c in found for k in c["beside"]):
-        adjust([c for c in found if key in c["beside"]], lambda c, key=key: c["beside"][key])
+        adjust([c for c in deciding if key in c["beside"]], lambda c, key=key: c["beside"][key])
     for c in found:
-        c["verdict"] = verdict((c["a"], c["b"]), c["effect"], c["effect"]["p_holm"], rope["width"], higher, len(found))
+        p_holm = c["effect"].setdefault("p_holm", None)
+        for test in c["beside"].values():
+            test.setdefault("p_holm", None)
+        if p_holm is not None:
+            c["verdict"] = verdict((c["a"], c["b"]), c["effect"], p_holm, rope["width"], higher, len(deciding))
+        else:
+            c["verdict"] = {"p_value": None, "p_adjustment": "holm", "rope": rope["width"]}
+    mark_void(found, did_not_learn)
     return found
 
 
@@ -319,7 +346,7 @@ def headline(result: dict) -> dict:
     for comparison in result["comparisons"]:
         effect = comparison["effect"]
         numbers[f"{comparison['a']}_vs_{comparison['b']}"] = {
-            "p_holm": round(effect["p_holm"], 6),  # the p the verdict uses
+            "p_holm": None if effect["p_holm"] is None else round(effect["p_holm"], 6),  # the verdict's p
             f"{comparison['metric']}_difference": round(effect["difference"], 6),
         }
     return numbers

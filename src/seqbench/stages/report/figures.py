@@ -287,8 +287,13 @@ def _verdict_text(verdict: dict) -> str:
     p = verdict.get("p_value")
     name = "Holm p" if verdict.get("p_adjustment") == "holm" else "p"
     text = escape(verdict["text"]) + ("" if p is None else f" ({name} = {p:.3g})")
-    if verdict.get("seeds_to_decide"):
-        text += f"; about {verdict['seeds_to_decide']} seeds per cell would decide it"
+    from seqbench.stats import MOST_SEEDS
+
+    needed = verdict.get("seeds_to_decide")
+    if needed and needed > MOST_SEEDS:
+        text += f"; more than {MOST_SEEDS} seeds per cell would be needed"
+    elif needed:
+        text += f"; about {needed} seeds per cell would decide it"
     return text
 
 
