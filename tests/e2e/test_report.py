@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chromium import check_in_browser, open_report
@@ -109,6 +110,33 @@ def test_report_fits_a_phone_width_window(rendered, browser):
         assert overflow <= 1
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_the_first_screen_gives_each_datasets_answer_in_one_sentence(rendered, browser):
+    from seqbench.stages.report.sections import answer
+
+    open_report(browser, rendered)  # 1280 x 900
+    first_screen = browser.execute_script(
+        "const box = document.querySelector('#answers').getBoundingClientRect();"
+        "return box.bottom <= window.innerHeight ? document.querySelector('#answers').innerText : '';"
+    )
+    for name in ("prices", "reviews"):
+        sentence = answer(evaluation(rendered, name))["sentence"]
+        assert f"{name}: {sentence}" in first_screen
+    # The reviews' LSTM is perfect and the GRU always wrong: the LSTM is recommended.
+    assert answer(evaluation(rendered, "reviews"))["use"] == "lstm"
+
+
+def test_the_recommendation_prefers_the_simpler_model_unless_a_cell_gives_a_reason():
+    from report_data import stock_evaluation
+    from seqbench.stages.report.sections import answer
+
+    result, _ = stock_evaluation(np.random.default_rng(0))  # random forecasts: nothing beats ridge_ar
+    assert answer(result)["use"] == "ridge_ar"
+    result["did_not_learn"] = {"lstm": "x", "gru": "y"}
+    for c in result["comparisons"]:
+        c["verdict"] = {"answer": "void", "winner": None, "text": "void: lstm and gru did not learn"}
+    assert answer(result)["use"] == "none (no cell learned)"
 
 
 def test_forest_plot_leads_the_summary(rendered):

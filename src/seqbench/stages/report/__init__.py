@@ -39,6 +39,7 @@ def render_html(sections: list[dict], forest: str, metadata: dict, suites: list[
     from plotly.offline import get_plotlyjs
 
     from seqbench.stages.report.pages import content_security_policy, environment, scripts_in
+    from seqbench.stages.report.sections import RECOMMENDATION_RULE
     from seqbench.stats import ALPHA, VERDICT_RULE
 
     # The template marks nothing safe: plotly.js and the figures are Markup, everything else is escaped.
@@ -57,6 +58,7 @@ def render_html(sections: list[dict], forest: str, metadata: dict, suites: list[
             meta=metadata,
             plotly_js=plotly_js,
             verdict_rule=VERDICT_RULE,
+            recommendation_rule=RECOMMENDATION_RULE,
             alpha=ALPHA,
             csp=csp,
         )

@@ -125,7 +125,93 @@ def summary_row(result: dict) -> dict:
         "void": [{"a": c["a"], "b": c["b"], "reason": c["void"]} for c in result["comparisons"] if c.get("void")],
         "did_not_learn": result.get("did_not_learn") or {},
         "target": (result.get("context") or {}).get("target"),  # forecasts only: return or volatility
+        "answer": answer(result),
     }
+
+
+# ---- the answer in words -------------------------------------------------------------------------
+
+
+def answer(result: dict) -> dict:
+    """The dataset's answer in one sentence, and the model to use by RECOMMENDATION_RULE."""
+    head = result["comparisons"][0]
+    baseline = (result.get("best_baseline") or {}).get("name")
+    against = {c["a"]: c["verdict"] for c in result["comparisons"] if c["b"] == baseline}
+    cheaper, ratio = cheaper_cell(result)
+    parts = [f"{head['a']} vs {head['b']}: {verdict_words(head, result)}"]
+    if baseline:
+        parts.append(baseline_words(baseline, against))
+    if cheaper and ratio and head["verdict"].get("answer") != "void":
+        parts.append(f"{cheaper} trains {ratio:.1f}x faster")
+    use = recommend(result, head, against, baseline, cheaper)
+    return {"sentence": "; ".join(parts) + f". Use: {use}.", "use": use}
+
+
+RECOMMENDATION_RULE = (
+    "Use: the best baseline unless a cell that learned is shown better than it or scores better "
+    "(the simpler model, where the cells give no reason to prefer them); else the cell that is "
+    "better; else, when the cells are practically equivalent or undecided, the cheaper cell to "
+    "train (undecided: provisionally, until more seeds or test data decide); never a cell that did "
+    "not learn."
+)
+
+
+def recommend(result: dict, head: dict, against: dict, baseline: str | None, cheaper: str | None) -> str:
+    from seqbench.metrics import HIGHER_IS_BETTER
+
+    learned = [cell for cell, v in against.items() if v.get("answer") != "void"]
+    if baseline and learned:
+        metric = head["metric"]
+        sign = 1 if HIGHER_IS_BETTER[metric] else -1
+        base = result["models"][baseline]["scores"][metric]
+        ahead = [c for c in learned if against[c].get("winner") == c]
+        scores_better = [c for c in learned if sign * (result["models"][c]["summary"][metric]["mean"] - base) > 0]
+        if not ahead and not scores_better:
+            return baseline
+    verdict = head["verdict"]
+    if verdict.get("winner"):
+        return verdict["winner"]
+    if verdict.get("answer") == "void":
+        return learned[0] if learned else "none (no cell learned)"
+    provisional = " (provisionally)" if verdict.get("answer") == "undecided" else ""
+    return f"{cheaper}, the cheaper{provisional}" if cheaper else "either"
+
+
+def verdict_words(comparison: dict, result: dict) -> str:
+    """The verdict with its effect and interval in the metric's units, in words."""
+    verdict, effect, metric = comparison["verdict"], comparison["effect"], comparison["metric"]
+    interval = (
+        f"{comparison['b']} − {comparison['a']} {effect['difference']:+.3g} {metric}, "
+        f"95% CI [{effect['low']:+.3g}, {effect['high']:+.3g}]"
+    )
+    if verdict.get("answer") == "void":
+        return verdict["text"]
+    if verdict.get("winner"):
+        return f"{verdict['winner']} is better ({interval}, Holm p {verdict['p_value']:.2g})"
+    if verdict.get("answer") == "equivalent":
+        return f"practically equivalent ({interval}, inside the ROPE ±{result['rope']['width']:.3g})"
+    return f"undecided ({interval})"
+
+
+def baseline_words(baseline: str, against: dict) -> str:
+    """How the cells did against the best baseline, in words."""
+    beaten = [c for c, v in against.items() if v.get("winner") == c]
+    lost = [c for c, v in against.items() if v.get("winner") == baseline]
+    if lost and len(lost) == len(against):
+        return f"{baseline} beats both" if len(lost) == 2 else f"{baseline} beats {lost[0]}"
+    if beaten:
+        return f"{' and '.join(beaten)} beat{'s' if len(beaten) == 1 else ''} {baseline}"
+    return f"against {baseline}: " + ", ".join(f"{c} {v['text']}" for c, v in against.items())
+
+
+def cheaper_cell(result: dict) -> tuple[str | None, float | None]:
+    """The cell with the shorter mean training time, and how many times shorter (None without costs)."""
+    times = {c: (result.get("cost", {}).get(c, {}).get("train_seconds") or {}).get("mean") for c in result["cells"]}
+    known = {c: t for c, t in times.items() if t}
+    if len(known) < 2:
+        return None, None
+    fast, slow = sorted(known, key=known.get)[0], sorted(known, key=known.get)[-1]
+    return fast, known[slow] / known[fast]
 
 
 def hidden_sizes(result: dict, search: dict) -> dict:
