@@ -33,7 +33,6 @@ VERDICT_RULE = (
     "one seed of the other, Diebold-Mariano on the seeds' mean loss per forecast (forecasts), and "
     "the seed ensembles' paired permutation and McNemar tests (classifiers)."
 )
-ANSWERS = ("a_better", "b_better", "equivalent", "undecided")
 BOOTSTRAP_RESAMPLES = 4000
 BOOTSTRAP_SEED = 0  # fixed: the same interval and p-value for any number of workers
 PERMUTATION_RESAMPLES = 9999
