@@ -24,8 +24,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m seqbench.models.fused_gru  # build the GRU's C++ kernel once (about 15 s), cached
 	touch $@
 
-run: install  ## the whole pipeline on the bundled data; the report lands in reports/index.html
-	$(BIN)/python flows/pipeline.py
+# DATASETS="a b" runs only those datasets of params.yaml (default: all of them).
+run: install  ## the whole pipeline (DATASETS="a b": only those); the report lands in reports/index.html
+	$(BIN)/python flows/pipeline.py$(if $(strip $(DATASETS)), --datasets $(DATASETS))
 
 # A suite runs in a workspace of its own, suites/$(SUITE)/ (its params.yaml declares the datasets and
 # the suite; src/seqbench/orchestration/workspace.py says why), so `make run` never trains it. Its dvc.yaml is

@@ -133,10 +133,7 @@ def pipeline(
     params = load_params(params_file)
     root = params_file.parent
     declared = list(params.datasets)
-    chosen = list(datasets or declared)
-    unknown = [name for name in chosen if name not in declared]
-    if unknown:
-        raise ConfigError(f"unknown dataset(s) {', '.join(unknown)}; params.yaml declares: {', '.join(declared)}")
+    chosen = chosen_datasets(params, datasets)
     # One pipeline per workspace, for the whole run; the stages' commands inherit the lock.
     with workspace_lock(root):
         if params.schedule.pull if pull is None else pull:
@@ -151,6 +148,17 @@ def pipeline(
     if failed is not None:
         failed.result()  # raises the stage's error: the run fails with it
     return stages
+
+
+def chosen_datasets(params, datasets: list[str] | None) -> list[str]:
+    """`datasets` (default: every declared one), each declared in params.yaml; otherwise a
+    ConfigError naming the unknown ones and listing the declared."""
+    declared = list(params.datasets)
+    chosen = list(datasets or declared)
+    unknown = [name for name in chosen if name not in declared]
+    if unknown:
+        raise ConfigError(f"unknown dataset(s) {', '.join(unknown)}; params.yaml declares: {', '.join(declared)}")
+    return chosen
 
 
 # The project this flow belongs to: a deployment runs it alone, whatever params_path a run asks
@@ -184,7 +192,7 @@ def main(argv=None) -> int:
         # Checked before a server starts or any shell sees a dataset name (DVC puts the names
         # into the stages' command lines), and before waiting on anything.
         params_file = params_in_project(args.params)
-        load_params(params_file)
+        chosen_datasets(load_params(params_file), args.datasets)
         with workspace_lock(params_file.parent), prefect_api():
             pipeline(args.datasets, args.pull, args.push, args.params)
 

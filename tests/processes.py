@@ -47,7 +47,7 @@ def dvc_project(root: Path, params: dict, files: dict) -> dict:
     import sys
 
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", ".gitignore", "data/README.md"):  # data/README.md: data/ as in a clone
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore", "data/README.md"):  # data/README.md: data/ as in a clone
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, root / name)
     for folder in ("src", "flows", "reports/setups"):  # reports/setups: the report stage's record of set-ups tried

@@ -113,9 +113,12 @@ def fake_search(name: str, searched: bool = True) -> dict:
             "layers": 1,
             "hidden_size": chosen["hidden_size"],
             "param_budget": 5000,
+            "embedding_size": 64,
             "pooling": SCRIPT,
             "bidirectional": False,
             "size_match": "params",
+            "validation": "holdout",
+            "folds": 5,
         }
         cells[cell] = {
             "config": config,

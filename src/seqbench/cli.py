@@ -19,7 +19,8 @@ from seqbench.errors import SeqbenchError
 from seqbench.redact import shown
 
 app = typer.Typer(
-    help="Benchmark LSTM against GRU on your sequence data. `make run` (or `dvc repro`) runs the whole pipeline.",
+    help="Benchmark LSTM against GRU on your sequence data. `seqbench run` (or `make run`, `dvc repro`) runs the "
+    "whole pipeline.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -27,6 +28,24 @@ app = typer.Typer(
 
 ParamsOption = Annotated[Path, typer.Option("--params", "-p", help="The params file; its folder is the project root.")]
 DatasetArgument = Annotated[str, typer.Argument(help="A dataset name declared in params.yaml.")]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"seqbench {version('seqbench')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+):
+    """The options of `seqbench` itself; the app's help text is Typer's `help=` above."""
 
 
 def _stderr():
@@ -43,6 +62,13 @@ def say(message: str) -> None:
     _stderr().print(shown(message))
 
 
+def warn(message: str) -> None:
+    """A `warning:` line on stderr: something to act on that does not stop the command."""
+    from rich.markup import escape
+
+    _stderr().print(f"[bold yellow]warning:[/] {escape(shown(message))}", markup=True)
+
+
 def user_errors(command):
     """Print a SeqbenchError as a plain message and exit 1; no traceback for bad input."""
 
@@ -57,6 +83,8 @@ def user_errors(command):
             # Redacted: a message may quote a source URL with its password or token.
             _stderr().print(f"[bold red]error:[/] {escape(shown(str(exc)))}", markup=True, soft_wrap=True)
             raise typer.Exit(1) from None
+        except typer.Exit:  # a chosen exit code (a flow's, passed on): no error of ours
+            raise
         except Exception as exc:
             if os.environ.get("SEQBENCH_DEBUG"):
                 raise
@@ -85,6 +113,97 @@ def holds_workspace(command):
             return command(*args, **kwargs)
 
     return wrapper
+
+
+# ---- the flows: the same scripts `make run` and dvc.yaml run ------------------------------------
+#
+# `seqbench run`, `search` and `train` run flows/pipeline.py, search.py and train.py as they are,
+# with this Python, in a process of their own: one code path, so the command and `make run` (or
+# the DVC stage) cannot drift apart; the scripts' own argument checks (an unknown dataset fails
+# before a Prefect server starts) and exit codes apply; and Prefect stays out of this process,
+# which answers `--help` at once. The flows live in the project's checkout beside src/, not in
+# the package, so they are found from this file (an editable install: `make install`).
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def flow_script(name: str) -> Path:
+    """flows/NAME.py of the checkout this package is installed from; else a SeqbenchError."""
+    script = PROJECT / "flows" / f"{name}.py"
+    if not script.is_file():
+        raise SeqbenchError(
+            f"{script}: not found; `seqbench {name}` runs the project's flows, so install seqbench from a "
+            "clone of the project (`make install`, or `pip install -e .` there)"
+        )
+    return script
+
+
+def run_flow(name: str, args: list[str]) -> None:
+    """Run flows/NAME.py ARGS with this Python and exit with its exit code."""
+    import subprocess
+
+    env = dict(os.environ)
+    # As `make run`: Prefect keeps its database and settings inside the project.
+    env.setdefault("PREFECT_HOME", str(PROJECT / ".prefect"))
+    process = subprocess.Popen([sys.executable, str(flow_script(name)), *args], env=env)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the flow too (one process group): wait while it stops its server and workers.
+        code = process.wait()
+    if code:
+        raise typer.Exit(code if code > 0 else 128 - code)  # killed by signal N: 128 + N, as a shell says
+
+
+@app.command(context_settings={"allow_extra_args": True})
+@user_errors
+def run(
+    ctx: typer.Context,
+    datasets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--datasets",
+            "-d",
+            help="Only these datasets (default: every one in params.yaml): --datasets a b.",
+            show_default=False,
+        ),
+    ] = None,
+    pull: Annotated[
+        bool | None,
+        typer.Option(
+            "--pull/--no-pull", help="`dvc pull` first (default: params.yaml's schedule.pull).", show_default=False
+        ),
+    ] = None,
+    push: Annotated[
+        bool | None,
+        typer.Option("--push/--no-push", help="`dvc push` afterwards (default: schedule.push).", show_default=False),
+    ] = None,
+    params: ParamsOption = Path("params.yaml"),
+):
+    """Run the whole pipeline, as `make run` does; the report lands in reports/index.html.
+
+    Every DVC stage of the chosen datasets runs as a Prefect task (flows/pipeline.py); DVC reruns
+    only what changed. An unknown dataset stops it before anything runs. Each dataset's
+    validation page lands in reports/validation/DATASET/index.html.
+    """
+    chosen = run_datasets(datasets, ctx.args)
+    args = ["--params", str(params)]
+    if chosen:
+        args += ["--datasets", *chosen]
+    for flag, value in (("pull", pull), ("push", push)):
+        if value is not None:
+            args.append(f"--{flag}" if value else f"--no-{flag}")
+    run_flow("pipeline", args)
+
+
+def run_datasets(option: list[str] | None, extra: list[str]) -> list[str]:
+    """The datasets of `seqbench run --datasets a b`: Click gives an option one value, so the
+    names after the first arrive as extra arguments; extra names without --datasets are an error."""
+    if extra and not option:
+        raise SeqbenchError(
+            f"unexpected argument(s) {' '.join(extra)}; to choose datasets: --datasets {' '.join(extra)}"
+        )
+    return [*(option or []), *extra]
 
 
 @app.command()
@@ -136,11 +255,38 @@ def prepare(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")
     Splits, scalers and vocabularies are fit on the training split only.
     """
     from seqbench.stages.prepare import prepare as run_prepare
+    from seqbench.stages.prepare import small_split_warnings
 
     started = time.perf_counter()
     meta = run_prepare(dataset, params)
     sizes = ", ".join(f"{split} {n:,}" for split, n in meta["sizes"].items())
     say(f"prepare {dataset}: {sizes} ({time.perf_counter() - started:.1f}s)")
+    for line in small_split_warnings(meta):
+        warn(f"prepare {line}")
+
+
+@app.command()
+@user_errors
+def search(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
+    """Search each cell's configuration for DATASET, the same budget for both (the search stage).
+
+    Runs flows/search.py DATASET, as the search@DATASET stage does, and writes
+    reports/search/DATASET.json. Needs `seqbench prepare DATASET` first; `train.search` in
+    params.yaml sets the trials.
+    """
+    run_flow("search", [dataset, "--params", str(params)])
+
+
+@app.command()
+@user_errors
+def train(dataset: DatasetArgument, params: ParamsOption = Path("params.yaml")):
+    """Train LSTM and GRU with every seed on DATASET (the train stage).
+
+    Runs flows/train.py DATASET, as the train@DATASET stage does: runs go to models/DATASET/runs/,
+    the summary to reports/train/DATASET.json. Needs `seqbench search DATASET` first (each
+    cell's chosen configuration).
+    """
+    run_flow("train", [dataset, "--params", str(params)])
 
 
 @app.command()
@@ -277,8 +423,8 @@ def dataset_status(name: str, cfg, root: Path) -> dict:
     source = redact_source(cfg.source)  # `seqbench datasets` prints it: no credentials
     source = source if isinstance(source, str) else ", ".join(f"{k}: {v}" for k, v in source.items())
     manifest = _read_json(paths.manifest(name))
-    if manifest:
-        raw = f"{manifest['rows']:,} rows, {manifest['ingested_at'][:16].replace('T', ' ')}"
+    if manifest and paths.raw(name).exists():
+        raw = f"{manifest['rows']:,} rows, {ingested_at(paths.raw(name))}"
     else:
         raw = "not ingested"
     report = _read_json(paths.validation_report(name))
@@ -290,6 +436,14 @@ def dataset_status(name: str, cfg, root: Path) -> dict:
         failed = [c["check"] for c in report.get("checks", []) if not c["success"]]
         validated = f"FAILED: {', '.join(failed) or 'too much quarantined'}"
     return {"source": source, "raw": raw, "validated": validated}
+
+
+def ingested_at(table: Path) -> str:
+    """When ingest last wrote the table (its file's time, UTC): the manifest holds no time, so
+    that an unchanged source gives unchanged outputs."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(table.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def _read_json(path: Path) -> dict | None:

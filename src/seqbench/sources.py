@@ -553,3 +553,77 @@ def read_aeon(source: str) -> NestedClips:
         labels.extend(list(y))
         splits.extend([split] * len(y))
     return NestedClips(X=clips, y=labels, split=splits)
+
+
+# ---- the source's text of cells that did not parse ---------------------------------------------
+#
+# A price of "$101.59" becomes null in the canonical table (the table holds numbers). The table
+# keeps the null, as raw data is never edited; the source's text goes beside it, so that the
+# validation page can say "null (source: "$101.59")" instead of a bare null. A kind keeps the text
+# in a temporary column through its reshaping and sorting (keep_source_text), canonicalize moves
+# it out into df.attrs (pop_source_text), and ingest stores it in the raw Parquet's metadata
+# (what validate reads: the file is its DVC dependency) and in the manifest (what people read).
+
+SOURCE_TEXT_PREFIX = "__source_text__"  # a temporary column of the canonical table in the making
+SOURCE_TEXT_ATTR = "source_text"  # the df.attrs key canonicalize hands ingest the text under
+SOURCE_TEXT_METADATA = b"seqbench.source_text"  # the raw Parquet's schema metadata key
+MAX_SOURCE_EXAMPLES = 20  # cells kept per column: enough to show, small enough for metadata
+MAX_SOURCE_CHARS = 200  # a kept cell's text is cut to this
+
+
+def keep_source_text(out, raw, column: str):
+    """Add to `out` the source's text of the cells of `column` that parsed to null (null
+    elsewhere); `raw` is the source's column, aligned with `out`."""
+    failed = raw.notna() & out[column].isna()
+    if failed.any():
+        out[SOURCE_TEXT_PREFIX + column] = raw.where(failed).astype("string")
+    return out
+
+
+def pop_source_text(df):
+    """Move keep_source_text's columns out of the finished canonical table (a RangeIndex: row =
+    its position in data/raw/<name>.parquet) into df.attrs[SOURCE_TEXT_ATTR]:
+    {column: {"count": cells that did not parse, "examples": [[row, text], ...]}}, the first
+    MAX_SOURCE_EXAMPLES cells by row."""
+    kept = [c for c in df.columns if str(c).startswith(SOURCE_TEXT_PREFIX)]
+    found = {}
+    for name in kept:
+        cells = df[name].dropna()
+        found[name.removeprefix(SOURCE_TEXT_PREFIX)] = {
+            "count": int(len(cells)),
+            "examples": [
+                [int(row), str(text)[:MAX_SOURCE_CHARS]] for row, text in cells.head(MAX_SOURCE_EXAMPLES).items()
+            ],
+        }
+    df = df.drop(columns=kept)
+    df.attrs[SOURCE_TEXT_ATTR] = found
+    return df
+
+
+def write_raw_table(df, path, source_text: dict) -> None:
+    """The canonical table as Parquet; the unparsed cells' source text (if any) in its metadata."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if source_text:
+        text = json.dumps(source_text, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), SOURCE_TEXT_METADATA: text})
+    pq.write_table(table, path)
+
+
+def read_source_text(path) -> dict:
+    """{column: {row: source text}} of a raw table written by write_raw_table; {} for a table
+    without any (all cells parsed, or written before the text was kept)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    metadata = pq.read_schema(path).metadata or {}
+    try:
+        stored = json.loads(metadata.get(SOURCE_TEXT_METADATA, b"{}"))
+        return {column: {int(row): str(text) for row, text in kept["examples"]} for column, kept in stored.items()}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}  # damaged or foreign metadata: the page shows the nulls without their text

@@ -47,19 +47,25 @@ def table_rows(browser, selector: str) -> dict:
 
 
 def expected_forest(result: dict) -> dict:
-    """Row label -> (difference, its CI, each seed's difference), written out independently of the report:
-    GRU − LSTM as evaluation writes it (b − a), cell − baseline as the negated b − a."""
+    """Row label -> (difference, its CI, each seed's difference), written out independently of the
+    report, in the metric's good direction (right of 0: the row's second model is better): "lstm vs
+    gru" as evaluation's b − a (negated where lower is better), "baseline vs cell" as a − b."""
+    from seqbench.metrics import HIGHER_IS_BETTER
+
     metric, seeds, models = result["comparisons"][0]["metric"], result["seeds"], result["models"]
+    good = 1 if HIGHER_IS_BETTER[metric] else -1
     rows = {}
     for c in result["comparisons"]:
         a, b, effect = c["a"], c["b"], c["effect"]
         if models[b]["baseline"]:
-            per_seed = [s[metric] - models[b]["scores"][metric] for s in models[a]["per_seed"]]
-            rows[f"{a} − {b}"] = (-effect["difference"], (-effect["high"], -effect["low"]), dict(zip(seeds, per_seed)))
+            per_seed = [good * (s[metric] - models[b]["scores"][metric]) for s in models[a]["per_seed"]]
+            ends = sorted((-good * effect["low"], -good * effect["high"]))
+            rows[f"{b} vs {a}"] = (-good * effect["difference"], tuple(ends), dict(zip(seeds, per_seed)))
         else:
             by_seed = {name: dict(zip(seeds, [s[metric] for s in models[name]["per_seed"]])) for name in (a, b)}
-            per_seed = {k: by_seed[b][k] - by_seed[a][k] for k in seeds}
-            rows[f"{b} − {a}"] = (effect["difference"], (effect["low"], effect["high"]), per_seed)
+            per_seed = {k: good * (by_seed[b][k] - by_seed[a][k]) for k in seeds}
+            ends = sorted((good * effect["low"], good * effect["high"]))
+            rows[f"{a} vs {b}"] = (good * effect["difference"], tuple(ends), per_seed)
     return rows
 
 
@@ -139,10 +145,10 @@ def test_the_recommendation_prefers_the_simpler_model_unless_a_cell_gives_a_reas
     assert answer(result)["use"] == "none (no cell learned)"
 
 
-def test_forest_plot_leads_the_summary(rendered):
+def test_the_summary_table_follows_the_answers_and_leads_the_plots(rendered):
     html = rendered.read_text(encoding="utf-8")
-    forest = html.index('id="forest"')
-    assert html.index('id="summary"') < forest < html.index('id="summary-table"') < html.index('<section id="prices"')
+    table = html.index('id="summary-table"')
+    assert html.index('id="answers"') < table < html.index('id="forest"') < html.index('<section id="prices"')
 
 
 def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
@@ -150,7 +156,7 @@ def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
     traces = plot_data(browser, "#forest")
     for name in ("prices", "reviews"):
         expected = expected_forest(evaluation(rendered, name))
-        assert len(expected) == 3  # gru − lstm, and each cell − the best baseline
+        assert len(expected) == 3  # lstm vs gru, and the best baseline vs each cell
         mean = next(t for t in traces if t["meta"] == name and t["name"].startswith("difference of the seed means"))
         assert sorted(mean["y"]) == sorted(expected)
         for label, x, plus, minus in zip(mean["y"], mean["x"], mean["plus"], mean["minus"]):
@@ -163,9 +169,9 @@ def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
         assert found == pytest.approx(
             {(label, seed): v for label, row in expected.items() for seed, v in row[2].items()}
         )
-    # The reviews cells are perfect (lstm) and always wrong (gru): every sign is known.
+    # The reviews cells are perfect (lstm) and always wrong (gru): every side is known.
     reviews = expected_forest(evaluation(rendered, "reviews"))
-    assert reviews["gru − lstm"][0] < 0 and reviews["lstm − majority"][0] > 0 > reviews["gru − majority"][0]
+    assert reviews["lstm vs gru"][0] < 0 and reviews["majority vs lstm"][0] > 0 > reviews["majority vs gru"][0]
     verdicts = browser.execute_script(
         "return document.querySelector('#forest .js-plotly-plot').layout.annotations.map(a => a.text)"
     )
@@ -181,7 +187,7 @@ def test_forest_plot_has_a_row_per_dataset_and_comparison(rendered, browser):
     forest, table, first_section = (
         browser.execute_script(top, s) for s in ("#forest", "#summary-table", "section#prices")
     )
-    assert forest < table < first_section
+    assert table < forest < first_section
 
 
 def test_each_seed_is_a_point_beside_the_mean(rendered, browser):
@@ -219,7 +225,8 @@ def test_search_section_shows_trials_budget_and_chosen_configuration(rendered, b
     config = table_rows(browser, "#prices-search table.config")
     assert config["hidden size"][:2] == ["33", "38"] and config["parameters"][:2] == ["4,987", "4,990"]
     assert config["learning rate"][2] == "0.0001 to 0.01, log scale"
-    assert config["pooling"][:2] == [SCRIPT, SCRIPT]  # shown as text
+    # A forecaster has no pooling, direction or token table; holdout validation has no folds.
+    assert not {"pooling", "bidirectional", "embedding size", "folds"} & set(config)
     cost = table_rows(browser, "#prices table.cost")
     assert [cost[c][0] for c in CELLS] == ["33", "38"]
 
@@ -234,7 +241,24 @@ def test_cost_table_separates_the_cells_work_from_the_kernel_that_ran(rendered, 
     assert cost["lstm"]["kernel, training step"] == "oneDNN fused LSTM"
     assert cost["gru"]["kernel, training step"] == "torch step-by-step loop"
     assert cost["gru"]["kernel, inference"] == "torch step-by-step loop"
-    assert cost["gru"]["latency per sample, batch 1"] == "200.0 µs"  # the measured times stay
+    assert cost["gru"]["latency per sample, batch 1 (µs)"] == "200"  # the measured times stay, in one unit
+    assert cost["gru"]["latency per sample, batch 256 (µs)"] == "10"
+    # The last row: gru's time over lstm's under each time column (training, time to best, latencies).
+    ratios = browser.execute_script(
+        """const cells = [...document.querySelectorAll('#prices table.cost tr.ratio td')];
+        const heads = [...document.querySelectorAll('#prices table.cost thead th')];
+        return cells.filter(td => td.innerText).map(td => {
+            const x = td.getBoundingClientRect().left;
+            return [heads.find(th => Math.abs(th.getBoundingClientRect().left - x) < 1).innerText, td.innerText];
+        });""",
+    )
+    assert ratios == [
+        ["model", "gru ÷ lstm"],
+        ["training time per run (s)", "1.0×"],
+        ["time to best (s)", "1.0×"],
+        ["latency per sample, batch 1 (µs)", "1.0×"],
+        ["latency per sample, batch 256 (µs)", "1.0×"],
+    ]
     note = browser.find_element("css selector", "#prices p.cost-work").text
     assert "Per sequence: × 30 steps (lookback)" in note
     assert "cells trained on different kernels (lstm: oneDNN fused LSTM; gru: torch step-by-step loop)" in note
@@ -247,6 +271,10 @@ def test_no_search_says_so_and_still_shows_the_configuration(rendered, browser):
     assert section.find_elements("css selector", ".js-plotly-plot, table.search-outcome") == []
     config = table_rows(browser, "#reviews-search table.config")
     assert config["hidden size"][:2] == ["33", "38"] and config["parameters"][:2] == ["4,987", "4,990"]
+    # A text classifier's own settings apply: pooling (shown as text), direction, the learned token table.
+    assert config["pooling"][:2] == [SCRIPT, SCRIPT]
+    assert config["bidirectional"][:2] == ["false", "false"] and config["embedding size"][:2] == ["64", "64"]
+    assert "folds" not in config
 
 
 def test_run_block_names_the_torch_threads_per_run(rendered, browser):
@@ -296,3 +324,176 @@ def test_cross_validation_is_named_with_each_cells_optimiser_steps(tmp_path):
     note = note[: note.index("</p>")]
     assert "stratified 5-fold cross-validation" in note and "(70)" in note  # train 60 + validation 10
     assert "lstm 410 steps, 41 fold epochs; gru 570 steps, 57 fold epochs" in note
+
+
+# ---- a newcomer's first screen: the summary table, one reading direction, scroll cues ---------
+
+
+def test_the_summary_table_gives_verdict_effect_holm_p_and_cost_ratio(rendered, browser):
+    open_report(browser, rendered)
+    header = [th.text.replace("\n", " ") for th in browser.find_elements("css selector", "#summary-table thead th")]
+    rows = {name: dict(zip(header[1:], cells)) for name, cells in table_rows(browser, "#summary-table").items()}
+    for name in ("prices", "reviews"):
+        head = evaluation(rendered, name)["comparisons"][0]
+        row = rows[name]
+        assert row["metric"] == head["metric"]
+        assert row["Holm p"] == f"{head['verdict']['p_value']:.3g}"  # the verdict's own p
+        effect = head["effect"]
+        interval = f"{effect['difference']:.3g} [{effect['low']:.3g}, {effect['high']:.3g}]"
+        assert row["effect: b − a [95% CI]"].startswith(f"gru − lstm: {interval}")
+        # Costs alike in the made-up data: both ratios 1.0x, each time in its one unit.
+        assert row["cost: b's time ÷ a's"] == (
+            "training: gru 1.0× lstm's time, same (lstm 1, gru 1 s per run)\n"
+            "inference: gru 1.0× lstm's time, same (lstm 200, gru 200 µs per sample)"
+        )
+    assert rows["reviews"]["verdict"] == "lstm vs gru: A better (lstm)"
+    assert rows["prices"]["verdict"].startswith("lstm vs gru: undecided")
+    links = browser.find_elements("css selector", "#summary-table td.verdict a")
+    assert [a.get_attribute("href").split("#")[-1] for a in links] == ["method", "method"]
+    assert browser.find_element("css selector", "h2#method").text == "How the verdict is reached"
+
+
+def test_the_cost_ratio_names_the_slower_cell_in_one_unit(tmp_path):
+    from report_data import fake_cost, stock_evaluation
+    from seqbench.stages.report.formatting import ratio_words
+    from seqbench.stages.report.sections import cost_ratios, cost_table_ratios
+
+    result, _ = stock_evaluation(np.random.default_rng(0))
+    result["cost"] = fake_cost()
+    result["cost"]["gru"]["train_seconds"] = {"mean": 19.0}  # lstm: 1.0 s
+    result["cost"]["gru"]["latency"]["batch_1"]["seconds_per_sample"] = 1.6e-4  # lstm: 2e-4 s
+    training, inference = (ratio_words(t) for t in cost_ratios(result, "lstm", "gru"))
+    assert training == "training: gru 19× lstm's time, slower (lstm 1, gru 19 s per run)"
+    assert inference == "inference: gru 0.80× lstm's time, faster (lstm 200, gru 160 µs per sample)"
+    assert cost_table_ratios(result)["batch_1"] == pytest.approx(0.8)
+    del result["cost"]
+    assert cost_ratios(result, "lstm", "gru") == [] and cost_table_ratios(result) is None
+
+
+def test_wide_tables_scroll_visibly(rendered, browser):
+    open_report(browser, rendered)  # 1280 x 900: the cost table is wider than the page's 1100 px
+    box = browser.execute_script(
+        """const box = document.querySelector(arguments[0]).closest('.scroll');
+        const style = getComputedStyle(box), hint = box.querySelector('.scroll-hint');
+        return {overflow: style.overflowX, background: style.backgroundImage,
+                wider: box.scrollWidth > box.clientWidth, right: box.getBoundingClientRect().right,
+                hint: getComputedStyle(hint).display, text: hint.innerText};""",
+        "#prices table.cost",
+    )
+    assert box["overflow"] == "auto" and box["wider"] and box["right"] <= 1280
+    assert box["background"].count("gradient") == 4  # the edge shadows, the cue that more lies beyond
+    assert box["hint"] == "block" and "scroll sideways" in box["text"]
+    # A table that fits shows no hint.
+    narrow = browser.execute_script(
+        "const box = document.querySelector('#run-metadata').closest('.scroll');"
+        "return getComputedStyle(box.querySelector('.scroll-hint')).display"
+    )
+    assert narrow == "none"
+
+
+def test_every_forest_row_reads_the_same_way(rendered, browser):
+    """Right of 0 the row's second model is better, for a higher-is-better metric (macro-F1) and a
+    lower-is-better one (RMSE) alike; the axis says so with the cells' names; no SI prefixes."""
+    from report_data import stock_evaluation
+    from seqbench.stages.report.sections import forest_row
+
+    open_report(browser, rendered)
+    layout = browser.execute_script("return document.querySelector('#forest .js-plotly-plot').layout")
+    titles = [layout[k]["title"]["text"] for k in sorted(layout) if k.startswith("xaxis")]
+    assert len(titles) == 2 and all(t.startswith("← lstm better · gru better →") for t in titles)
+    assert all(layout[k].get("tickformat") == "~g" for k in layout if k.startswith("xaxis"))
+    # In the page: the reviews' winners, each on its own side.
+    traces = plot_data(browser, "#forest")
+    mean = next(t for t in traces if t["meta"] == "reviews" and t["name"].startswith("difference of the seed means"))
+    x = dict(zip(mean["y"], mean["x"]))
+    assert x["lstm vs gru"] < 0 and x["majority vs lstm"] > 0 and x["majority vs gru"] < 0
+    # For either kind of metric, b better plots on the right, a better on the left.
+    result, _ = stock_evaluation(np.random.default_rng(0))
+    for metric, b_better_difference in (("rmse", -0.5), ("macro_f1", 0.5)):
+        for answer, difference in (("b_better", b_better_difference), ("a_better", -b_better_difference)):
+            comparison = {
+                "a": "lstm",
+                "b": "gru",
+                "metric": metric,
+                "effect": {"difference": difference, "low": difference - 0.1, "high": difference + 0.1},
+                "verdict": {"answer": answer},
+            }
+            row = forest_row(result, comparison)
+            assert (row["difference"] > 0) == (answer == "b_better"), (metric, answer)
+            assert row["low"] < row["difference"] < row["high"] and row["label"] == "lstm vs gru"
+
+
+def test_forest_winners_sit_on_their_side_in_every_dataset(rendered):
+    from seqbench.stages.report.sections import forest_panel
+
+    for name in ("prices", "reviews"):
+        for row in forest_panel(name, evaluation(rendered, name))["rows"]:
+            winner = row["verdict"].get("winner")
+            if winner:  # the interval lies beyond the ROPE on the winner's side
+                assert (row["low"] > 0) if winner == row["second"] else (row["high"] < 0), row["label"]
+
+
+def test_residuals_and_forecasts_are_drawn_one_model_apart(rendered, browser):
+    open_report(browser, rendered)
+    result = evaluation(rendered, "prices")
+    models = result["cells"] + result["baselines"]
+    boxes = browser.execute_script(
+        "return document.querySelector('#prices-residuals .js-plotly-plot').data.map(t => [t.type, t.name])"
+    )
+    assert boxes == [["box", m] for m in models]
+    panels = browser.execute_script(
+        "return document.querySelector('#prices-forecast .js-plotly-plot').data.map(t => [t.name, t.xaxis, t.yaxis])"
+    )
+    forecasts = {name: axes for name, *axes in panels if name != "actual"}
+    assert sorted(forecasts) == sorted(models) and len({tuple(a) for a in forecasts.values()}) == len(models)
+    actual = [tuple(axes) for name, *axes in panels if name == "actual"]
+    assert sorted(actual) == sorted(tuple(a) for a in forecasts.values())  # the actual series in every panel
+
+
+def test_disagreements_show_the_class_names(rendered, browser):
+    open_report(browser, rendered)
+    labels = set(evaluation(rendered, "reviews")["labels"])
+    header = [th.text for th in browser.find_elements("css selector", "#reviews table.examples thead th")]
+    assert header == ["example", "actual class", "lstm's class", "gru's class"]
+    rows = table_rows(browser, "#reviews table.examples")
+    assert rows and all(set(cells) <= labels for cells in rows.values())
+
+
+def test_class_names_that_look_like_numbers_stay_names(tmp_path):
+    from seqbench.stages.report.sections import disagreements, read_predictions
+
+    path = tmp_path / "predictions.csv"
+    path.write_text("example,actual,lstm,gru,majority\nclip 1,01,01,02,01\nclip 2,02,02,02,01\n")
+    result = {"labels": ["01", "02"], "cells": ["lstm", "gru"], "baselines": ["majority"]}
+    found = disagreements(read_predictions(path, result), result)
+    assert found == [{"example": "clip 1", "actual": "01", "lstm": "01", "gru": "02"}]
+
+
+def test_settings_apply_by_what_the_dataset_is():
+    from types import SimpleNamespace
+
+    from seqbench.stages.report.sections import setting_applies
+
+    forecast, classify = {"task": "forecast"}, {"task": "classify"}
+    holdout, kfold = {"validation": "holdout"}, {"validation": "kfold"}
+    learned, glove = SimpleNamespace(embeddings="learned"), SimpleNamespace(embeddings="glove-6b-50d")
+    assert not any(setting_applies(k, holdout, forecast) for k in ("pooling", "bidirectional", "embedding_size"))
+    assert setting_applies("pooling", holdout, classify) and setting_applies("bidirectional", holdout, classify)
+    assert setting_applies("embedding_size", holdout, classify, learned)
+    assert not setting_applies("embedding_size", holdout, classify, glove)  # the vectors fix their width
+    assert not setting_applies("embedding_size", holdout, classify)  # clips: no token table
+    assert setting_applies("folds", kfold, classify) and not setting_applies("folds", holdout, classify)
+    assert setting_applies("learning_rate", holdout, forecast)
+
+
+def test_each_section_links_its_evaluation_and_predictions(rendered, browser):
+    from seqbench.stages.report.sections import link
+
+    open_report(browser, rendered)
+    for name in ("prices", "reviews"):
+        hrefs = [a.get_attribute("href") for a in browser.find_elements("css selector", f"section#{name} p.files a")]
+        assert [h.rsplit("/reports/", 1)[1] for h in hrefs] == [f"eval/{name}.json", f"eval/{name}/predictions.csv"]
+        assert all(Path(h.removeprefix("file://")).exists() for h in hrefs)
+    html = rendered.read_text(encoding="utf-8")
+    assert 'href="eval/prices.json"' in html and 'href="eval/prices/predictions.csv"' in html  # relative
+    assert link(rendered.parent / "eval/missing.json", rendered.parent) is None  # no file, no link

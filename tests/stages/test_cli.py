@@ -1,4 +1,4 @@
-"""The command line: help texts, fast start-up, and the datasets listing."""
+"""The command line: help texts, the version, fast start-up, and the datasets listing."""
 
 import json
 import subprocess
@@ -9,7 +9,9 @@ import pytest
 from helpers import STOCK, stock_frame
 
 
-@pytest.mark.parametrize("command", [[], ["ingest"], ["validate"], ["datasets"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["ingest"], ["validate"], ["prepare"], ["search"], ["train"], ["datasets"]]
+)
 def test_every_command_has_help(command):
     process = subprocess.run(
         [sys.executable, "-m", "seqbench", *command, "--help"], capture_output=True, text=True, timeout=60
@@ -24,7 +26,8 @@ def test_help_does_not_import_heavy_libraries():
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from seqbench.cli import app\n"
-        'for args in (["--help"], ["ingest", "--help"], ["validate", "--help"]):\n'
+        'for args in (["--help"], ["--version"], ["ingest", "--help"], ["validate", "--help"],\n'
+        '             ["run", "--help"], ["search", "--help"], ["train", "--help"]):\n'
         "    assert CliRunner().invoke(app, args).exit_code == 0\n"
         "heavy = ['torch', 'great_expectations', 'prefect', 'pandas', 'lightning', 'aeon']\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
@@ -32,6 +35,16 @@ def test_help_does_not_import_heavy_libraries():
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert process.returncode == 0, process.stderr
     assert process.stdout.strip() == "[]"
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    process = subprocess.run(
+        [sys.executable, "-m", "seqbench", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == f"seqbench {version('seqbench')}"
 
 
 def test_datasets_lists_each_dataset_and_its_progress(project):

@@ -169,3 +169,51 @@ def test_bucket_batches_cover_every_item_once_and_group_similar_lengths():
     random_padded = sum(32 * lengths[i : i + 32].max() for i in range(0, 1000, 32))
     assert padded < 0.6 * random_padded, "bucketing should cut padding well below random batches"
     assert list(BucketBatchSampler(lengths, 32, seed=0, pool=10)) == batches  # seeded
+
+
+# ---- a test split too small for a verdict -------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, warned", [(9, True), (99, True), (100, False), (2492, False)])
+def test_a_test_split_under_100_items_is_flagged(size, warned):
+    from seqbench.stages.prepare import MIN_TEST_ITEMS, small_splits
+
+    assert MIN_TEST_ITEMS == 100
+    expected = {"test": {"size": size, "needed": 100}} if warned else {}
+    # Only the test split counts: a 10-clip validation split (the bundled video's) is no reason.
+    assert small_splits({"train": 40, "val": 10, "test": size}) == expected
+
+
+def prepared_text(project, rows: int):
+    project.write("reviews.csv", text_frame(rows))
+    project.params({"reviews": TEXT})
+    for step in ("ingest", "validate"):
+        assert project.run(step, "reviews").exit_code == 0
+    return project.run("prepare", "reviews")
+
+
+def test_prepare_warns_of_a_small_test_split_and_records_it(project):
+    """60 texts split 43/8/9: 9 test items, one of which moves accuracy by 0.11, eleven times the
+    ROPE. The stage still succeeds; the warning names the dataset, the split, its size and the
+    size needed, and meta.json records it."""
+    import json
+
+    result = prepared_text(project, 60)
+    assert result.exit_code == 0, result.output
+    assert "prepare reviews: train 43, val 8, test 9" in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1, result.output
+    assert "prepare reviews: the test split has 9 items, fewer than the 100 a verdict needs" in lines[0]
+    assert "datasets.reviews.splits.test" in lines[0]
+    meta = json.loads((project.root / "data/prepared/reviews/meta.json").read_text())
+    assert meta["small_splits"] == {"test": {"size": 9, "needed": 100}}
+
+
+def test_prepare_is_quiet_about_a_large_enough_test_split(project):
+    import json
+
+    result = prepared_text(project, 700)
+    assert result.exit_code == 0, result.output
+    assert "test 105" in result.output
+    assert "warning" not in result.output
+    assert "small_splits" not in json.loads((project.root / "data/prepared/reviews/meta.json").read_text())

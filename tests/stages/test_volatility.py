@@ -484,8 +484,11 @@ def test_a_volatility_dataset_trains_evaluates_and_predicts(project):
     assert set(detail["context"]["variance_scale"]) == runs | set(detail["baselines"])
     assert detail["context"]["calibrated"] == "all"
     assert all(k > 0 for k in detail["context"]["variance_scale"].values())
+    # The DVC metrics: QLIKE of each cell and of the best baseline, and each verdict's numbers.
     headline = json.loads((project.root / "reports/metrics/vol.json").read_text())
-    assert {"qlike", "mse_log", "mz_r2"} <= set(headline["garch"])
+    best = detail["best_baseline"]["name"]
+    assert set(headline) == {"lstm", "gru", best, "gru_minus_lstm", f"{best}_minus_lstm", f"{best}_minus_gru"}
+    assert set(headline[best]) == {"qlike"} and set(headline["gru_minus_lstm"]) == {"qlike", "p_holm", "verdict"}
     # The report's volatility section (learning curves come from the training flow, not run here).
     curves = project.root / "reports/train/vol"
     curves.mkdir(parents=True)

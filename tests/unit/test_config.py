@@ -42,9 +42,11 @@ def test_bad_values_are_reported_by_key_path(change, message):
 
 def test_missing_required_keys_are_named():
     assert "datasets.x.source: required key is missing" in error_for({"x": {"kind": "stock"}})
-    assert "datasets.t.labels: required key is missing" in error_for(
-        {"t": {k: v for k, v in TEXT.items() if k != "labels"}}
+    # labels are optional (inferred from the data, kinds/classify.py); declared, at least two
+    assert (
+        parse_params({"datasets": {"t": {k: v for k, v in TEXT.items() if k != "labels"}}}).dataset("t").labels is None
     )
+    assert "datasets.t.labels: List should have at least 2 items" in error_for({"t": {**TEXT, "labels": ["a"]}})
 
 
 def test_dataset_names_must_be_safe_as_file_names():

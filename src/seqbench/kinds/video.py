@@ -25,10 +25,17 @@ from seqbench.kinds.base import (
     split_column,
 )
 from seqbench.settings import DatasetBase
-from seqbench.sources import NestedClips
+from seqbench.sources import NestedClips, keep_source_text, pop_source_text
 
 COLUMNS = ("clip_id", "frame", "label", "split")  # plus one f_* column per feature
 GROUP_KEY = "clip_id"
+# The helper columns add_check_columns computes for GX -> (what a value means, the canonical
+# columns it is computed from): the validation page shows these instead of the helper itself.
+CHECK_COLUMNS = {
+    "_clip_frames_contiguous": ("the clip's frames are 0, 1, 2, … in order", ("clip_id", "frame")),
+    "_clip_labels": ("distinct labels in the clip", ("clip_id", "label")),
+    "_clip_length": ("frames in the clip", ("clip_id", "frame")),
+}
 
 
 # ---- settings: the keys of a video dataset in params.yaml --------------------------------------
@@ -36,6 +43,8 @@ GROUP_KEY = "clip_id"
 
 class VideoDataset(DatasetBase):
     kind: Literal["video"]
+    # The classes, in the order of the model's outputs; when left out, prepare infers them from
+    # the validated data (classify.class_names: the distinct labels, sorted).
     labels: list[str] | None = None
     class_weight: Literal["balanced", "none"] = "balanced"  # the classifier's loss, as for text
     min_frames: int = Field(2, gt=0)
@@ -76,7 +85,7 @@ def canonicalize(tables: dict, cfg):
     # Frames in order within each clip; clips stay in the order they first appear.
     order = pd.factorize(df["clip_id"])[0]
     df = df.assign(_order=order).sort_values(["_order", "frame"], kind="stable")
-    return df.drop(columns="_order").reset_index(drop=True)
+    return pop_source_text(df.drop(columns="_order").reset_index(drop=True))
 
 
 def _from_nested(data: NestedClips):
@@ -115,6 +124,7 @@ def _from_long(df, key, cfg, source: str):
             "split": split_column(df, key),
         }
     )
+    out = keep_source_text(out, df["frame"], "frame")
     for column in features:
         name = str(column) if str(column).startswith("f_") else f"f_{column}"
         out[name] = df[column].astype("float64")
@@ -180,6 +190,7 @@ def summary(df, cfg) -> dict:
         label=("label", "first"), split=("split", "first"), length=("frame", "size")
     )
     return {
+        **classify.labels_summary(clips["label"], cfg.labels),
         "clips": int(len(clips)),
         "clips_per_split": {str(k): int(v) for k, v in clips["split"].value_counts(dropna=False).items()},
         "clips_per_label": {str(k): int(v) for k, v in clips["label"].value_counts(dropna=False).items()},
@@ -208,7 +219,7 @@ def prepare(df, cfg):
     import numpy as np
 
     clip_ids, values, clip_labels, clip_splits = clips_of(df)
-    names = list(cfg.labels) if cfg.labels else sorted(clip_labels.astype(str).unique())
+    names = classify.class_names(clip_labels, cfg.labels)
     labels = np.array([names.index(label) for label in clip_labels], dtype="int64")
     splits = assign_splits(clip_splits, labels, cfg.splits)
     train_frames = np.concatenate([values[i] for i in splits["train"]])

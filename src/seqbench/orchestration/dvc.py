@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Callable
 
 from seqbench.errors import SeqbenchError
-from seqbench.io import read_stage_json
 from seqbench.paths import Paths
 from seqbench.redact import shown
+from seqbench.timings import read_evaluation
 
 
 def run_dvc(args: list[str], root: Path, on_line: Callable[[str], None] = print) -> str:
@@ -242,7 +242,7 @@ def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = N
         if not path.exists():
             rows.append(f"| {name} | — | not evaluated | — | — | — |")
             continue
-        result = read_stage_json(path, f"evaluate@{name}")
+        result = read_evaluation(Paths(root), name)
         head = result["comparisons"][0]
         baseline = next((c["b"] for c in result["comparisons"] if c["b"] in result["baselines"]), "—")
         p_value = head["verdict"]["p_value"]  # None for a void comparison: it decides nothing

@@ -23,11 +23,11 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from seqbench.errors import SeqbenchError
-from seqbench.training.runs import METRICS
+from seqbench.training.runs import METRICS, TIMES
 
 # Files of a run folder that a worker needs to resume it: everything but the record of a
 # finished run (which would make it a finished run) and the final weights (rewritten anyway).
-NOT_SHIPPED = {METRICS, "model.pt"}
+NOT_SHIPPED = {METRICS, TIMES, "model.pt"}
 
 
 # ---- the client: what goes out ---------------------------------------------------------------
@@ -128,15 +128,15 @@ def check_same_config(mine: dict, shipped: dict) -> None:
 def land_run(name: str, cell: str, seed: int, params_path: Path | str, outputs: dict) -> dict:
     """Write a remote run's files and metrics into its run folder, as one atomic swap: the
     folder holds the old state or the finished run, never a mix. Returns the metrics."""
-    from seqbench.io import atomic_dir, write_json
+    from seqbench.io import atomic_dir
     from seqbench.locks import run_folder_lock
     from seqbench.paths import Paths
-    from seqbench.training.runs import run_key
+    from seqbench.training.runs import run_key, write_run_metrics
 
     paths = Paths(Path(params_path).resolve().parent)
     with run_folder_lock(paths.root, run_key(name, cell, seed)), atomic_dir(paths.run_dir(name, cell, seed)) as tmp:
         unpack(outputs["files"], tmp)
-        write_json(outputs["metrics"], tmp / METRICS)
+        write_run_metrics(outputs["metrics"], tmp)
     return outputs["metrics"]
 
 

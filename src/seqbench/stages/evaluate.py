@@ -338,24 +338,39 @@ def costs(runs: dict, arrays: dict, meta: dict, prepared_dir: Path, cells: list,
 
 
 def headline(result: dict) -> dict:
-    """The DVC metrics file: plain numbers, one level per model, for `dvc metrics show/diff`."""
+    """The DVC metrics file, for `dvc metrics show/diff`: a few numbers a person compares across
+    commits (nine with two cells). Each cell's and the best baseline's primary metric; per
+    comparison its difference, named `<b>_minus_<a>` so that it reads the right way round, the
+    Holm p its verdict used, and the verdict's answer. Everything else is in reports/eval."""
+    metric = result["comparisons"][0]["metric"]
     numbers = {}
-    for model, entry in result["models"].items():
-        values = entry["scores"] if entry["baseline"] else {k: v["mean"] for k, v in entry["summary"].items()}
-        numbers[model] = {k: round(v, 6) for k, v in values.items() if isinstance(v, float)}
+    for model in (*result["cells"], result["best_baseline"]["name"]):
+        entry = result["models"][model]
+        value = entry["scores"][metric] if entry["baseline"] else entry["summary"][metric]["mean"]
+        numbers[model] = {metric: round(value, 6)}
     for comparison in result["comparisons"]:
         effect = comparison["effect"]
-        numbers[f"{comparison['a']}_vs_{comparison['b']}"] = {
+        numbers[f"{comparison['b']}_minus_{comparison['a']}"] = {
+            metric: round(effect["difference"], 6),
             "p_holm": None if effect["p_holm"] is None else round(effect["p_holm"], 6),  # the verdict's p
-            f"{comparison['metric']}_difference": round(effect["difference"], 6),
+            "verdict": verdict_word(comparison),
         }
     return numbers
 
 
+def verdict_word(comparison: dict) -> str:
+    """The verdict as a column of `dvc metrics show` reads: "gru better", "equivalent", "undecided", "void"."""
+    if comparison.get("void"):
+        return "void"
+    verdict = comparison["verdict"]
+    return f"{verdict['winner']} better" if verdict.get("winner") else verdict["answer"]
+
+
 def write_outputs(paths: Paths, name: str, result: dict, predictions, confusion: dict) -> None:
     from seqbench.io import atomic_path, write_json
+    from seqbench.timings import write_stage
 
-    write_json(result, paths.evaluation(name))
+    write_stage(paths, name, "evaluate", result, paths.evaluation(name))  # its measured costs apart (timings.py)
     with atomic_path(paths.predictions(name)) as tmp:
         predictions.to_csv(tmp, index=False)
     write_json(headline(result), paths.headline(name))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 from seqbench.config import load_params
@@ -10,7 +9,7 @@ from seqbench.io import atomic_path, sha256_file
 from seqbench.kinds import get_kind
 from seqbench.paths import Paths
 from seqbench.redact import redact_source
-from seqbench.sources import read_source
+from seqbench.sources import SOURCE_TEXT_ATTR, read_source, write_raw_table
 
 
 def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
@@ -25,11 +24,14 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
     encoding = getattr(cfg, "encoding", "utf-8")
     tables = {key: read_source(src, paths.root, encoding, params.ingest) for key, src in cfg.sources().items()}
     df = kind.canonicalize(tables, cfg)
+    # The source's text of cells that did not parse (nulls in the table): beside the table, for
+    # the validation page to show, never written into it.
+    source_text = df.attrs.pop(SOURCE_TEXT_ATTR, None) or {}
     # Both files appear together or not at all: each is renamed into place only after both
     # were written in full, the table first (the inner block's file is renamed first), so a
     # manifest never describes a table that is not there yet.
     with atomic_path(paths.manifest(name)) as manifest_tmp, atomic_path(paths.raw(name)) as table_tmp:
-        df.to_parquet(table_tmp, engine="pyarrow", index=False)
+        write_raw_table(df, table_tmp, source_text)
         manifest = {
             "dataset": name,
             "kind": cfg.kind,
@@ -39,7 +41,12 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
             "rows": int(len(df)),
             "columns": {c: str(t) for c, t in df.dtypes.items()},
             "sha256": sha256_file(table_tmp),
-            "ingested_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            # No time of ingestion: the manifest is an output DVC hashes, and a fresh run of the
+            # same source must leave dvc.lock as it was (`seqbench datasets` shows the table's mtime).
         }
+        if source_text:
+            # Per column: how many cells did not parse, and the first few as the source wrote
+            # them ([row of the table, text]).
+            manifest["unparsed"] = source_text
         manifest_tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

@@ -199,7 +199,7 @@ def trial_record(trial) -> dict:
 def write_result(name: str, params_path: Path | str, studies: dict) -> dict:
     """Write reports/search/<dataset>.json from the cells' studies (none: the fixed budget)."""
     from seqbench.config import load_params
-    from seqbench.io import write_json
+    from seqbench.timings import write_stage
     from seqbench.training.prepared import load_prepared
 
     params = load_params(params_path)
@@ -209,7 +209,7 @@ def write_result(name: str, params_path: Path | str, studies: dict) -> dict:
     base = params.budget(name)
     cells = {cell: cell_result(studies.get(cell), cell, base, setting, meta) for cell in params.train.cells}
     summary = search_summary(name, setting, cells)
-    write_json(summary, paths.search_result(name))
+    write_stage(paths, name, "search", summary, paths.search_result(name))  # its times apart (timings.py)
     return summary
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
-from seqbench.io import read_stage_json
 from seqbench.paths import Paths
+from seqbench.timings import read_evaluation
 
 CELLS = ("lstm", "gru")
 
@@ -28,7 +28,7 @@ CELLS = ("lstm", "gru")
 def run_suite(name: str, params_path: Path | str = "params.yaml") -> dict:
     """Compute suite `name` from its datasets' evaluations and write reports/suite/<name>.json."""
     from seqbench.config import load_params
-    from seqbench.io import write_json
+    from seqbench.timings import write_stage
 
     params_path = Path(params_path)
     params = load_params(params_path)
@@ -38,7 +38,7 @@ def run_suite(name: str, params_path: Path | str = "params.yaml") -> dict:
     paths = Paths(params_path.resolve().parent)
     evaluations = load_evaluations(paths, params.suites[name].datasets)
     result = suite_statistics(name, evaluations)
-    write_json(result, paths.suite_result(name))
+    write_stage(paths, name, "suite", result, paths.suite_result(name))  # training times apart (timings.py)
     return result
 
 
@@ -50,7 +50,7 @@ def load_evaluations(paths: Paths, datasets: list[str]) -> dict:
             f"the suite's datasets {', '.join(missing)} have no evaluation "
             f"(reports/eval/<dataset>.json); run `dvc repro " + " ".join(f"evaluate@{d}" for d in missing) + "` first"
         )
-    return {dataset: read_stage_json(paths.evaluation(dataset), f"evaluate@{dataset}") for dataset in datasets}
+    return {dataset: read_evaluation(paths, dataset) for dataset in datasets}
 
 
 def suite_statistics(name: str, evaluations: dict) -> dict:

@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
-from seqbench.io import atomic_dir, atomic_path, write_json
+from seqbench.io import atomic_dir, atomic_path
 from seqbench.paths import Paths
 
 
@@ -62,10 +62,14 @@ def summarize(dataset: str, results: list[dict], failures: dict) -> dict:
 def write_outputs(dataset: str, summary: dict, results: list[dict], paths: Paths) -> None:
     import pandas as pd
 
+    from seqbench.timings import split, write_stage
+
     folder = paths.train_curves(dataset)
-    write_json(summary, paths.train_summary(dataset))
+    write_stage(paths, dataset, "train", summary, paths.train_summary(dataset))
+    # The losses per epoch; each epoch's seconds stay in the run folder's timings.json (timings.py).
+    results = [split(r)[0] for r in results]
     rows = [{"cell": r["cell"], "seed": r["seed"], **epoch} for r in results for epoch in r.get("curves", [])]
-    curves = pd.DataFrame(rows, columns=["cell", "seed", "epoch", "train_loss", "val_loss", "seconds"])
+    curves = pd.DataFrame(rows, columns=["cell", "seed", "epoch", "train_loss", "val_loss"])
     with atomic_path(folder / "learning_curves.csv") as tmp:
         curves.sort_values(["cell", "seed", "epoch"]).to_csv(tmp, index=False)
     with atomic_dir(folder / "curves") as mean_dir:  # replaced as a whole, never left half empty

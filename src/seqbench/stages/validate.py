@@ -6,6 +6,11 @@ stops the stage with a message naming each failed expectation and a few sample r
 
 GX evaluates the expectations; the page showing them (reports/validation/<name>/index.html) is
 the project's own, escaped and offline (report/validation.py), in place of GX's Data Docs.
+
+Each check's result says passed, failed, could not run, or skipped (passed only because its
+column has no value at all). Sample rows put the checked columns first, show the kind's helper
+columns ("_gap_days") only as a `computed` explanation, and show the source's text of a value
+that did not parse beside its null ('null (source: "$101.59")', kept by ingest: sources.py).
 """
 
 from __future__ import annotations
@@ -19,10 +24,16 @@ from seqbench.config import load_params
 from seqbench.errors import SeqbenchError, ValidationFailed
 from seqbench.io import write_json, write_parquet
 from seqbench.kinds import get_kind
+from seqbench.kinds.classify import label_mismatch
 from seqbench.paths import Paths
+from seqbench.sources import read_source_text
 from seqbench.stages.report.validation import write_validation_page
 
 SAMPLE_ROWS = 3
+MESSAGE_CHARS = 80  # a sample value longer than this (a whole review) is cut in the error message
+# The one expectation a column without values fails rather than passes vacuously; on any other,
+# such a column (open, high, low or volume absent from a price file) makes the check "skipped".
+NOT_NULL = "expect_column_values_to_not_be_null"
 
 
 @dataclass
@@ -35,6 +46,16 @@ class CheckResult:
     unexpected_count: int
     failing_index: list  # index labels of failing rows (row checks)
     error: str | None = None  # why GX could not evaluate the check at all, e.g. a missing column
+
+
+@dataclass
+class Evidence:
+    """What sample rows and messages are made of."""
+
+    raw: object  # the table as ingest wrote it (data/raw/<name>.parquet)
+    checked: object  # `raw` plus the kind's helper columns (named "_..."), which GX checks
+    source_text: dict  # column -> {row: the source's text of a cell that parsed to null}
+    helpers: dict  # helper column -> (what its value means, the columns it is computed from)
 
 
 def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
@@ -55,6 +76,7 @@ def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
     checked = kind.add_check_columns(df, cfg)
     checks = kind.checks(cfg, df)
     results = run_suite(name, checked, checks)
+    evidence = Evidence(df, checked, read_source_text(paths.raw(name)), getattr(kind, "CHECK_COLUMNS", {}))
 
     reasons = failed_checks_per_row(results, checked, kind.GROUP_KEY)
     bad = df.index.isin(list(reasons))
@@ -70,13 +92,13 @@ def validate(name: str, params_path: Path | str = "params.yaml") -> dict:
         "rows_quarantined": int(bad.sum()),
         "quarantine_fraction": round(fraction, 6),
         "max_quarantine_fraction": cfg.max_quarantine_fraction,
-        "checks": [describe(r, checked) for r in results],
+        "checks": [describe(r, evidence) for r in results],
         "summary": kind.summary(clean, cfg),
         "data_docs": str(paths.data_docs(name).relative_to(paths.root) / "index.html"),
     }
-    problems = table_problems(results, checked)
+    problems = table_problems(results, evidence)
     if fraction > cfg.max_quarantine_fraction:
-        problems.append(quarantine_problem(results, checked, fraction, cfg.max_quarantine_fraction))
+        problems.append(quarantine_problem(results, evidence, fraction, cfg.max_quarantine_fraction))
     report["success"] = not problems
 
     write_parquet(quarantine.reset_index(drop=True), paths.quarantine(name))
@@ -178,10 +200,85 @@ def failed_checks_per_row(results, df, group_key: str | None) -> dict:
     return reasons
 
 
-def samples(result: CheckResult, df) -> list[dict]:
-    rows = df.loc[result.failing_index[:SAMPLE_ROWS]] if result.failing_index else df.iloc[:0]
-    shown = [c for c in rows.columns if not c.startswith("_")] + ([c for c in rows.columns if c.startswith("_")])
-    return [{"row": int(i), **{c: _plain(v) for c, v in row.items()}} for i, row in rows[shown].iterrows()]
+# ---- each check as the result, the page and the error message show it ---------------------------
+
+
+def checked_columns(result: CheckResult) -> list[str]:
+    """The columns an expectation is about, in its own order (a pair: A, then B)."""
+    kwargs = result.kwargs
+    named = [kwargs.get("column"), *(kwargs.get("column_list") or []), kwargs.get("column_A"), kwargs.get("column_B")]
+    return [c for c in named if c]
+
+
+def status_of(result: CheckResult, raw) -> tuple[str, str | None]:
+    """(passed, failed, could not run or skipped; why it was skipped). A check passed only
+    because its column has no value at all did not check anything: it says "skipped"."""
+    if result.error:
+        return "could not run", None
+    if not result.success:
+        return "failed", None
+    if result.level == "row" and len(raw) == 0:
+        return "skipped", "no rows to check"
+    absent = [c for c in checked_columns(result) if c in raw.columns and raw[c].isna().all()]
+    if absent and result.expectation != NOT_NULL:
+        return "skipped", f"column{'s' if len(absent) > 1 else ''} {', '.join(absent)} absent (no value in the data)"
+    return "passed", None
+
+
+def shown_columns(result: CheckResult, evidence: Evidence) -> list[str]:
+    """The data columns of a sample row: the checked ones first (for a helper column, those it is
+    computed from), then the rest. Helper columns themselves are not data: never shown as such."""
+    first = []
+    for column in checked_columns(result):
+        first.extend(evidence.helpers[column][1] if column in evidence.helpers else [column])
+    data = list(evidence.raw.columns)
+    return list(dict.fromkeys([c for c in first if c in data] + data))
+
+
+def samples(result: CheckResult, evidence: Evidence) -> list[dict]:
+    """The first SAMPLE_ROWS failing rows: `row` (its position in the raw table), `computed` (the
+    helper values the check read, in words) where it read any, then the shown columns."""
+    if not result.failing_index:
+        return []
+    columns = shown_columns(result, evidence)
+    helpers = [c for c in checked_columns(result) if c in evidence.helpers]
+    rows = evidence.checked.loc[sample_index(result.failing_index, columns, evidence)]
+    return [sample_row(int(i), row, columns, helpers, evidence) for i, row in rows.iterrows()]
+
+
+def sample_index(failing: list, columns: list[str], evidence: Evidence) -> list:
+    """SAMPLE_ROWS of the failing rows, those whose source text did not parse first: a clip fails
+    whole, and its frame written "two" says more than its first, good frames."""
+    unparsed = {row for column in columns for row in evidence.source_text.get(column, {})}
+    return sorted(failing, key=lambda i: i not in unparsed)[:SAMPLE_ROWS]
+
+
+def sample_row(i: int, row, columns: list[str], helpers: list[str], evidence: Evidence) -> dict:
+    sample = {"row": i}
+    if helpers:
+        sample["computed"] = "; ".join(f"{evidence.helpers[h][0]}: {helper_text(row[h])}" for h in helpers)
+    for column in columns:
+        sample[column] = cell_value(row[column], evidence.source_text.get(column, {}).get(i))
+    return sample
+
+
+def helper_text(value) -> str:
+    value = _plain(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a count (days, frames), float only because nulls were possible
+    return "none" if value is None else str(value)
+
+
+def cell_value(value, source_text: str | None):
+    """A sample cell, JSON-friendly; a null that was text in the source says what the text was."""
+    import json
+
+    value = _plain(value)
+    if value is None and source_text is not None:
+        return f"null (source: {json.dumps(source_text, ensure_ascii=False)})"
+    return value
 
 
 def _plain(value):
@@ -197,38 +294,68 @@ def _plain(value):
     return value
 
 
-def describe(result: CheckResult, df) -> dict:
+def describe(result: CheckResult, evidence: Evidence) -> dict:
+    status, skipped_because = status_of(result, evidence.raw)
     return {
         "check": result.name,
         "level": result.level,
         "expectation": result.expectation,
         "kwargs": result.kwargs,
         "success": result.success,
+        "status": status,
+        "skipped_because": skipped_because,
         "unexpected_count": result.unexpected_count,
         "error": result.error,
-        "sample_rows": [] if result.success else samples(result, df),
+        "found": found_beside_allowed(result, evidence),
+        "sample_rows": [] if result.success else samples(result, evidence),
     }
 
 
-def _explain(result: CheckResult, df) -> str:
+def found_beside_allowed(result: CheckResult, evidence: Evidence) -> str | None:
+    """For a failed set check on a data column (the declared labels): the values the data has
+    beside the ones declared, "found negative, positive; declared neg, pos"."""
+    column = result.kwargs.get("column")
+    if result.success or result.error or result.expectation != "expect_column_values_to_be_in_set":
+        return None
+    if column not in evidence.raw.columns:
+        return None
+    return label_mismatch(evidence.raw[column], result.kwargs.get("value_set") or [])
+
+
+def _explain(result: CheckResult, evidence: Evidence) -> str:
     column = result.kwargs.get("column") or result.kwargs.get("column_list") or ""
     if result.error:
         return f"  - {result.name} ({result.expectation}) could not run: {result.error}"
+    found = found_beside_allowed(result, evidence)
+    shown = found or "e.g. " + "; ".join(sample_text(s) for s in samples(result, evidence))
     return (
         f"  - {result.name} ({result.expectation}{' on ' + str(column) if column else ''}): "
-        f"{result.unexpected_count} rows; e.g. {samples(result, df)}"
+        f"{result.unexpected_count} rows; {shown}"
     )
 
 
-def table_problems(results, df) -> list[str]:
+def sample_text(sample: dict) -> str:
+    """A sample row in one line: "row 3: close=null (source: "$1"), date=2020-01-06, ..."."""
+    cells = ", ".join(f"{k}={_cut(v)}" for k, v in sample.items() if k != "row")
+    return f"row {sample['row']}: {cells}"
+
+
+def _cut(value) -> str:
+    text = "null" if value is None else str(value)
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "…"
+
+
+def table_problems(results, evidence: Evidence) -> list[str]:
     """Failed table checks, and checks of either level that could not run at all."""
     return [
-        f"table check failed:\n{_explain(r, df)}" for r in results if (r.level == "table" and not r.success) or r.error
+        f"table check failed:\n{_explain(r, evidence)}"
+        for r in results
+        if (r.level == "table" and not r.success) or r.error
     ]
 
 
-def quarantine_problem(results, df, fraction: float, limit: float) -> str:
-    failed = [_explain(r, df) for r in results if r.level == "row" and not r.success]
+def quarantine_problem(results, evidence: Evidence, fraction: float, limit: float) -> str:
+    failed = [_explain(r, evidence) for r in results if r.level == "row" and not r.success]
     return (
         f"{fraction:.1%} of rows failed row checks, more than max_quarantine_fraction "
         f"{limit:.1%} in params.yaml:\n" + "\n".join(failed)

@@ -211,8 +211,7 @@ def fit_holdout(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
         # This run's own Lightning checkpoint, just written: tensors and plain values only.
         state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     weights = run_dir / "model.pt"
-    with atomic_path(weights) as tmp:
-        torch.save(state, tmp)
+    save_weights(state, weights)
     losses = [untrained_loss, *progress.val_losses]  # index = epoch; 0 is the untrained model
     best_epoch = min(range(len(losses)), key=losses.__getitem__)
     scores = {
@@ -257,8 +256,7 @@ def fit_all(spec: RunSpec, model, run_dir: Path, config: dict) -> dict:
     )  # a checkpoint holds tensors and plain values only
     fit_seconds = time.perf_counter() - started
     weights = run_dir / "model.pt"
-    with atomic_path(weights) as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_weights(model.state_dict(), weights)
     scores = {
         "validation": "kfold",
         "best_val_loss": cross_validation["value"],
@@ -293,6 +291,14 @@ def refit_steps(spec: RunSpec) -> int:
             f"version); rerun `dvc repro search@{spec.dataset}`"
         )
     return steps
+
+
+def save_weights(state: dict, path: Path) -> None:
+    """torch.save through an open file, atomically. Given a path, torch names the archive's
+    records after the file (here a random temporary name), so equal weights would differ in
+    bytes and DVC would see a changed run folder on every fresh run."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def relocated(last: Path) -> Path:
@@ -383,8 +389,7 @@ def untrained_baseline(model, val_loader, run_dir: Path, label: str, resuming: b
     if resuming and record.exists():
         return json.loads(record.read_text())["val_loss"]
     loss = validation_loss(model, val_loader)
-    with atomic_path(run_dir / "untrained.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_weights(model.state_dict(), run_dir / "untrained.pt")
     write_json({"val_loss": loss}, record)
     print(f"{label} untrained: val {loss:.4f}", file=sys.stderr, flush=True)
     return loss

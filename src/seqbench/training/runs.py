@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqbench.errors import SeqbenchError
-from seqbench.io import write_json
 from seqbench.locks import run_folder_lock
 from seqbench.paths import Paths
 from seqbench.training.prepared import load_prepared
@@ -23,6 +22,8 @@ from seqbench.training.specs import RunSpec
 
 # Written last, atomically: its presence marks a run finished.
 METRICS = "metrics.json"
+# The run's measured times, beside its metrics (timings.py says why they are apart).
+TIMES = "timings.json"
 
 
 def train_run(
@@ -58,8 +59,21 @@ def _train_run(name: str, cell: str, seed: int, params_path: str, threads: int, 
         if run.finished is not None:
             return run.finished
         metrics = fit_run(run.spec, run.model, run.folder, run.config)
-        write_json(metrics, run.folder / METRICS)
+        write_run_metrics(metrics, run.folder)
         return metrics
+
+
+def write_run_metrics(metrics: dict, folder: Path) -> None:
+    """A finished run's record: its results in metrics.json, its times in timings.json."""
+    from seqbench.timings import write_split
+
+    write_split(metrics, folder / METRICS, folder / TIMES)
+
+
+def with_times(metrics: dict, folder: Path) -> dict:
+    from seqbench.timings import merged, read_times
+
+    return merged(metrics, read_times(folder / TIMES))
 
 
 @dataclass(frozen=True)
@@ -124,7 +138,7 @@ def read_run_metrics(run_dir: Path) -> dict:
     is an error that names the run (training reuses a run only through read_metrics)."""
     path = run_dir / METRICS
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return with_times(json.loads(path.read_text(encoding="utf-8")), run_dir)
     except FileNotFoundError:
         raise SeqbenchError(f"{run_dir}: not a finished training run (no {METRICS})") from None
     except ValueError as exc:
@@ -139,7 +153,7 @@ def read_metrics(path: Path) -> dict | None:
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(metrics, dict) and "best_val_loss" in metrics:
-            return metrics
+            return with_times(metrics, path.parent)
         problem = "not a run's metrics"
     except (OSError, ValueError) as exc:
         problem = f"{type(exc).__name__}: {exc}"

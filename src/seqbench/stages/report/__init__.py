@@ -16,7 +16,7 @@ from seqbench.paths import Paths
 
 def render_report(params_path: Path | str = "params.yaml", output: Path | str | None = None) -> Path:
     from seqbench.config import load_params
-    from seqbench.io import atomic_path
+    from seqbench.io import atomic_path, write_json
     from seqbench.stages.report import figures
     from seqbench.stages.report.metadata import run_metadata
     from seqbench.stages.report.sections import dataset_section, suite_section
@@ -25,13 +25,46 @@ def render_report(params_path: Path | str = "params.yaml", output: Path | str | 
     params = load_params(params_path)
     paths = Paths(params_path.resolve().parent)
     output = Path(output) if output else paths.report()
-    sections = [dataset_section(paths, name, output.parent) for name in params.datasets]
+    sections = [dataset_section(paths, name, output.parent, dataset) for name, dataset in params.datasets.items()]
     forest = figures.forest_plot([s["forest"] for s in sections])
     suites = [suite_section(paths, name) for name in params.suites]
     html = render_html(sections, forest, run_metadata(paths.root, params_path, params), suites)
     with atomic_path(output) as tmp:
         tmp.write_text(html, encoding="utf-8")
+    write_json(answers(paths, list(params.datasets)), output.parent / ANSWERS)
     return output
+
+
+# Beside the page: what it concludes, as the report stage's DVC output (dvc.yaml says why).
+ANSWERS = "answers.json"
+
+
+def answers(paths: Paths, datasets: list[str]) -> dict:
+    """Each dataset's verdicts in numbers and words: what the page concludes, without the
+    measured costs, so the same results give the same bytes."""
+    from seqbench.io import read_stage_json
+
+    record = {}
+    for name in datasets:
+        result = read_stage_json(paths.evaluation(name), f"evaluate@{name}")
+        record[name] = {
+            "best_baseline": result["best_baseline"]["name"],
+            "comparisons": [comparison_answer(c) for c in result["comparisons"]],
+        }
+    return record
+
+
+def comparison_answer(comparison: dict) -> dict:
+    effect = comparison["effect"]
+    return {
+        "a": comparison["a"],
+        "b": comparison["b"],
+        "metric": comparison["metric"],
+        "answer": "void" if comparison.get("void") else comparison["verdict"]["answer"],
+        "b_minus_a": effect["difference"],
+        "interval": [effect["low"], effect["high"]],
+        "p_holm": effect["p_holm"],
+    }
 
 
 def render_html(sections: list[dict], forest: str, metadata: dict, suites: list[dict] = ()) -> str:

@@ -76,56 +76,101 @@ def learning_curves(curves) -> str:
     return fragment(fig)
 
 
+# Ticks as plain decimals or scientific notation (d3's "~g"): never SI prefixes such as "−150µ".
+TICKS = {"tickformat": "~g", "exponentformat": "e"}
+
+
+def small_multiples(models: list[str], columns: int = 2, **options):
+    """A figure with one panel per model, `columns` to a row, axes shared so panels compare."""
+    import math
+
+    from plotly.subplots import make_subplots
+
+    rows = math.ceil(len(models) / columns)
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[escape(m) for m in models],
+        shared_xaxes="all",
+        shared_yaxes="all",
+        vertical_spacing=0.3 / rows,
+        horizontal_spacing=0.06,
+        **options,
+    )
+    return fig, rows, [(i // columns + 1, i % columns + 1) for i in range(len(models))]
+
+
 def forecast_vs_actual(
     predictions, models: list[str], baselines: list[str], days: int = 120, quantity: str = "close"
 ) -> str:
-    """Actual values and each model's forecast of `quantity` (columns actual_Q and MODEL_Q: the
-    close, or the volatility over the horizon) over the last `days` test days of the first
-    symbol (over the whole test period the lines cannot be told apart)."""
+    """Each model's forecast of `quantity` (columns actual_Q and MODEL_Q: the close, or the
+    volatility over the horizon) in its own panel, over the actual values in grey, for the last
+    `days` test days of the first symbol: one line per panel, so no forecast hides another."""
     import plotly.graph_objects as go
 
     symbol = predictions["symbol"].iloc[0]
     part = predictions[predictions["symbol"] == symbol].tail(days)
-    fig = go.Figure(go.Scatter(x=part["date"], y=part[f"actual_{quantity}"], name="actual", line={"color": "black"}))
-    for model in models:
+    fig, rows, places = small_multiples(models)
+    for i, (model, (row, col)) in enumerate(zip(models, places)):
+        fig.add_trace(
+            go.Scatter(
+                x=part["date"],
+                y=part[f"actual_{quantity}"],
+                name="actual",
+                legendgroup="actual",
+                showlegend=i == 0,
+                line={"color": "#c4c4c4", "width": 2},  # lighter than any model's line, under it
+            ),
+            row=row,
+            col=col,
+        )
         fig.add_trace(
             go.Scatter(
                 x=part["date"],
                 y=part[f"{model}_{quantity}"],
                 name=escape(model),
-                line={"color": colour(model, baselines), "width": 1},
-            )
+                line={"color": colour(model, baselines), "width": 1.5},
+            ),
+            row=row,
+            col=col,
         )
+    fig.update_yaxes(**TICKS)
     fig.update_layout(
-        title=f"Forecast vs actual {quantity}, last {len(part)} test days ({escape(str(symbol))})", yaxis_title=quantity
+        title=f"Forecast vs actual {quantity} (grey), last {len(part)} test days "
+        f"({escape(str(symbol))}), one panel per model"
     )
-    return fragment(fig, 420)
+    return fragment(fig, 200 * rows + 140, legend_px=50)
 
 
 def residuals(
     predictions, models: list[str], baselines: list[str], quantity: str = "return", label: str = "log return"
 ) -> str:
-    """Distribution of each model's forecast errors of `quantity` (columns actual_Q and MODEL_Q)."""
+    """Each model's forecast errors of `quantity` (columns actual_Q and MODEL_Q) as one box per
+    model on one scale: the median, the middle half, the whiskers and the outliers, side by side
+    rather than overlapping histograms."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     for model in models:
         fig.add_trace(
-            go.Histogram(
+            go.Box(
                 x=predictions[f"{model}_{quantity}"] - predictions[f"actual_{quantity}"],
                 name=escape(model),
-                opacity=0.55,
-                marker={"color": colour(model, baselines)},
-                nbinsx=80,
+                marker={"color": colour(model, baselines), "size": 3},
+                boxpoints="outliers",
+                orientation="h",
             )
         )
+    fig.add_vline(x=0, line={"color": "#999", "dash": "dot", "width": 1})
+    order = [escape(m) for m in models]
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=order[::-1])
+    fig.update_xaxes(**TICKS)
     fig.update_layout(
-        barmode="overlay",
-        title=f"Residuals (forecast - actual {label}), test period",
+        title=f"Residuals (forecast − actual {label}), test period: one box per model",
         xaxis_title="residual",
-        yaxis_title="count",
+        showlegend=False,
     )
-    return fragment(fig)
+    return fragment(fig, 120 + 40 * len(models))
 
 
 def confusion_matrices(matrices: dict, labels: list[str]) -> str:
@@ -187,7 +232,8 @@ def roc_curves(curves: dict, labels: list[str], baselines: list[str]) -> str:
 
 def forest_plot(panels: list[dict]) -> str:
     """The summary's picture: one panel per dataset (its metric's units), one row per comparison
-    read as "first − second": the difference of the seed means with its 95% interval (diamond and
+    "first vs second", right of 0 the second is better on every row and every metric
+    (sections.forest_row): the difference of the seed means with its 95% interval (diamond and
     bar: the verdict's own, seeds and test examples), each seed's difference (open dots), the region of practical
     equivalence (the shaded band) and the verdict above the row, coloured by its answer."""
     from plotly.subplots import make_subplots
@@ -261,14 +307,19 @@ def _forest_axes(fig, panel: dict, labels: list[str], row: int) -> None:
     if panel.get("rope"):  # the region of practical equivalence: differences that do not matter
         fig.add_vrect(x0=-panel["rope"], x1=panel["rope"], fillcolor=ROPE_FILL, line_width=0, row=row, col=1)
     fig.add_vline(x=0, line={"color": "#999", "dash": "dot", "width": 1}, row=row, col=1)
-    better = "above" if panel["higher_is_better"] else "below"
-    fig.update_xaxes(
-        title_text=f"{escape(panel['metric'])}: first − second ({better} 0: first is better)",
-        zeroline=False,
-        row=row,
-        col=1,
-    )
+    fig.update_xaxes(title_text=reading_direction(panel), zeroline=False, row=row, col=1, **TICKS)
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels[::-1], row=row, col=1)
+
+
+def reading_direction(panel: dict) -> str:
+    """The forest axis's title: which side is whose, in the cells' names, the same for every
+    metric (sections.forest_row plots each row in its metric's good direction)."""
+    first, second = (escape(c) for c in panel["cells"])
+    way = "higher" if panel["higher_is_better"] else "lower"
+    return (
+        f"← {first} better · {second} better → ({escape(panel['metric'])}, {way} is better; "
+        "a row vs a baseline: ← baseline better · cell better →)"
+    )
 
 
 def _interval(rows: list[dict]) -> dict:

@@ -56,6 +56,36 @@ def format_seconds(value) -> str:
     return f"{value:.1f} s"
 
 
+# The units a table's times may be shown in, as seconds: a table picks one per quantity.
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6}
+
+
+def format_time_in(seconds, unit: str) -> str:
+    """A time as a number in `unit` (one of TIME_UNITS), the unit left to the column or sentence:
+    "12.3", "1,234"; a dash when unknown."""
+    if seconds is None:
+        return "—"
+    value = seconds / TIME_UNITS[unit]
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def format_ratio(ratio) -> str:
+    """ "1.9×", "0.82×", "12×": two significant digits, a trailing zero kept ("1.0×")."""
+    if ratio is None:
+        return "—"
+    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:#.2g}×"
+
+
+def ratio_words(entry: dict) -> str:
+    """A summary cost entry (sections.cost_ratios) in words, both times in its one unit:
+    "training: gru 1.9× lstm's time, slower (lstm 12.3, gru 23.4 s per run)"."""
+    a, b, ratio, seconds, unit = entry["a"], entry["b"], entry["ratio"], entry["seconds"], entry["unit"]
+    shown = format_ratio(ratio)
+    pace = "same" if shown == "1.0×" else ("slower" if ratio > 1 else "faster")
+    times = f"{a} {format_time_in(seconds[a], unit)}, {b} {format_time_in(seconds[b], unit)} {unit} {entry['per']}"
+    return f"{entry['what']}: {b} {shown} {a}'s time, {pace} ({times})"
+
+
 def answer_class(verdict: dict) -> str:
     """The page's CSS class for a verdict's answer: win, equivalent, undecided or void."""
     answer = verdict.get("answer") or ("b_better" if verdict.get("winner") else "undecided")
@@ -70,4 +100,7 @@ FILTERS = {
     "size": format_bytes,
     "secs": format_seconds,
     "value": format_value,
+    "time_in": format_time_in,
+    "ratio": format_ratio,
+    "ratio_words": ratio_words,
 }

@@ -12,23 +12,20 @@ from seqbench.io import read_stage_json
 from seqbench.paths import Paths
 from seqbench.stages.report import figures
 from seqbench.stages.report.formatting import format_seconds, format_value
+from seqbench.timings import read_evaluation, read_search, read_stage
 
 
-def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
-    """Everything one dataset's section shows: numbers, figures, validation, search."""
-    import os
-
+def dataset_section(paths: Paths, name: str, report_dir: Path, dataset=None) -> dict:
+    """Everything one dataset's section shows: numbers, figures, validation, search. `dataset`:
+    its settings from params.yaml (which of the training settings apply to it)."""
     import pandas as pd
 
-    result = read_stage_json(paths.evaluation(name), f"evaluate@{name}")
+    result = read_evaluation(paths, name)  # with its measured costs (timings.py)
     validation = read_stage_json(paths.validation_report(name), f"validate@{name}")
-    search = search_section(paths, name)
-    predictions = pd.read_csv(paths.predictions(name))
-    if "date" in predictions:  # forecasts name each test window by its date
-        predictions["date"] = pd.to_datetime(predictions["date"])
+    search = search_section(paths, name, lambda key, config: setting_applies(key, config, result, dataset))
+    predictions = read_predictions(paths.predictions(name), result)
     curves = pd.read_csv(paths.train_curves(name) / "learning_curves.csv")
     primary = result["comparisons"][0]["metric"]
-    docs = paths.data_docs(name) / "index.html"
     return {
         "name": name,
         "result": result,
@@ -39,7 +36,11 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
             "seeds": figures.seed_strip(seed_strip(result, primary)),
         },
         "validation": validation,
-        "data_docs": Path(os.path.relpath(docs, report_dir)).as_posix() if docs.exists() else None,
+        "data_docs": link(paths.data_docs(name) / "index.html", report_dir),
+        "files": {
+            "evaluation": link(paths.evaluation(name), report_dir),
+            "predictions": link(paths.predictions(name), report_dir),
+        },
         "disagreements": disagreements(predictions, result),
         "summary": summary_row(result),
         "forest": forest_panel(name, result),
@@ -47,7 +48,27 @@ def dataset_section(paths: Paths, name: str, report_dir: Path) -> dict:
         "setups": setups_section(paths, name),
         "hidden_sizes": hidden_sizes(result, search),
         "cost_work": cost_work(result),
+        "cost_ratios": cost_table_ratios(result),
     }
+
+
+def link(path: Path, report_dir: Path) -> str | None:
+    """`path` relative to the report's folder, as a link's href; None when there is no such file."""
+    import os
+
+    return Path(os.path.relpath(path, report_dir)).as_posix() if path.exists() else None
+
+
+def read_predictions(path: Path, result: dict):
+    """The predictions table; a classifier's classes read as the names it wrote, never as
+    numbers (labels such as "1" and "2" stay text: the class names, not codes)."""
+    import pandas as pd
+
+    classes = ["actual", *result["cells"], *result["baselines"]] if result.get("labels") else []
+    predictions = pd.read_csv(path, dtype={column: str for column in classes})
+    if "date" in predictions:  # forecasts name each test window by its date
+        predictions["date"] = pd.to_datetime(predictions["date"])
+    return predictions
 
 
 def dataset_plots(result: dict, predictions, curves) -> dict:
@@ -117,6 +138,9 @@ def summary_row(result: dict) -> dict:
     against_baseline = [c for c in result["comparisons"] if c["b"] in result["baselines"]]
     return {
         "comparison": head,
+        "answer_words": answer_words(head),
+        "p_holm": head["verdict"].get("p_value"),  # the verdict's own p, the one shown everywhere
+        "cost": cost_ratios(result, head["a"], head["b"]),
         "baseline": against_baseline[0]["b"] if against_baseline else None,
         "baseline_value": model_scores(result, against_baseline[0]["b"])[head["metric"]] if against_baseline else None,
         "cells": {c: result["models"][c]["summary"][head["metric"]] for c in cells},
@@ -130,6 +154,53 @@ def summary_row(result: dict) -> dict:
 
 
 # ---- the answer in words -------------------------------------------------------------------------
+
+
+def answer_words(comparison: dict) -> str:
+    """The verdict's answer (one of four, or void) in words, with the winner's name: "B better
+    (gru)", "practically equivalent", "undecided", "void"."""
+    verdict = comparison["verdict"]
+    answer = verdict.get("answer") or ("b_better" if verdict.get("winner") else "undecided")
+    if answer == "a_better":
+        return f"A better ({comparison['a']})"
+    if answer == "b_better":
+        return f"B better ({comparison['b']})"
+    return {"equivalent": "practically equivalent"}.get(answer, answer)
+
+
+# Each time the summary compares, read from evaluation's cost entry of a cell (evaluate.costs()),
+# and the one unit the summary shows it in: a training run's wall time (the mean over seeds) and
+# one sample's inference latency at batch 1.
+TIMES = {
+    "training": (lambda cost: (cost.get("train_seconds") or {}).get("mean"), "s", "per run"),
+    "inference": (
+        lambda cost: ((cost.get("latency") or {}).get("batch_1") or {}).get("seconds_per_sample"),
+        "µs",
+        "per sample",
+    ),
+}
+
+
+def cost_ratios(result: dict, a: str, b: str) -> list[dict]:
+    """b's time over a's (GRU over LSTM), for each of TIMES measured for both cells, with both
+    times in seconds and the unit to show them in; nothing for an evaluation without costs."""
+    cost = result.get("cost") or {}
+    ratios = []
+    for what, (read, unit, per) in TIMES.items():
+        seconds = {cell: read(cost.get(cell) or {}) for cell in (a, b)}
+        if all(seconds.values()):
+            ratios.append(
+                {
+                    "what": what,
+                    "a": a,
+                    "b": b,
+                    "ratio": seconds[b] / seconds[a],
+                    "seconds": seconds,
+                    "unit": unit,
+                    "per": per,
+                }
+            )
+    return ratios
 
 
 def answer(result: dict) -> dict:
@@ -212,6 +283,31 @@ def cheaper_cell(result: dict) -> tuple[str | None, float | None]:
         return None, None
     fast, slow = sorted(known, key=known.get)[0], sorted(known, key=known.get)[-1]
     return fast, known[slow] / known[fast]
+
+
+# The cost table's time columns, as read from a cell's cost entry (evaluate.costs()), in seconds.
+COST_TABLE_TIMES = {
+    "train_seconds": lambda cost: (cost.get("train_seconds") or {}).get("mean"),
+    "seconds_to_best": lambda cost: (cost.get("seconds_to_best") or {}).get("mean"),
+    **{
+        batch: lambda cost, batch=batch: ((cost.get("latency") or {}).get(batch) or {}).get("seconds_per_sample")
+        for batch in ("batch_1", "batch_256")
+    },
+}
+
+
+def cost_table_ratios(result: dict) -> dict | None:
+    """The cost table's last row: the second cell's time over the first's (GRU ÷ LSTM) in each
+    time column (None where either is unknown or 0); None without two cells' costs."""
+    cost = result.get("cost") or {}
+    if len(result["cells"]) < 2 or not all(c in cost for c in result["cells"][:2]):
+        return None
+    a, b = result["cells"][:2]
+    ratios = {}
+    for column, read in COST_TABLE_TIMES.items():
+        mine, theirs = read(cost[b]), read(cost[a])
+        ratios[column] = mine / theirs if mine is not None and theirs else None
+    return {"a": a, "b": b, **ratios}
 
 
 def hidden_sizes(result: dict, search: dict) -> dict:
@@ -313,35 +409,43 @@ def dot_positions(result: dict, metric: str, width: int = 120) -> dict:
 
 
 def forest_panel(name: str, result: dict) -> dict:
-    """One dataset's rows of the forest plot, in its primary metric's units."""
+    """One dataset's rows of the forest plot, in its primary metric's units, every row read the
+    same way: right of 0, the row's second model is better (forest_row)."""
     from seqbench.metrics import HIGHER_IS_BETTER
 
-    metric = result["comparisons"][0]["metric"]
+    head = result["comparisons"][0]
     return {
         "dataset": name,
-        "metric": metric,
-        "higher_is_better": HIGHER_IS_BETTER.get(metric, True),
+        "metric": head["metric"],
+        "higher_is_better": HIGHER_IS_BETTER.get(head["metric"], True),
+        "cells": (head["a"], head["b"]),
         "rows": [forest_row(result, c) for c in result["comparisons"]],
         "rope": (result.get("rope") or {}).get("width"),
     }
 
 
 def forest_row(result: dict, comparison: dict) -> dict:
-    """A comparison read as "first − second": b − a between cells (GRU − LSTM), as evaluation
-    writes it; cell − baseline against a baseline (evaluation's b − a, flipped)."""
+    """A comparison as "first vs second", plotted as how much better the second scores than the
+    first in the metric's good direction (second − first where higher is better, first − second
+    where lower is): right of 0 the second is better, for every metric. Between cells the second
+    is evaluation's b (GRU in LSTM vs GRU), so the difference is b − a; against a baseline the
+    baseline comes first, so right of 0 the cell beats it."""
+    from seqbench.metrics import HIGHER_IS_BETTER
+
     a, b, effect = comparison["a"], comparison["b"], comparison["effect"]
-    flip = result["models"][b]["baseline"]
-    first, second = (a, b) if flip else (b, a)
-    sign = -1 if flip else 1
+    against_baseline = result["models"][b]["baseline"]
+    first, second = (b, a) if against_baseline else (a, b)
+    good = 1 if HIGHER_IS_BETTER.get(comparison["metric"], True) else -1
+    sign = good * (-1 if against_baseline else 1)  # evaluation's effect is b − a
     ends = [None if effect.get(k) is None else sign * effect[k] for k in ("low", "high")]
     return {
-        "label": f"{first} − {second}",
+        "label": f"{first} vs {second}",
         "first": first,
         "second": second,
         "difference": sign * effect["difference"],
         "low": min(ends) if None not in ends else None,
         "high": max(ends) if None not in ends else None,
-        "seeds": seed_differences(result, first, second, comparison["metric"]),
+        "seeds": {seed: good * v for seed, v in seed_differences(result, second, first, comparison["metric"]).items()},
         "verdict": comparison["verdict"],
     }
 
@@ -360,9 +464,10 @@ def seed_differences(result: dict, first: str, second: str, metric: str) -> dict
 # ---- the search ----------------------------------------------------------------------------------
 
 
-def search_section(paths: Paths, name: str) -> dict:
-    """The search stage's result: how it searched, what each cell chose, every trial."""
-    search = read_stage_json(paths.search_result(name), f"search@{name}")
+def search_section(paths: Paths, name: str, applies=None) -> dict:
+    """The search stage's result: how it searched, what each cell chose, every trial.
+    `applies(key, config)`: whether a chosen setting applies to the dataset (all, without it)."""
+    search = read_search(paths, name)
     cells = search["cells"]
     return {
         "trials": search["trials"],
@@ -372,7 +477,7 @@ def search_section(paths: Paths, name: str) -> dict:
         "cells": list(cells),
         "by_cell": cells,
         "outcome": outcome_rows(cells),
-        "config": config_rows(cells, search.get("space") or {}),
+        "config": config_rows(cells, search.get("space") or {}, applies),
         "plot": figures.search_trials({c: trial_series(e["trials"]) for c, e in cells.items()})
         if search["trials"]
         else None,
@@ -429,12 +534,38 @@ def top_trials_text(entry: dict) -> str:
     return f"{values} ({format_value(top['spread'])})"
 
 
-def config_rows(cells: dict, space: dict) -> list[dict]:
+# The training settings (settings.Budget) that apply to some datasets only, and when, read from
+# the dataset's evaluation, its settings and the chosen configuration; every other one applies to
+# every dataset. A setting that does not apply is left out of the configuration table.
+CONDITIONAL_SETTINGS = {
+    "bidirectional": lambda facts: facts["task"] == "classify",  # a forecaster must not see the future
+    "pooling": lambda facts: facts["task"] == "classify",  # how a classifier reads its steps
+    # The width of a token table trained here; pretrained vectors fix their own, clips have none.
+    "embedding_size": lambda facts: facts["embeddings"] == "learned",
+    "folds": lambda facts: facts["validation"] == "kfold",
+}
+
+
+def setting_applies(key: str, config: dict, result: dict, dataset=None) -> bool:
+    """Whether a training setting applies to this dataset (CONDITIONAL_SETTINGS); `dataset`: its
+    settings from params.yaml (a text dataset's `embeddings`)."""
+    facts = {
+        "task": result["task"],
+        "embeddings": getattr(dataset, "embeddings", None),  # only a text dataset has token embeddings
+        "validation": config.get("validation", "holdout"),
+    }
+    return CONDITIONAL_SETTINGS.get(key, lambda _: True)(facts)
+
+
+def config_rows(cells: dict, space: dict, applies=None) -> list[dict]:
     """The chosen configuration side by side: hidden size and parameter count first, then every
-    setting; what was searched over, and whether the cells differ."""
+    setting that applies (`applies(key, config)`); what was searched over, and whether the cells
+    differ."""
     configs = [dict(e["config"], parameters=e.get("parameters")) for e in cells.values()]
     keys = ["hidden_size", "parameters"] + [
-        k for k in dict.fromkeys(k for c in configs for k in c) if k not in ("hidden_size", "parameters")
+        k
+        for k in dict.fromkeys(k for c in configs for k in c)
+        if k not in ("hidden_size", "parameters") and (applies is None or any(applies(k, c) for c in configs))
     ]
     rows = []
     for key in keys:
@@ -528,7 +659,7 @@ def describe_changes(changes: dict, prefix: str = "") -> str:
 
 def suite_section(paths: Paths, name: str) -> dict:
     """A suite's part of the page: reports/suite/<name>.json (suite.py) and its three figures."""
-    result = read_stage_json(paths.suite_result(name), f"suite@{name}")
+    result = read_stage(paths, name, "suite", paths.suite_result(name), f"suite@{name}")
     rows, metric = result["datasets"], result["metric"]
     return {
         "name": name,

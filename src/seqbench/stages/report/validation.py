@@ -12,6 +12,12 @@ import json
 from pathlib import Path
 
 SHOWN_CHARS = 300  # a sample value longer than this (a whole review) is cut on the page
+# A check's outcome, worst first: the page's headline names the worst one any check has.
+OUTCOMES = ("failed", "could not run", "skipped", "passed")
+# Bounds at or beyond this stand for "no bound": validate's checks of finite numbers use the
+# largest float (kinds/base.py FLOAT_MAX), a number the page must not print.
+NO_BOUND = 1e308
+BOUND_WORDS = {"min_value": "no lower bound", "max_value": "no upper bound"}
 
 
 def write_validation_page(report: dict, folder: Path) -> Path:
@@ -27,12 +33,14 @@ def render_validation_page(report: dict) -> str:
     from seqbench.stages.report.pages import content_security_policy, environment
 
     env = environment()
-    env.filters.update({"kwarg": kwarg_text, "cell": cell_text})
+    env.filters.update({"cell": cell_text})
     summary = dict(report.get("summary") or {})
     balance = summary.pop("class_balance", None)
+    checks = [check_view(c) for c in report["checks"]]
     return env.get_template("validation.html.j2").render(
         v=report,
-        checks=[check_view(c) for c in report["checks"]],
+        headline=headline(report, checks),
+        checks=checks,
         balance=balance_table(balance),
         summary=[(key.replace("_", " "), summary_text(value)) for key, value in summary.items()],
         csp=content_security_policy(),
@@ -40,15 +48,51 @@ def render_validation_page(report: dict) -> str:
 
 
 def check_view(check: dict) -> dict:
-    """One expectation as the page lists it: its outcome in words and its sample rows' columns."""
-    status = "could not run" if check.get("error") else ("passed" if check["success"] else "failed")
+    """One expectation as the page lists it: its outcome in words, its arguments and its sample
+    rows' columns (in the rows' order: validate puts the failing columns first)."""
     samples = check.get("sample_rows") or []
-    columns = list(dict.fromkeys(key for row in samples for key in row))
-    return {**check, "status": status, "columns": columns}
+    return {
+        **check,
+        "status": status_of(check),
+        "arguments": [(key, argument_text(key, value)) for key, value in (check.get("kwargs") or {}).items()],
+        "columns": list(dict.fromkeys(key for row in samples for key in row)),
+    }
 
 
-def kwarg_text(value) -> str:
-    """An expectation's argument as written in JSON (lists, numbers), strings as they are."""
+def status_of(check: dict) -> str:
+    """validate's `status`; for a result written before it had one, from success and error."""
+    if check.get("status") in OUTCOMES:
+        return check["status"]
+    return "could not run" if check.get("error") else ("passed" if check.get("success") else "failed")
+
+
+def headline(report: dict, checks: list[dict]) -> dict:
+    """The outcome over the page, {"text", "css"}: the worst check's (OUTCOMES), in words. Failed
+    row checks whose rows fit the quarantine allowance leave the stage passed: the words say so."""
+    statuses = [c["status"] for c in checks]
+    worst = next((o for o in OUTCOMES if o in statuses), "passed")
+    count = statuses.count(worst)
+    if worst == "failed" and report.get("success"):
+        rows = plural(report.get("rows_quarantined") or 0, "row")
+        return {"text": f"passed with {rows} quarantined ({plural(count, 'row check')} failed)", "css": "warn"}
+    if worst in ("failed", "could not run"):
+        return {"text": f"failed: {plural(count, 'check')} {worst}", "css": "fail"}
+    if not report.get("success", True):
+        return {"text": "failed", "css": "fail"}
+    if worst == "skipped":
+        return {"text": f"passed; {plural(count, 'check')} skipped (no data to check)", "css": "ok"}
+    return {"text": "passed", "css": "ok"}
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def argument_text(key: str, value) -> str:
+    """An expectation's argument as written in JSON (lists, numbers), strings as they are; a bound
+    that stands for none says so instead of printing the largest float."""
+    if key in BOUND_WORDS and (value is None or (isinstance(value, float) and abs(value) >= NO_BOUND)):
+        return BOUND_WORDS[key] + ("" if value is None else " (any finite number)")
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
