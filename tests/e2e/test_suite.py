@@ -19,27 +19,69 @@ from seqbench.stages.suite import cliques, suite_statistics
 VIDEO = {"kind": "video", "source": "aeon:GunPoint"}
 
 
-def evaluation(lstm, gru, baselines, winner=None, metric="macro_f1", void=False):
-    """The parts of a reports/eval/<name>.json that a suite reads."""
+def evaluation(lstm, gru, baselines, winner=None, metric="macro_f1", void=False, answer=None, rope=0.01):
+    """The parts of a reports/eval/<name>.json that a suite reads: LSTM vs GRU with `answer` (by
+    default the winner's, else undecided), and each cell against the first baseline (the best)."""
+    answer = "void" if void else answer or {"lstm": "a_better", "gru": "b_better"}.get(winner, "undecided")
+    words = {"a_better": "lstm is better", "b_better": "gru is better", "equivalent": "practically equivalent"}
     verdict = {
+        "answer": answer,
         "winner": winner,
-        "text": f"{winner} is better" if winner else "no significant difference",
+        "text": words.get(answer, answer),
         "p_value": 0.01 if winner else 0.4,
+        "rope": rope,
     }
+    best = next(iter(baselines), None)
     return {
         "cells": ["lstm", "gru"],
         "baselines": list(baselines),
+        "best_baseline": {"name": best},
         "models": {
             "lstm": {"baseline": False, "summary": {metric: {"mean": lstm}}},
             "gru": {"baseline": False, "summary": {metric: {"mean": gru}}},
             **{b: {"baseline": True, "scores": {metric: v}} for b, v in baselines.items()},
         },
         "comparisons": [
-            {"a": "lstm", "b": "gru", "metric": metric, "verdict": verdict, **({"void": "x"} if void else {})}
+            {
+                "a": "lstm",
+                "b": "gru",
+                "metric": metric,
+                "verdict": verdict,
+                "effect": {
+                    "difference": gru - lstm,
+                    "low": gru - lstm - 0.02,
+                    "high": gru - lstm + 0.02,
+                    "p_holm": 0.3,
+                },
+                **({"void": "x"} if void else {}),
+            },
+            *(
+                [
+                    against(cell, score, best, baselines[best], metric, rope)
+                    for cell, score in (("lstm", lstm), ("gru", gru))
+                ]
+                if best
+                else []
+            ),
         ],
         "cost": {
             c: {"train_seconds": {"mean": 2.0 + i}, "trainable_parameters": 100} for i, c in enumerate(("lstm", "gru"))
         },
+    }
+
+
+def against(cell, score, baseline, value, metric, rope):
+    """A cell against the best baseline: the baseline better beyond the ROPE, the cell better, or equivalent."""
+    difference = value - score
+    winner = baseline if difference > rope else cell if difference < -rope else None
+    answer = {baseline: "b_better", cell: "a_better"}.get(winner, "equivalent")
+    text = f"{winner} is better" if winner else "practically equivalent"
+    return {
+        "a": cell,
+        "b": baseline,
+        "metric": metric,
+        "verdict": {"answer": answer, "winner": winner, "text": text, "p_value": 0.01, "rope": rope},
+        "effect": {"difference": difference, "low": difference - 0.01, "high": difference + 0.01, "p_holm": 0.01},
     }
 
 
@@ -52,14 +94,17 @@ SCORES = {  # dataset -> lstm, gru, nn_dtw, majority (macro-F1)
     "f": (0.81, 0.70, 0.78, 0.10),
 }
 WINNERS = {"a": "lstm", "b": None, "c": "lstm", "d": None, "e": "gru", "f": "lstm"}
+ANSWERS = {"d": "equivalent"}  # the others: their winner's, or undecided (b)
 
 
-def suite_of(scores=SCORES, winners=WINNERS, metric="macro_f1"):
+def suite_of(scores=SCORES, winners=WINNERS, metric="macro_f1", answers=ANSWERS, ropes=None):
     evaluations = {
-        name: evaluation(lstm, gru, {"nn_dtw": dtw, "majority": majority}, winners.get(name), metric)
+        name: evaluation(
+            lstm, gru, {"nn_dtw": dtw, "majority": majority}, winners.get(name), metric, answer=answers.get(name)
+        )
         for name, (lstm, gru, dtw, majority) in scores.items()
     }
-    return suite_statistics("s", evaluations)
+    return suite_statistics("s", evaluations, ropes)
 
 
 def test_wilcoxon_friedman_and_ranks_match_scipy_and_aeon():
@@ -82,15 +127,38 @@ def test_wilcoxon_friedman_and_ranks_match_scipy_and_aeon():
     assert len(pairs) == 6
     raw = [wilcoxon(table[:, models.index(p["a"])], table[:, models.index(p["b"])]).pvalue for p in pairs]
     assert [p["p_value"] for p in pairs] == pytest.approx(raw)
-    assert [p["p_holm"] for p in pairs] == pytest.approx(list(multipletests(raw, method="holm")[1]))
+    # Holm within two families: the compared models (lstm, gru, nn_dtw: 3 pairs), and the pairs
+    # with the trivial majority baseline (3 pairs), so majority does not inflate the cells' family.
+    for family, size in (("compared", 3), ("trivial", 3)):
+        members = [p for p in pairs if p["family"] == family]
+        assert len(members) == size
+        expected = multipletests([p["p_value"] for p in members], method="holm")[1]
+        assert [p["p_holm"] for p in members] == pytest.approx(list(expected))
+    assert all(("majority" in (p["a"], p["b"])) == (p["family"] == "trivial") for p in pairs)
+    assert result["trivial_baselines"] == ["majority"]
 
 
-def test_win_tie_loss_needs_the_datasets_verdict():
+def test_the_four_answers_are_counted_from_each_datasets_verdict():
     result = suite_of()
-    # b: GRU's mean is higher but no significant verdict -> a tie, not a GRU win.
-    assert result["counts"] == {"lstm_wins": 3, "ties": 2, "gru_wins": 1}
+    # b: GRU's mean is higher but its verdict is undecided -> undecided, not a GRU win.
+    assert result["counts"] == {"lstm_better": 3, "equivalent": 1, "undecided": 1, "gru_better": 1, "void": 0}
     row = next(r for r in result["datasets"] if r["dataset"] == "b")
-    assert row["winner"] is None and row["scores"]["gru"] > row["scores"]["lstm"]
+    assert row["answer"] == "undecided" and row["scores"]["gru"] > row["scores"]["lstm"]
+    assert [r["answer_words"] for r in result["datasets"]] == [
+        "LSTM better",
+        "undecided",
+        "LSTM better",
+        "practically equivalent",
+        "GRU better",
+        "LSTM better",
+    ]
+    # each cell against its best baseline (nn_dtw), answer and effect (b - a: baseline - cell)
+    f = next(r for r in result["datasets"] if r["dataset"] == "f")
+    assert f["best_baseline"] == "nn_dtw"
+    assert f["vs_baseline"]["lstm"]["words"] == "lstm better"  # 0.81 vs 0.78
+    assert f["vs_baseline"]["gru"]["words"] == "nn_dtw better"  # 0.70 vs 0.78
+    assert f["vs_baseline"]["gru"]["effect"]["difference"] == pytest.approx(0.08)
+    assert f["effect"]["a"] == "lstm" and f["effect"]["difference"] == pytest.approx(-0.11)
 
 
 def test_lower_is_better_metrics_are_oriented_before_ranking():
@@ -102,8 +170,9 @@ def test_lower_is_better_metrics_are_oriented_before_ranking():
 
 def test_all_ties_give_p_one_and_one_clique():
     same = {name: (0.5, 0.5, 0.5, 0.5) for name in "abc"}
-    result = suite_of(same, {})
-    assert result["counts"] == {"lstm_wins": 0, "ties": 3, "gru_wins": 0}
+    result = suite_of(same, {}, answers={n: "equivalent" for n in "abc"})
+    assert result["counts"] == {"lstm_better": 0, "equivalent": 3, "undecided": 0, "gru_better": 0, "void": 0}
+    assert result["bayesian"]["p_equivalent"] > 0.99
     assert result["wilcoxon"]["p_value"] == 1.0 and result["wilcoxon"]["note"]
     assert result["friedman"]["p_value"] == 1.0
     assert result["friedman"]["cliques"] == [result["friedman"]["models"]]

@@ -7,6 +7,8 @@ A kind's module provides (tests/unit/test_kinds.py checks each registered kind f
 - `COLUMNS` (the canonical columns) and `GROUP_KEY` (the unit quarantined together, or None);
 - ingest and validate: `canonicalize(tables, cfg)`, `add_check_columns(df, cfg)`,
   `checks(cfg, df)`, `summary(df, cfg)`;
+- optionally `CHECK_COLUMNS`: helper column of add_check_columns -> (what its value means, the
+  canonical columns it is computed from), which the validation page shows in place of the helper;
 - prepare: `TASK` (which model, and so which batching: "forecast" or "classify") and
   `prepare(df, cfg) -> (arrays, meta)`; config: `CROSS_VALIDATES` (whether `validation:
   kfold` may pool its training and validation items);

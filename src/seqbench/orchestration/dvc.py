@@ -91,9 +91,9 @@ def plan_stages(root: Path, chosen: list[str], declared: list[str]) -> list[str]
     raise SeqbenchError(f"cannot plan the pipeline in {root}: {failure}")
 
 
-def reproduce_stage(root: Path, addressing: str, on_line: Callable[[str], None] = print) -> bool:
-    """Reproduce one stage as `dvc --wait-for-lock repro --single-item STAGE` would; True if it
-    ran, False if DVC found it unchanged and skipped it.
+def reproduce_stage(root: Path, addressing: str, on_line: Callable[[str], None] = print, force: bool = False) -> bool:
+    """Reproduce one stage as `dvc --wait-for-lock repro --single-item STAGE` would (with
+    `--force`: even when DVC sees it unchanged); True if it ran, False if DVC skipped it.
 
     DVC's messages and the output of the stage's command go to `on_line`, redacted, line by line.
     A failure raises StageFailed with the stage's own error lines.
@@ -120,7 +120,7 @@ def reproduce_stage(root: Path, addressing: str, on_line: Callable[[str], None] 
             with Repo(str(root), _wait_for_lock=True) as repo:
                 # Its "To track the changes with git" hint once per run (the flow's), not per stage.
                 repo.scm_context.quiet = True
-                return bool(repo.reproduce(addressing, single_item=True))
+                return bool(repo.reproduce(addressing, single_item=True, force=force))
         except DvcException as exc:
             failure = exc
     raise stage_error(addressing, failure, lines)
@@ -250,12 +250,24 @@ def verdict_table(root: Path, datasets: list[str], stages: list[dict] | None = N
             f"| {name} | {head['metric']} | {head['a']} vs {head['b']}: {head['verdict']['text']} "
             f"| {'—' if p_value is None else f'{p_value:.3g}'} | {head['effect']['difference']:+.4g} | {baseline} |"
         )
-    report = Paths(root).report().resolve()
-    link = f"[the full report]({report.as_uri()})" if report.exists() else "no report rendered yet"
-    text = "# LSTM vs GRU: verdicts\n\n" + "\n".join(rows) + f"\n\nDetails, plots and costs: {link}\n"
+    text = "# LSTM vs GRU: verdicts\n\n" + "\n".join(rows) + f"\n\nDetails, plots and costs: {report_location(root)}\n"
     if stages is not None:
         text += "\n" + stage_table(stages)
     return text
+
+
+def report_location(root: Path) -> str:
+    """Where the report is, in words a reader of the Prefect UI can use: a browser does not
+    follow a file:// link from an http:// page, so the path and the machine are named instead."""
+    import socket
+
+    report = Paths(root).report().resolve()
+    if not report.exists():
+        return "no report rendered yet"
+    return (
+        f"the report is `{report}` on {socket.gethostname()} (open it in a browser there, or serve "
+        f"its folder: `python -m http.server -d {report.parent}`)"
+    )
 
 
 def stage_table(stages: list[dict]) -> str:

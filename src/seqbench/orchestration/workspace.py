@@ -6,8 +6,9 @@ report stage depends on every evaluation (reports/eval). Suite datasets declared
 params.yaml would therefore train in every `make run` and every plain `dvc repro`.
 
 A folder with its own params.yaml is its own project root for seqbench (data/, models/, reports/
-under it: Paths) and its own pipeline for DVC: `dvc repro` in the project root never reaches it,
-as no stage there depends on its outputs, and `make suite` runs it with the usual pipeline flow
+under it: Paths) and its own DVC project: a DVC subrepo (`dvc init --subdir`, its own .dvc/ and
+cache), which the project root's `dvc status` and `dvc repro` skip, so a suite never shows up as
+"changed" after `make run`. `make suite` runs it with the usual pipeline flow
 (`flows/pipeline.py --params suites/<name>/params.yaml`). Its dvc.yaml is the project's, so its
 datasets go through the same stages, with:
 
@@ -51,6 +52,7 @@ def write_suite_pipeline(params_path: Path | str) -> Path:
         )
     workspace = params_path.resolve().parent
     root = project_root(workspace)
+    make_subrepo(workspace, root)
     pipeline = suite_pipeline(
         yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")),
         Path(os.path.relpath(root, workspace)).as_posix(),
@@ -61,6 +63,22 @@ def write_suite_pipeline(params_path: Path | str) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
+
+
+def make_subrepo(workspace: Path, root: Path) -> None:
+    """Make the workspace a DVC subrepo once, and give it the project's .dvcignore (a subrepo
+    reads its own: the run folders' times stay out of its hashes too, timings.py)."""
+    from dvc.repo import Repo
+
+    from seqbench.io import atomic_path
+
+    if not (workspace / ".dvc").is_dir():
+        with Repo.init(str(workspace), subdir=True) as repo, repo.config.edit() as config:
+            config["core"]["analytics"] = False  # as the project's own .dvc/config
+    ignore = root / ".dvcignore"
+    if ignore.is_file():
+        with atomic_path(workspace / ".dvcignore") as tmp:
+            tmp.write_text(ignore.read_text(encoding="utf-8"), encoding="utf-8")
 
 
 def project_root(workspace: Path) -> Path:
@@ -99,7 +117,7 @@ def suite_stage(prefix: str) -> dict:
         "foreach": "${suites}",
         "do": {
             "cmd": "seqbench suite ${key}",
-            "params": ["suites.${key}"],
+            "params": ["suites.${key}", "verdict"],  # the suite's ROPE
             "deps": ["reports/eval", *code],  # every evaluation: DVC runs the datasets' stages first
             "outs": [{"reports/suite/${key}.json": {"cache": False}}],
         },

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from seqbench.errors import SeqbenchError
 from seqbench.paths import Paths
-from seqbench.training.runs import METRICS, read_run_metrics
+from seqbench.training.runs import METRICS, cut_off, read_run_config, read_run_metrics
 
 
 def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
@@ -48,8 +48,9 @@ def evaluate(name: str, params_path: Path | str = "params.yaml") -> dict:
     best = best_baseline(kind.scorer(arrays, meta, split="val"), baselines_val)
     rope = params.rope(name, scorer.primary)
     did_not_learn = cells_that_did_not_learn(runs, cells, seeds)
+    improving = cells_still_improving(runs, cells, seeds)
     result, predictions = assemble(
-        name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds, best, rope, did_not_learn
+        name, cfg.kind, meta, scorer, outputs, baselines, cells, seeds, best, rope, did_not_learn, improving
     )
     examples = kind.describe_test(arrays, paths.validated(name))
     if examples is not None:
@@ -86,9 +87,12 @@ def assemble(
     best: dict,
     rope,
     did_not_learn: dict | None = None,
+    still_improving: dict | None = None,
 ):
     """(result, predictions table) from every run's and baseline's test outputs. `did_not_learn`:
-    cell -> reason, for the cells whose comparisons are void (cells_that_did_not_learn)."""
+    cell -> reason, for the cells whose comparisons are void (cells_that_did_not_learn);
+    `still_improving`: cell -> {"runs", "of", "reason"}, for the cells whose comparisons are at
+    most undecided (cells_still_improving)."""
     ensembles = {cell: combine_seeds([outputs[(cell, s)] for s in seeds]) for cell in cells}
     result = {
         "dataset": name,
@@ -106,8 +110,17 @@ def assemble(
     items.update({b: [scorer.primary_items(out)] for b, out in baselines.items()})
     result["rope"] = rope_width(rope, result["models"][best["name"]]["scores"][scorer.primary], scorer.primary)
     result["did_not_learn"] = did_not_learn or {}
+    result["still_improving"] = still_improving or {}
     result["comparisons"] = comparisons(
-        scorer, items, ensembles, baselines, cells, best["name"], result["rope"], result["did_not_learn"]
+        scorer,
+        items,
+        ensembles,
+        baselines,
+        cells,
+        best["name"],
+        result["rope"],
+        result["did_not_learn"],
+        result["still_improving"],
     )
     result["curves"] = {model: scorer.curves(out) for model, out in {**ensembles, **baselines}.items()}
     context = scorer.context()  # what the scores are read against, e.g. the test period's up-day share
@@ -186,6 +199,63 @@ def mark_void(found: list[dict], did_not_learn: dict) -> None:
             }
 
 
+def cells_still_improving(runs: dict, cells: list, seeds: list) -> dict:
+    """Cell -> {"runs": k, "of": n, "reason"} for each cell with runs still improving when their
+    epochs ran out (training/runs.py `cut_off`, from each run's metrics and config.json): the
+    cell was cut off, not early-stopped, so how it compares may change with more epochs."""
+    found = {}
+    for cell in cells:
+        marks = [cut_off(read_run_metrics(runs[(cell, s)]), read_run_config(runs[(cell, s)])) for s in seeds]
+        marked = [m for m in marks if m is not None]
+        if marked:
+            found[cell] = {"runs": len(marked), "of": len(seeds), "reason": improving_reason(cell, marked, len(seeds))}
+    return found
+
+
+def improving_reason(cell: str, marked: list[dict], runs: int) -> str:
+    """Why `cell`'s comparisons are at most undecided, and what to change."""
+    first = marked[0]  # the seeds of a cell share its budget
+    window = f"within the last {first['patience']} of {first['max_epochs']} epochs"
+    if first["validation"] == "kfold":
+        why = (
+            f"{cell}'s cross-validation was still improving at max_epochs (the folds' mean validation loss "
+            f"was lowest at epoch {first['best_epoch']}, {window}; all {runs} runs train to that epoch)"
+        )
+    else:
+        were = "was" if len(marked) == 1 else "were"
+        why = (
+            f"{len(marked)} of {runs} {cell} runs {were} still improving at max_epochs "
+            f"(best epoch {window}: cut off, not early-stopped)"
+        )
+    return why + ": raise train.max_epochs (or the dataset's own train.max_epochs)"
+
+
+def cap_still_improving(found: list[dict], still_improving: dict) -> None:
+    """Cap at "undecided" every comparison (not void) that involves a cell with runs still
+    improving: neither a winner nor practical equivalence can be told from models whose training
+    was cut off, as more epochs may move either side. The numbers and the Holm family stay as
+    they are (the test was run; only its reading is held back); "uncapped" keeps the answer the
+    numbers alone gave, and the reason says why and what to change."""
+    for comparison in found:
+        cells = [m for m in (comparison["a"], comparison["b"]) if m in still_improving]
+        if not cells or comparison.get("void"):
+            continue
+        reasons = [still_improving[m]["reason"] for m in cells]
+        comparison["still_improving"] = "; ".join(reasons)
+        verdict = comparison["verdict"]
+        uncapped = verdict.get("answer")
+        if uncapped == "undecided" and verdict.get("reason"):
+            reasons.append(f"besides, {verdict['reason']}")
+        comparison["verdict"] = {
+            **verdict,  # p and ROPE; an undecided verdict's seeds_to_decide
+            "answer": "undecided",
+            "winner": None,
+            "text": f"undecided: {' and '.join(cells)} still improving",
+            "reason": "; ".join(reasons),
+            "uncapped": uncapped,
+        }
+
+
 def combine_seeds(outputs: list):
     """The seeds' ensemble: the mean forecast, or the mean class probabilities."""
     import numpy as np
@@ -222,7 +292,15 @@ def scalar_metrics(scores: dict) -> list[str]:
 
 
 def comparisons(
-    scorer, items: dict, ensembles: dict, baselines: dict, cells: list, best: str, rope: dict, did_not_learn: dict
+    scorer,
+    items: dict,
+    ensembles: dict,
+    baselines: dict,
+    cells: list,
+    best: str,
+    rope: dict,
+    did_not_learn: dict,
+    still_improving: dict | None = None,
 ) -> list:
     """Every pair of cells, and each cell against the best baseline (chosen on validation).
 
@@ -230,6 +308,8 @@ def comparisons(
     with "p_holm", its p adjusted within the dataset's family; the verdict reads those and the
     ROPE. A comparison with a cell that did not learn is void (mark_void): it decides nothing, so
     it is left out of the family (its "p_holm" is None) and spends none of the others' level.
+    A comparison with a cell still improving when its epochs ran out is at most undecided
+    (cap_still_improving): it stays in the family, its verdict names no winner and no equivalence.
     "beside" holds the tests reported next to it, never deciding, each Holm-adjusted within its
     own family: forecasts, Diebold-Mariano on the seed-averaged loss series; classifiers, the
     seed ensembles' permutation test of macro-F1 and McNemar's test of accuracy.
@@ -262,6 +342,7 @@ def comparisons(
         else:
             c["verdict"] = {"p_value": None, "p_adjustment": "holm", "rope": rope["width"]}
     mark_void(found, did_not_learn)
+    cap_still_improving(found, still_improving or {})
     return found
 
 

@@ -22,6 +22,7 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
     paths = Paths(params_path.resolve().parent)
     kind = get_kind(cfg.kind)
     encoding = getattr(cfg, "encoding", "utf-8")
+    fingerprints = source_fingerprints(cfg, paths.root)  # before reading: a later change is seen next run
     tables = {key: read_source(src, paths.root, encoding, params.ingest) for key, src in cfg.sources().items()}
     df = kind.canonicalize(tables, cfg)
     # The source's text of cells that did not parse (nulls in the table): beside the table, for
@@ -41,6 +42,7 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
             "rows": int(len(df)),
             "columns": {c: str(t) for c, t in df.dtypes.items()},
             "sha256": sha256_file(table_tmp),
+            "source_fingerprint": fingerprints,  # what `make run` compares (reingest_reason)
             # No time of ingestion: the manifest is an output DVC hashes, and a fresh run of the
             # same source must leave dvc.lock as it was (`seqbench datasets` shows the table's mtime).
         }
@@ -50,3 +52,36 @@ def ingest(name: str, params_path: Path | str = "params.yaml") -> dict:
             manifest["unparsed"] = source_text
         manifest_tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def source_fingerprints(cfg, root: Path) -> dict:
+    """Each source's fingerprint (sources.fingerprint), by split ("all" for a single source)."""
+    from seqbench.sources import fingerprint
+
+    return {key or "all": fingerprint(source, root) for key, source in cfg.sources().items()}
+
+
+def reingest_reason(name: str, params_path: Path | str = "params.yaml") -> str | None:
+    """Why ingest@name must run although DVC sees nothing changed, or None.
+
+    DVC cannot hash a source outside the project (a package's data, a file named by path, a
+    URL), so the ingest stage does not declare it; `make run` asks this before every run
+    instead: a URL is fetched every run (only fetching can tell), any other source when its
+    fingerprint differs from the one its manifest recorded. With no manifest DVC runs it anyway.
+    """
+    import json
+
+    from seqbench.sources import UNKNOWN
+
+    params_path = Path(params_path)
+    paths = Paths(params_path.resolve().parent)
+    now = source_fingerprints(load_params(params_path).dataset(name), paths.root)
+    if UNKNOWN in now.values():
+        return "its source is a URL, fetched on every run (only fetching tells whether it changed)"
+    try:
+        recorded = json.loads(paths.manifest(name).read_text(encoding="utf-8")).get("source_fingerprint")
+    except (OSError, ValueError):
+        return None
+    if recorded != now:
+        return "its source changed since it was ingested"
+    return None

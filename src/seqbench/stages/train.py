@@ -34,15 +34,27 @@ def collect_runs(dataset: str, futures: dict, params_path: Path) -> dict:
             results.append(future.result())
         except Exception as exc:  # noqa: BLE001 - reported below, with the run it belongs to
             failures[f"{cell} seed{seed}"] = f"{type(exc).__name__}: {exc}"
+    paths = Paths(params_path.resolve().parent)
+    results = [with_still_improving(r, paths.run_dir(dataset, r["cell"], r["seed"])) for r in results]
     summary = summarize(dataset, results, failures)
-    write_outputs(dataset, summary, results, Paths(params_path.resolve().parent))
+    write_outputs(dataset, summary, results, paths)
     if failures:
         lines = "; ".join(f"{run}: {error}" for run, error in failures.items())
         raise SeqbenchError(f"{len(failures)} of {len(futures)} training runs of '{dataset}' failed: {lines}")
     return summary
 
 
+def with_still_improving(metrics: dict, run_dir: Path) -> dict:
+    """A finished run's metrics with "still_improving": whether it was cut off by max_epochs
+    rather than early-stopped (training/runs.py `cut_off`), read from its config.json."""
+    from seqbench.training.runs import read_run_config, still_improving
+
+    return {**metrics, "still_improving": still_improving(metrics, read_run_config(run_dir))}
+
+
 def summarize(dataset: str, results: list[dict], failures: dict) -> dict:
+    """Per cell: its runs' means, and how many were still improving when their epochs ran out
+    ("still_improving_runs"; each seed's own mark is in per_seed)."""
     cells = {}
     for cell in sorted({r["cell"] for r in results}):
         runs = sorted((r for r in results if r["cell"] == cell), key=lambda r: r["seed"])
@@ -50,6 +62,7 @@ def summarize(dataset: str, results: list[dict], failures: dict) -> dict:
             "runs": len(runs),
             "mean_best_val_loss": statistics.fmean(r["best_val_loss"] for r in runs),
             "mean_epochs_run": statistics.fmean(r["epochs_run"] for r in runs),
+            "still_improving_runs": sum(bool(r.get("still_improving")) for r in runs),
             "mean_train_seconds": statistics.fmean(r["train_seconds"] for r in runs),
             "trainable_parameters": runs[0]["trainable_parameters"],
             "hidden_size": runs[0].get("hidden_size"),

@@ -220,3 +220,68 @@ def chosen_cross_validation(paths: Paths, name: str, cell: str) -> dict:
         raise SeqbenchError(
             f"{paths.search_result(name)}: no cross-validation for {cell}; rerun `dvc repro search@{name}`"
         ) from None
+
+
+# ---- a run still improving when its epochs ran out -------------------------------------------
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """A run's config.json (its budget, and with k-fold its cross-validation)."""
+    path = run_dir / "config.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeqbenchError(f"{run_dir}: not a training run (no config.json)") from None
+    except ValueError as exc:
+        raise SeqbenchError(f"{path}: unreadable ({exc}); train the run again") from None
+
+
+def cut_off(metrics: dict, config: dict) -> dict | None:
+    """Where a finished run was still improving when its epochs ran out: {"validation",
+    "best_epoch", "max_epochs", "patience"}; None when it was not (or, from an older search
+    result, cannot be told).
+
+    Holdout: early stopping ends a run `patience` epochs after its best epoch (0 = the untrained
+    model). A run that ran all max_epochs with its best epoch within the last `patience` of them
+    (best_epoch > max_epochs - patience) was cut off, not early-stopped: early stopping had not
+    yet judged it, its validation loss may still have been falling, and more epochs might have
+    given it a better model. A run stopped early had its best epoch `patience` epochs before
+    its end, so it is never marked.
+
+    k-fold: a run trains for the steps its cell's cross-validation chose and keeps its last
+    epoch, so its own best epoch says nothing. The cross-validation does: every fold trained
+    with early stopping up to fold_max_epochs, and the chosen epoch is the lowest point of the
+    folds' mean validation curve (mean_val_losses, epoch 0 the untrained model). A lowest point
+    within the last `patience` of fold_max_epochs means the folds ran out of epochs while the
+    mean was still falling: the epoch every seed trains to is the budget's, not the data's. The
+    mean curve covers only the epochs every fold reached, so this needs every fold to have run
+    all fold_max_epochs: where one fold stopped early, the curve ends there whatever the budget,
+    and more epochs would not move the chosen epoch (not marked). All seeds of a cell share its
+    cross-validation, so all its runs are marked alike. A search result from before
+    fold_max_epochs was recorded: unknown, not marked."""
+    budget = config.get("budget") or {}
+    patience = budget.get("patience")
+    cross_validation = config.get("cross_validation")
+    if metrics.get("validation") == "kfold" or cross_validation:
+        cross_validation = cross_validation or {}
+        validation, max_epochs = "kfold", cross_validation.get("fold_max_epochs")
+        curve = cross_validation.get("mean_val_losses")
+        folds = cross_validation.get("folds") or []
+        # The curve's lowest point (its first, as the search chose it): the refit epochs of an
+        # older result without the curve.
+        best = curve.index(min(curve)) if curve else cross_validation.get("refit_epochs")
+        # Every fold ran out of epochs: the curve (epoch 0 the untrained model) reaches the budget.
+        reached = len(curve) - 1 if curve else min((f.get("epochs") or 0 for f in folds), default=0)
+        ran_all = max_epochs is not None and reached >= max_epochs
+    else:
+        validation, max_epochs, best = "holdout", budget.get("max_epochs"), metrics.get("best_epoch")
+        ran_all = max_epochs is not None and (metrics.get("epochs_run") or 0) >= max_epochs
+    if not (max_epochs and patience and best is not None and ran_all) or best <= max_epochs - patience:
+        return None
+    return {"validation": validation, "best_epoch": best, "max_epochs": max_epochs, "patience": patience}
+
+
+def still_improving(metrics: dict, config: dict) -> bool:
+    """Was the run still improving when its epochs ran out (cut_off)? Computed from a finished
+    run's metrics and config, never stored: a run folder from any version reads the same."""
+    return cut_off(metrics, config) is not None

@@ -512,14 +512,51 @@ def critical_difference(friedman: dict, datasets: int) -> str:
     return fragment(fig, 320)
 
 
-def lstm_vs_gru(rows: list[dict], metric: str) -> str:
+# The suite's answers (suite.ANSWERS): the page's answer colours, and a marker that says which
+# cell a decided answer names (▼ below the diagonal: LSTM higher, ▲ above: GRU higher).
+SUITE_ANSWERS = {
+    "lstm_better": ("LSTM better", ANSWER_COLOURS["a_better"], "triangle-down"),
+    "equivalent": ("practically equivalent", ANSWER_COLOURS["equivalent"], "circle"),
+    "undecided": ("undecided", ANSWER_COLOURS["undecided"], "diamond"),
+    "gru_better": ("GRU better", ANSWER_COLOURS["b_better"], "triangle-up"),
+    "void": ("void", ANSWER_COLOURS["void"], "x"),
+}
+
+
+def lstm_vs_gru(rows: list[dict], metric: str, rope: dict | None = None) -> str:
     """Each dataset's LSTM score against its GRU score; above the diagonal GRU scored higher.
-    Colour: the dataset's verdict (a winner, or no significant difference)."""
+    Colour and marker: the dataset's own answer. The band: the suite's ROPE around the diagonal
+    (where the two differ by less than it), when the ROPE is in the metric's units."""
     import plotly.graph_objects as go
 
     values = [v for row in rows for v in (row["scores"]["lstm"], row["scores"]["gru"])]
     low, high = min(values), max(values)
-    fig = go.Figure(
+    fig = go.Figure()
+    if rope and not rope["relative"] and rope["width"] > 0:
+        width = rope["width"]
+        fig.add_trace(  # the band's lower edge, then its upper edge filled down to it
+            go.Scatter(
+                x=[low, high],
+                y=[low - width, high - width],
+                mode="lines",
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[low, high],
+                y=[low + width, high + width],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=ROPE_FILL,
+                name=f"ROPE ±{width:.3g}",
+                hoverinfo="skip",
+            )
+        )
+    fig.add_trace(
         go.Scatter(
             x=[low, high],
             y=[low, high],
@@ -529,25 +566,86 @@ def lstm_vs_gru(rows: list[dict], metric: str) -> str:
             hoverinfo="skip",
         )
     )
-    for won in (True, False):
-        part = [row for row in rows if bool(row["winner"]) == won]
-        fig.add_trace(
-            go.Scatter(
-                x=[row["scores"]["lstm"] for row in part],
-                y=[row["scores"]["gru"] for row in part],
-                text=[escape(f"{row['dataset']}: {row['verdict']}") for row in part],
-                mode="markers",
-                marker={"size": 11, "color": VERDICT_COLOURS[won]},
-                name="a significant verdict" if won else "no significant difference",
-                hovertemplate="%{text}<br>LSTM %{x:.4g}, GRU %{y:.4g}<extra></extra>",
+    for answer, (words, hue, symbol) in SUITE_ANSWERS.items():
+        part = [row for row in rows if row["answer"] == answer]
+        if part:
+            fig.add_trace(
+                go.Scatter(
+                    x=[row["scores"]["lstm"] for row in part],
+                    y=[row["scores"]["gru"] for row in part],
+                    text=[escape(f"{row['dataset']}: {row['answer_words']}") for row in part],
+                    mode="markers",
+                    marker={"size": 11, "color": hue, "symbol": symbol},
+                    name=words,
+                    hovertemplate="%{text}<br>LSTM %{x:.4g}, GRU %{y:.4g}<extra></extra>",
+                )
             )
-        )
     fig.update_layout(
         title=f"LSTM vs GRU per dataset ({escape(metric)}, mean over seeds)",
         xaxis_title=f"LSTM {escape(metric)}",
         yaxis_title=f"GRU {escape(metric)}",
     )
     return fragment(fig, 420)
+
+
+# The simplex's three regions: which of the three probabilities a posterior sample puts highest.
+SIMPLEX_REGIONS = (
+    ("LSTM better", COLOURS["lstm"]),
+    ("practically equivalent", "#9467bd"),
+    ("GRU better", COLOURS["gru"]),
+)
+
+
+def bayesian_simplex(bayes: dict, metric: str) -> str:
+    """The Bayesian signed-rank test's posterior (Benavoli et al. 2017, Fig. 5): each point is one
+    posterior sample of (P(LSTM better), P(practically equivalent), P(GRU better)) on the
+    simplex, coloured by the largest of the three; the lines from the centre split the triangle
+    into those three regions. The share of points in a region is its probability."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    sample = np.asarray(bayes["posterior_sample"], dtype="float64").reshape(-1, 3)
+    region = np.argmax(sample, axis=1)
+    shares = (bayes["p_lstm_better"], bayes["p_equivalent"], bayes["p_gru_better"])
+    fig = go.Figure()
+    for k, (words, hue) in enumerate(SIMPLEX_REGIONS):
+        part = sample[region == k]
+        fig.add_trace(
+            go.Scatterternary(
+                a=part[:, 1],  # top: equivalent; bottom left: LSTM better; bottom right: GRU better
+                b=part[:, 0],
+                c=part[:, 2],
+                mode="markers",
+                name=f"{words}: P = {shares[k]:.2f}",
+                marker={"size": 4, "color": hue, "opacity": 0.5},
+                hovertemplate=f"{words}<extra></extra>",
+            )
+        )
+    for b, c in ((0.5, 0.0), (0.0, 0.5), (0.5, 0.5)):  # centre to the edges' midpoints
+        fig.add_trace(
+            go.Scatterternary(
+                a=[1 / 3, 1 - b - c],
+                b=[1 / 3, b],
+                c=[1 / 3, c],
+                mode="lines",
+                line={"color": "#333", "width": 1},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+    width = f"±{bayes['rope']:.3g} {escape(metric)}"
+    if bayes.get("relative"):
+        width = f"±{100 * bayes['rope']:.3g}% of each best baseline's {escape(metric)}"
+    fig.update_layout(
+        title=f"Bayesian signed-rank test over {bayes['n']} datasets (ROPE {width})",
+        ternary={
+            "sum": 1,
+            "aaxis": {"title": {"text": "practically equivalent"}, "showticklabels": False},
+            "baxis": {"title": {"text": "LSTM better"}, "showticklabels": False},
+            "caxis": {"title": {"text": "GRU better"}, "showticklabels": False},
+        },
+    )
+    return fragment(fig, 460, legend_px=40)
 
 
 def cost_vs_score(rows: list[dict], metric: str) -> str:

@@ -148,6 +148,7 @@ def summary_row(result: dict) -> dict:
         "vs_baseline": {c["a"]: c["verdict"] for c in against_baseline},
         "void": [{"a": c["a"], "b": c["b"], "reason": c["void"]} for c in result["comparisons"] if c.get("void")],
         "did_not_learn": result.get("did_not_learn") or {},
+        "still_improving": result.get("still_improving") or {},
         "target": (result.get("context") or {}).get("target"),  # forecasts only: return or volatility
         "answer": answer(result),
     }
@@ -261,7 +262,22 @@ def verdict_words(comparison: dict, result: dict) -> str:
         return f"{verdict['winner']} is better ({interval}, Holm p {verdict['p_value']:.2g})"
     if verdict.get("answer") == "equivalent":
         return f"practically equivalent ({interval}, inside the ROPE ±{result['rope']['width']:.3g})"
+    if comparison.get("still_improving"):
+        return f"undecided ({interval}), as {improving_words(comparison, result)}"
     return f"undecided ({interval})"
+
+
+def improving_words(comparison: dict, result: dict) -> str:
+    """ "3 of 5 gru runs were still improving at max_epochs": why a comparison is held at
+    undecided (evaluate.cap_still_improving), in a few words for the answer sentence."""
+    marked = result.get("still_improving") or {}
+    parts = []
+    for cell in (comparison["a"], comparison["b"]):
+        if cell in marked:
+            runs, of = marked[cell]["runs"], marked[cell]["of"]
+            parts.append(f"{runs} of {of} {cell} run{'s' if of != 1 else ''}")
+    were = "was" if len(parts) == 1 and parts[0].startswith("1 of") else "were"
+    return f"{' and '.join(parts)} {were} still improving at max_epochs: raise max_epochs"
 
 
 def baseline_words(baseline: str, against: dict) -> str:
@@ -658,16 +674,29 @@ def describe_changes(changes: dict, prefix: str = "") -> str:
 
 
 def suite_section(paths: Paths, name: str) -> dict:
-    """A suite's part of the page: reports/suite/<name>.json (suite.py) and its three figures."""
+    """A suite's part of the page: reports/suite/<name>.json (suite.py) and its figures."""
     result = read_stage(paths, name, "suite", paths.suite_result(name), f"suite@{name}")
     rows, metric = result["datasets"], result["metric"]
+    bayes = result.get("bayesian")
     return {
         "name": name,
         "result": result,
         "models": result["friedman"]["models"],
+        "classes": {row["dataset"]: suite_answer_classes(row) for row in rows},
         "plots": {
             "cd": figures.critical_difference(result["friedman"], len(rows)),
-            "scatter": figures.lstm_vs_gru(rows, metric),
+            "bayes": figures.bayesian_simplex(bayes, metric) if bayes else None,
+            "scatter": figures.lstm_vs_gru(rows, metric, result.get("rope")),
             "cost": figures.cost_vs_score(rows, metric),
         },
     }
+
+
+def suite_answer_classes(row: dict) -> dict:
+    """The page's CSS class (win, equivalent, undecided, void) of a suite row's LSTM-vs-GRU answer
+    ("answer") and of each cell's answer against the best baseline (by cell)."""
+
+    def css(answer: str) -> str:
+        return answer if answer in ("equivalent", "undecided", "void") else "win"
+
+    return {"answer": css(row["answer"]), **{cell: css(v["answer"]) for cell, v in row["vs_baseline"].items()}}
