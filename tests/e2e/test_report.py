@@ -469,6 +469,31 @@ def test_class_names_that_look_like_numbers_stay_names(tmp_path):
     assert found == [{"example": "clip 1", "actual": "01", "lstm": "01", "gru": "02"}]
 
 
+def test_label_names_name_the_classes_in_every_table(tmp_path):
+    from seqbench.stages.report.sections import disagreements, named_classes, read_predictions
+
+    path = tmp_path / "predictions.csv"
+    path.write_text("example,actual,lstm,gru,majority\nclip 1,1,1,2,1\nclip 2,2,2,2,1\n")
+    result = {"labels": ["1", "2"], "cells": ["lstm", "gru"], "baselines": ["majority"]}
+    named, predictions = named_classes(result, read_predictions(path, result), {"1": "gun", "2": "no gun"})
+    assert named["labels"] == ["gun", "no gun"] and result["labels"] == ["1", "2"]  # the figures' classes
+    found = disagreements(predictions, named)
+    assert found == [{"example": "clip 1", "actual": "gun", "lstm": "gun", "gru": "no gun"}]
+
+
+def test_label_names_must_name_declared_labels():
+    import pytest
+
+    from helpers import VIDEO
+    from seqbench.config import parse_params
+    from seqbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="label_names names 3, not among the labels 1, 2"):
+        parse_params({"datasets": {"v": {**VIDEO, "labels": [1, 2], "label_names": {1: "gun", 3: "typo"}}}})
+    named = parse_params({"datasets": {"v": {**VIDEO, "label_names": {1: "gun"}}}}).dataset("v")
+    assert named.label_names == {"1": "gun"}  # YAML's int keys read as the labels they name
+
+
 def test_settings_apply_by_what_the_dataset_is():
     from types import SimpleNamespace
 

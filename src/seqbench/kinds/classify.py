@@ -214,3 +214,15 @@ class ClassifierScorer:
         """Per model, the actual and predicted class of each scored example: DVC's confusion
         template reads these."""
         return {model: predictions[["actual", model]].rename(columns={model: "predicted"}) for model in models}
+
+
+def names_by_string(value):
+    """label_names' keys as strings, as labels compare (YAML reads `1: gun` with an int key)."""
+    return {str(key): str(name) for key, name in value.items()} if isinstance(value, dict) else value
+
+
+def check_label_names(labels: list[str] | None, names: dict[str, str]) -> None:
+    """Every named label is a declared one (when labels are declared): a typo names nothing."""
+    unknown = [key for key in names if labels and key not in labels]
+    if unknown:
+        raise ValueError(f"label_names names {', '.join(unknown)}, not among the labels {', '.join(labels)}")

@@ -59,6 +59,19 @@ class TextDataset(DatasetBase):
         # YAML reads `labels: [0, 1]` as ints; labels are compared as strings everywhere.
         return [str(v) for v in value] if isinstance(value, list) else value
 
+    # How the report names each label (e.g. {"1": gun, "2": no gun}); the labels stay as they are.
+    label_names: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _names_by_string(cls, value):
+        return classify.names_by_string(value)
+
+    @model_validator(mode="after")
+    def _named_labels_declared(self):
+        classify.check_label_names(self.labels, self.label_names)
+        return self
+
     @field_validator("embeddings")
     @classmethod
     def _known_embeddings(cls, value):

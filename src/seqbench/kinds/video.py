@@ -55,6 +55,19 @@ class VideoDataset(DatasetBase):
     def _labels_as_strings(cls, value):
         return [str(v) for v in value] if isinstance(value, list) else value
 
+    # How the report names each label (e.g. {"1": gun, "2": no gun}); the labels stay as they are.
+    label_names: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _names_by_string(cls, value):
+        return classify.names_by_string(value)
+
+    @model_validator(mode="after")
+    def _named_labels_declared(self):
+        classify.check_label_names(self.labels, self.label_names)
+        return self
+
     @model_validator(mode="after")
     def _frame_bounds_ordered(self):
         if self.min_frames > self.max_frames:

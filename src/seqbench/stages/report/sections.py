@@ -24,6 +24,7 @@ def dataset_section(paths: Paths, name: str, report_dir: Path, dataset=None) -> 
     validation = read_stage_json(paths.validation_report(name), f"validate@{name}")
     search = search_section(paths, name, lambda key, config: setting_applies(key, config, result, dataset))
     predictions = read_predictions(paths.predictions(name), result)
+    result, predictions = named_classes(result, predictions, getattr(dataset, "label_names", None))
     curves = pd.read_csv(paths.train_curves(name) / "learning_curves.csv")
     primary = result["comparisons"][0]["metric"]
     return {
@@ -69,6 +70,16 @@ def read_predictions(path: Path, result: dict):
     if "date" in predictions:  # forecasts name each test window by its date
         predictions["date"] = pd.to_datetime(predictions["date"])
     return predictions
+
+
+def named_classes(result: dict, predictions, names: dict | None):
+    """The classes as the reader knows them (params.yaml's `label_names`, e.g. "1" -> "gun") in
+    every table and figure: the labels in the result and the predicted classes."""
+    if not names or not result.get("labels"):
+        return result, predictions
+    result = {**result, "labels": [names.get(label, label) for label in result["labels"]]}
+    columns = [c for c in ("actual", *result["cells"], *result["baselines"]) if c in predictions]
+    return result, predictions.assign(**{c: predictions[c].map(lambda v: names.get(v, v)) for c in columns})
 
 
 def dataset_plots(result: dict, predictions, curves) -> dict:
