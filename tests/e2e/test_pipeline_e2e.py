@@ -16,6 +16,21 @@ def run(cmd, cwd, env):
     return run_command(cmd, cwd, env)
 
 
+# A price series and a text set, small enough for a pipeline in about a minute.
+TINY_DATASETS = {
+    "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5},
+    "reviews": {
+        "kind": "text",
+        "source": {"train": "train.csv", "test": "test.csv"},
+        "columns": {"text": "review", "label": "score"},
+    },
+}
+
+
+def tiny_files() -> dict:
+    return {"prices.csv": stock_frame(40), "train.csv": text_frame(30), "test.csv": text_frame(10)}
+
+
 @pytest.fixture
 def repo(tmp_path, prefect_server):
     """A git + DVC repo holding this project's pipeline, code and a small params file."""
@@ -29,17 +44,12 @@ def repo(tmp_path, prefect_server):
             "search": {"trials": 2, "space": {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}}},
         },
         "datasets": {
-            "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5},
-            "reviews": {
-                "kind": "text",
-                "source": {"train": "train.csv", "test": "test.csv"},
-                "columns": {"text": "review", "label": "score"},
-                "labels": ["great", "other"],
-            },
+            **TINY_DATASETS,
+            "reviews": {**TINY_DATASETS["reviews"], "labels": ["great", "other"]},
             "gunpoint": {"kind": "video", "source": "aeon:GunPoint", "labels": ["1", "2"], "min_frames": 10},
         },
     }
-    files = {"prices.csv": stock_frame(40), "train.csv": text_frame(30), "test.csv": text_frame(10)}
+    files = tiny_files()
     root = tmp_path / "repo"
     env = dvc_project(root, params, files)
     return root, {**env, **prefect_server}
@@ -163,16 +173,9 @@ def test_a_fresh_clone_runs_to_the_same_bytes(tmp_path, prefect_server):
     and out of dvc.lock (seqbench/timings.py)."""
     params = {
         "train": {"seeds": [0], "max_epochs": 2, "hidden_size": 4, "batch_size": 32, "runner": "sequential"},
-        "datasets": {
-            "prices": {"kind": "stock", "source": "prices.csv", "symbol": "TOY", "lookback": 5},
-            "reviews": {
-                "kind": "text",
-                "source": {"train": "train.csv", "test": "test.csv"},
-                "columns": {"text": "review", "label": "score"},
-            },
-        },
+        "datasets": TINY_DATASETS,  # the reviews' labels inferred
     }
-    files = {"prices.csv": stock_frame(40), "train.csv": text_frame(30), "test.csv": text_frame(10)}
+    files = tiny_files()
     root = tmp_path / "repo"
     env = {**dvc_project(root, params, files), **prefect_server}
     run([sys.executable, "flows/pipeline.py"], root, env)

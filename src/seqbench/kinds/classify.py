@@ -7,7 +7,12 @@ volatility.py, one module per target.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
 from seqbench.kinds.base import check_split
+from seqbench.settings import DatasetBase
 
 # ---- the classes: declared in params.yaml, or inferred from the data ----------------------------
 
@@ -216,13 +221,31 @@ class ClassifierScorer:
         return {model: predictions[["actual", model]].rename(columns={model: "predicted"}) for model in models}
 
 
-def names_by_string(value):
-    """label_names' keys as strings, as labels compare (YAML reads `1: gun` with an int key)."""
-    return {str(key): str(name) for key, name in value.items()} if isinstance(value, dict) else value
+class LabelledDataset(DatasetBase):
+    """The settings every classification kind shares (text, video): its classes and their names."""
 
+    # The classes, in the order of the model's outputs. Optional: when left out, prepare infers
+    # them from the validated data (class_names: the distinct labels, sorted); when given, a row
+    # with another label is quarantined.
+    labels: Annotated[list[str], Field(min_length=2)] | None = None
+    # How the report names each label (e.g. {"1": gun, "2": no gun}); the labels stay as they are.
+    label_names: dict[str, str] = Field(default_factory=dict)
 
-def check_label_names(labels: list[str] | None, names: dict[str, str]) -> None:
-    """Every named label is a declared one (when labels are declared): a typo names nothing."""
-    unknown = [key for key in names if labels and key not in labels]
-    if unknown:
-        raise ValueError(f"label_names names {', '.join(unknown)}, not among the labels {', '.join(labels)}")
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_strings(cls, value):
+        # YAML reads `labels: [0, 1]` as ints; labels are compared as strings everywhere.
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("label_names", mode="before")
+    @classmethod
+    def _names_by_string(cls, value):
+        return {str(key): str(name) for key, name in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _named_labels_declared(self):
+        # Every named label is a declared one (when labels are declared): a typo names nothing.
+        unknown = [key for key in self.label_names if self.labels and key not in self.labels]
+        if unknown:
+            raise ValueError(f"label_names names {', '.join(unknown)}, not among the labels {', '.join(self.labels)}")
+        return self

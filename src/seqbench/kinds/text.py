@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,7 +20,6 @@ from seqbench.kinds.base import (
     require_columns,
     split_column,
 )
-from seqbench.settings import DatasetBase
 
 COLUMNS = ("text", "label", "split")
 GROUP_KEY = None
@@ -33,12 +32,8 @@ EMBEDDINGS = {"learned": None, "glove-6b-50d": 50}
 # ---- settings: the keys of a text dataset in params.yaml ---------------------------------------
 
 
-class TextDataset(DatasetBase):
+class TextDataset(classify.LabelledDataset):
     kind: Literal["text"]
-    # The classes, in the order of the model's outputs. Optional: when left out, prepare infers
-    # them from the validated data (classify.class_names: the distinct labels, sorted); when
-    # given, a row with another label is quarantined.
-    labels: Annotated[list[str], Field(min_length=2)] | None = None
     max_chars: int = Field(20_000, gt=0)
     encoding: str = "utf-8"
     max_tokens: int = Field(200, gt=0)  # longer texts are cut to their first max_tokens tokens
@@ -52,25 +47,6 @@ class TextDataset(DatasetBase):
     # pretrained GloVe vectors (the `glove` extra), 50 wide, so embedding_size does not apply.
     embeddings: str = "learned"
     embeddings_trainable: bool = True  # fine-tune pretrained vectors (true) or freeze them
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _labels_as_strings(cls, value):
-        # YAML reads `labels: [0, 1]` as ints; labels are compared as strings everywhere.
-        return [str(v) for v in value] if isinstance(value, list) else value
-
-    # How the report names each label (e.g. {"1": gun, "2": no gun}); the labels stay as they are.
-    label_names: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("label_names", mode="before")
-    @classmethod
-    def _names_by_string(cls, value):
-        return classify.names_by_string(value)
-
-    @model_validator(mode="after")
-    def _named_labels_declared(self):
-        classify.check_label_names(self.labels, self.label_names)
-        return self
 
     @field_validator("embeddings")
     @classmethod

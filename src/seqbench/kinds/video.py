@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from seqbench.errors import SchemaError
 from seqbench.kinds import classify
@@ -24,7 +24,6 @@ from seqbench.kinds.base import (
     require_columns,
     split_column,
 )
-from seqbench.settings import DatasetBase
 from seqbench.sources import NestedClips, keep_source_text, pop_source_text
 
 COLUMNS = ("clip_id", "frame", "label", "split")  # plus one f_* column per feature
@@ -41,32 +40,11 @@ CHECK_COLUMNS = {
 # ---- settings: the keys of a video dataset in params.yaml --------------------------------------
 
 
-class VideoDataset(DatasetBase):
+class VideoDataset(classify.LabelledDataset):
     kind: Literal["video"]
-    # The classes, in the order of the model's outputs; when left out, prepare infers them from
-    # the validated data (classify.class_names: the distinct labels, sorted).
-    labels: list[str] | None = None
     class_weight: Literal["balanced", "none"] = "balanced"  # the classifier's loss, as for text
     min_frames: int = Field(2, gt=0)
     max_frames: int = Field(10_000, gt=0)
-
-    @field_validator("labels", mode="before")
-    @classmethod
-    def _labels_as_strings(cls, value):
-        return [str(v) for v in value] if isinstance(value, list) else value
-
-    # How the report names each label (e.g. {"1": gun, "2": no gun}); the labels stay as they are.
-    label_names: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("label_names", mode="before")
-    @classmethod
-    def _names_by_string(cls, value):
-        return classify.names_by_string(value)
-
-    @model_validator(mode="after")
-    def _named_labels_declared(self):
-        classify.check_label_names(self.labels, self.label_names)
-        return self
 
     @model_validator(mode="after")
     def _frame_bounds_ordered(self):
