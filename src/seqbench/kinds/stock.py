@@ -11,9 +11,10 @@ to long. A mapping of sources (`source: {AAPL: a.csv, MSFT: m.csv}`) names each 
 
 from __future__ import annotations
 
+import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from seqbench.kinds import returns, volatility
 from seqbench.kinds.base import (
@@ -25,7 +26,7 @@ from seqbench.kinds.base import (
     require_columns,
 )
 from seqbench.kinds.returns import log_returns
-from seqbench.settings import DatasetBase
+from seqbench.settings import DatasetBase, Strict
 from seqbench.sources import keep_source_text, pop_source_text
 
 PRICES = ("open", "high", "low", "close")
@@ -40,6 +41,24 @@ CHECK_COLUMNS = {
 
 
 # ---- settings: the keys of a stock dataset in params.yaml --------------------------------------
+
+
+class RowDates(Strict):
+    """`dates:` for a series that has no dates at all (an R ts object such as EuStockMarkets,
+    sampled in business time): its rows, in the source's order, get consecutive business days
+    (Monday to Friday) from `start`, one a row. The dates are synthetic: they order the rows and
+    split them chronologically, as real ones would, but a holiday the source left out is not left
+    out of them, so they drift from the real trading days, and `max_gap_days` has nothing to
+    check. The validation summary says so."""
+
+    start: datetime.date  # the first row's date, a weekday
+
+    @field_validator("start")
+    @classmethod
+    def _a_weekday(cls, value):
+        if value.weekday() >= 5:
+            raise ValueError(f"{value} is a {value:%A}; the first row's business day must be a weekday")
+        return value
 
 
 class StockDataset(DatasetBase):
@@ -60,6 +79,8 @@ class StockDataset(DatasetBase):
     # also open and close (Garman-Klass). A range estimator falls back to the squared return on
     # a day without a real range (high == low, e.g. the S&P 500's 1950s rows).
     variance: Literal["squared_returns", "parkinson", "garman_klass"] = "squared_returns"
+    # Synthetic dates for a source without a date column (RowDates); None: the source has dates.
+    dates: RowDates | None = None
 
     MAPPABLE: ClassVar[tuple[str, ...]] = COLUMNS
 
@@ -68,6 +89,15 @@ class StockDataset(DatasetBase):
         # An unused setting is a mistake waiting to be believed: say so instead of ignoring it.
         if "variance" in self.model_fields_set and self.target != "volatility":
             raise ValueError("variance: applies only to target: volatility")
+        return self
+
+    @model_validator(mode="after")
+    def _dates_or_a_date_column(self):
+        if self.dates is not None and "date" in self.columns:
+            raise ValueError(
+                f"dates: numbers the rows of a source without dates, but columns maps date to "
+                f"'{self.columns['date']}'; keep one of the two"
+            )
         return self
 
 
@@ -89,8 +119,7 @@ def _canonical_part(df, key: str | None, cfg):
     import pandas as pd
 
     source = cfg.sources()[key]
-    df = map_columns(df, cfg, source)
-    require_columns(df, ["date"], source)
+    df = with_dates(map_columns(df, cfg, source), cfg, source)
     if "close" not in df.columns:
         df = _wide_to_long(df, source)
     out = pd.DataFrame({"date": coerce_dates(df["date"], "date", source, cfg.date_format)})
@@ -107,6 +136,29 @@ def _canonical_part(df, key: str | None, cfg):
             out[column] = float("nan")
     kept = [c for c in out.columns if c not in COLUMNS]  # keep_source_text's, to canonicalize
     return out[[*COLUMNS, *kept]]
+
+
+def with_dates(df, cfg, source: str):
+    """`df` with its date column: the source's own, or, with `dates:` (RowDates), business days
+    from dates.start in row order. A source with neither is a SchemaError that names both ways."""
+    import pandas as pd
+
+    from seqbench.errors import SchemaError
+
+    has_dates = "date" in df.columns
+    if cfg.dates is None:
+        if not has_dates:
+            raise SchemaError(
+                f"{source}: missing column(s) date; columns are: {', '.join(map(str, df.columns))} "
+                "(map one with `columns: {date: ...}` in params.yaml; a series without any dates, "
+                "such as an R ts object, can take synthetic business days: `dates: {start: YYYY-MM-DD}`)"
+            )
+        return df
+    if has_dates:
+        # Two sources of truth for one column: the synthetic one would silently win.
+        raise SchemaError(f"{source}: has a date column; `dates:` is for a source without one: remove it")
+    days = pd.bdate_range(cfg.dates.start, periods=len(df))
+    return df.assign(date=days.to_numpy())
 
 
 def _wide_to_long(df, source: str):
@@ -178,6 +230,12 @@ def summary(df, cfg) -> dict:
         "first_date": str(df["date"].min().date()) if len(df) else None,
         "last_date": str(df["date"].max().date()) if len(df) else None,
         "optional_columns_present": [c for c in ("open", "high", "low", "volume") if df[c].notna().any()],
+        # Synthetic dates must not pass for the trading days they stand in for.
+        **(
+            {"dates": f"synthetic: business days from {cfg.dates.start}, one a row (params.yaml `dates:`)"}
+            if cfg.dates is not None
+            else {}
+        ),
     }
 
 
