@@ -9,7 +9,7 @@ times in timings.json beside metrics.json; .dvcignore leaves that file (and the 
 hold the same times) out of the folder's hash.
 
 Where the times file is missing (a workspace that pulled its results from a DVC remote), readers
-get the result without them, and the report says the cost was not measured here.
+get the result without them, and the report shows a dash for every time and no time ratio.
 """
 
 from __future__ import annotations

@@ -522,3 +522,22 @@ def test_each_section_links_its_evaluation_and_predictions(rendered, browser):
     html = rendered.read_text(encoding="utf-8")
     assert 'href="eval/prices.json"' in html and 'href="eval/prices/predictions.csv"' in html  # relative
     assert link(rendered.parent / "eval/missing.json", rendered.parent) is None  # no file, no link
+
+
+def test_without_measured_times_the_report_still_renders_and_says_nothing_it_did_not_measure(tmp_path):
+    """A workspace that pulled its results (reports/eval) but not this machine's times
+    (reports/timings, git-ignored and not a DVC output) renders with dashes for every time."""
+    import json
+
+    from report_data import report_project
+    from seqbench.stages.report import render_report
+    from seqbench.timings import split
+
+    params = report_project(tmp_path)
+    for path in (tmp_path / "reports/eval").glob("*.json"):
+        path.write_text(json.dumps(split(json.loads(path.read_text()))[0]))  # the result alone
+    html = render_report(params, tmp_path / "out/index.html").read_text()
+    answers = html[html.index('<div id="answers">') : html.index("</div>", html.index('<div id="answers">'))]
+    assert "trains" not in answers  # no time ratio in the answer sentences
+    assert "× lstm&#39;s time" not in html and "× lstm's time" not in html  # none in the summary's cost column
+    assert json.loads((tmp_path / "out/answers.json").read_text())["prices"]["comparisons"]

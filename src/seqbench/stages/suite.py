@@ -156,7 +156,8 @@ def dataset_row(dataset: str, result: dict) -> dict:
             for c in result["comparisons"]
             if c["b"] == best and c["a"] in CELLS
         },
-        "train_seconds": {cell: result["cost"][cell]["train_seconds"]["mean"] for cell in CELLS},
+        # measured times: absent where the workspace has none (timings.py)
+        "train_seconds": {cell: (result["cost"][cell].get("train_seconds") or {}).get("mean") for cell in CELLS},
         "parameters": {cell: result["cost"][cell]["trainable_parameters"] for cell in CELLS},
     }
 
