@@ -31,7 +31,7 @@ def render_report(params_path: Path | str = "params.yaml", output: Path | str | 
     html = render_html(sections, forest, run_metadata(paths.root, params_path, params), suites)
     with atomic_path(output) as tmp:
         tmp.write_text(html, encoding="utf-8")
-    write_json(answers(paths, list(params.datasets)), output.parent / ANSWERS)
+    write_json(answers(sections), output.parent / ANSWERS)
     return output
 
 
@@ -39,19 +39,16 @@ def render_report(params_path: Path | str = "params.yaml", output: Path | str | 
 ANSWERS = "answers.json"
 
 
-def answers(paths: Paths, datasets: list[str]) -> dict:
+def answers(sections: list[dict]) -> dict:
     """Each dataset's verdicts in numbers and words: what the page concludes, without the
     measured costs, so the same results give the same bytes."""
-    from seqbench.io import read_stage_json
-
-    record = {}
-    for name in datasets:
-        result = read_stage_json(paths.evaluation(name), f"evaluate@{name}")
-        record[name] = {
-            "best_baseline": result["best_baseline"]["name"],
-            "comparisons": [comparison_answer(c) for c in result["comparisons"]],
+    return {
+        section["name"]: {
+            "best_baseline": section["result"]["best_baseline"]["name"],
+            "comparisons": [comparison_answer(c) for c in section["result"]["comparisons"]],
         }
-    return record
+        for section in sections
+    }
 
 
 def comparison_answer(comparison: dict) -> dict:
