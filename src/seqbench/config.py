@@ -361,7 +361,27 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
+    for key, value in unquoted_dates(data):
+        raise ConfigError(
+            f"{path}: {key}: {value} is an unquoted YAML date, which DVC cannot read as a param; "
+            f'write it in quotes: "{value}"'
+        )
     return parse_params(data, str(path))
+
+
+def unquoted_dates(node, key: str = ""):
+    """(dotted key, value) of each YAML date or timestamp in `node`: YAML reads 1991-07-01 as a
+    date, and `dvc repro` stops on it ("Unsupported value of type 'date'")."""
+    import datetime
+
+    if isinstance(node, datetime.date):
+        yield key, node.isoformat()
+    elif isinstance(node, dict):
+        for name, value in node.items():
+            yield from unquoted_dates(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from unquoted_dates(value, f"{key}[{index}]")
 
 
 # What params.yaml may expand to, counted in YAML nodes (scalars, lists, mappings) with every
