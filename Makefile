@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install browser run suite test test-fast lint docs server deploy worker serve bench bench-suite bench-pipeline bench-neuralforecast lock clean
+.PHONY: install browser run suite test test-fast lint docs server deploy worker serve bench bench-suite bench-suite-scaling bench-pipeline bench-neuralforecast lock clean
 
 install: $(VENV)/.installed
 
@@ -99,7 +99,10 @@ bench: install  ## benchmarks; they print ratios against a plain baseline
 	test -d data/prepared/sp500_returns || $(BIN)/dvc repro prepare@sp500_returns
 	$(BIN)/python bench/search.py
 
-bench-suite: install  ## a suite's training on 1 worker against 2 (needs `make suite` first)
+bench-suite: install  ## `make suite` from a fresh clone, every stage timed: where the suite's time goes
+	$(BIN)/python bench/suite_breakdown.py --suite $(SUITE)
+
+bench-suite-scaling: install  ## a suite's training on 1 worker against 2 (needs `make suite` first)
 	$(BIN)/python bench/suite_scaling.py --suite $(SUITE)
 
 bench-pipeline: install  ## make run's pipeline in a fresh clone (its stages, overhead, fixed cost per stage), then one pool against a pool per stage

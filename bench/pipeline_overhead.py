@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 TRAINING = ("search@", "train@")
 
 
-def run_pipeline(workspace: Path) -> tuple[float, list[dict]]:
-    """Run the workspace's own pipeline flow in this process; (wall seconds, the stages)."""
+def run_pipeline(workspace: Path, params: Path = Path("params.yaml")) -> tuple[float, list[dict]]:
+    """Run the workspace's own pipeline flow on `params` (relative to the workspace; a suite's
+    suites/NAME/params.yaml runs that suite) in this process; (wall seconds, the stages)."""
     from seqbench.orchestration.prefect import prefect_api
 
     spec = importlib.util.spec_from_file_location("pipeline_flow", workspace / "flows" / "pipeline.py")
@@ -42,7 +43,7 @@ def run_pipeline(workspace: Path) -> tuple[float, list[dict]]:
     started = time.perf_counter()
     with prefect_api():
         since = datetime.now(timezone.utc)
-        stages = flow_module.pipeline(params_path=str(workspace / "params.yaml"))
+        stages = flow_module.pipeline(params_path=str(workspace / params))
         spans = task_spans(since)
     for stage in stages:  # a training stage's fixed cost: its wall time beyond its tasks' span
         if stage["stage"] in spans and stage["outcome"] == "ran":

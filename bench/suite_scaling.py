@@ -12,7 +12,8 @@ worker pool) and the rest (starting Python and Prefect, the pool, the summary): 
 printed for both, since only the runs can share two workers.
 
 Every arm trains the same runs from scratch with the same fixed budget (the search is skipped:
-`search.trials: 0`), with fewer epochs than the suite's own so the three arms take minutes.
+`search.trials: 0`, so every set validates on a holdout split, since k-fold needs a search), with
+fewer epochs than the suite's own so the three arms take minutes.
 
 Needs the suite prepared: `make suite` (or, in suites/<name>, `dvc repro prepare@<dataset>`).
 
@@ -50,11 +51,22 @@ def scratch_workspace(suite: str, datasets: list[str] | None, epochs: int, scrat
         if not (prepared / "meta.json").exists():
             sys.exit(f"{prepared}: not prepared; run `make suite` first (or `dvc repro prepare@{name}` in {workspace})")
         shutil.copytree(prepared, scratch / "data" / "prepared" / name)
-    params["train"]["search"] = {"trials": 0}
-    for train in (params["train"], params["suites"][suite].setdefault("train", {})):
-        train["max_epochs"] = epochs
-        train["patience"] = epochs  # every run trains all its epochs: the same work in every arm
+    fixed_budget(params, suite, epochs)
     return params, chosen
+
+
+def fixed_budget(params: dict, suite: str, epochs: int) -> None:
+    """No search, `epochs` epochs for every run, holdout validation: the same work in every arm.
+    Set at every level a budget can come from (global, the suite's, each dataset's own: the
+    innermost wins), and holdout because k-fold needs a search to choose each cell's epochs."""
+    params["train"]["search"] = {"trials": 0}
+    levels = [params["train"], params["suites"][suite].setdefault("train", {})]
+    levels += [dataset.setdefault("train", {}) for dataset in params["datasets"].values()]
+    for train in levels:
+        train.update(max_epochs=epochs, patience=epochs)  # every run trains all its epochs
+        train.pop("folds", None)
+    for train in levels[1:]:
+        train["validation"] = "holdout"
 
 
 def stage(script: str, name: str, scratch: Path) -> None:

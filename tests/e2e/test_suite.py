@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from chromium import check_in_browser
-from helpers import assert_clean_failure, video_frame
+from helpers import assert_clean_failure, random_walk_prices, video_frame
 from processes import REPO, dvc_project, run_command
 from seqbench.errors import SeqbenchError
 from seqbench.stages.suite import cliques, suite_statistics
@@ -268,63 +268,91 @@ def test_the_bundled_ucr_workspace_is_current_and_offline():
     assert all(d.source.removeprefix("aeon:") in bundled for d in params.datasets.values())
 
 
-# ---- one tiny suite through DVC, as `make suite` runs it ------------------------------------------
+# ---- a tiny suite of each kind through DVC, as `make suite` runs it --------------------------------
 
-TINY_SUITE = {
-    "verdict": {"rope": {}},  # evaluate's DVC params name the section
-    "train": {
-        "seeds": 5,  # a suite's minimum (config.check_suite_protocol)
-        "max_epochs": 2,
-        "patience": 2,
-        "hidden_size": 4,
-        "size_match": "hidden",
-        "batch_size": 8,
-        "runner": "sequential",
-        "retries": 0,
-        "search": {"trials": 0},
-    },
-    "suites": {"tiny": {"datasets": ["one", "two", "three"], "train": {"learning_rate": 0.01}}},
-    "datasets": {
-        name: {
+TINY_TRAIN = {
+    "seeds": 5,  # a suite's minimum (config.check_suite_protocol)
+    "max_epochs": 2,
+    "patience": 2,
+    "hidden_size": 4,
+    "size_match": "hidden",
+    "batch_size": 8,
+    "runner": "sequential",
+    "retries": 0,
+    "search": {"trials": 0},
+}
+TINY_NAMES = ("one", "two", "three")
+# Per kind: a dataset's params, its source table (by position), and the models the suite ranks.
+TINY_KINDS = {
+    "video": (
+        {
             "kind": "video",
-            "source": f"{name}.csv",
             "min_frames": 2,
             "max_quarantine_fraction": 1.0,
             "splits": {"validation": 0.25, "test": 0.25},
-        }
-        for name in ("one", "two", "three")
-    },
+        },
+        lambda i: video_frame(clips=24, frames=8 + 2 * i, dims=i + 1),
+        {"lstm", "gru", "nn_dtw", "majority"},
+    ),
+    "volatility": (  # as suites/volatility: next-week log realised variance, each series its own split
+        {"kind": "stock", "lookback": 10, "target": "volatility", "horizon": 5, "variance": "squared_returns"},
+        lambda i: random_walk_prices(days=260, seed=i),
+        {"lstm", "gru", "har", "log_har", "ewma", "garch"},
+    ),
 }
 
 
-def test_make_suites_path_runs_the_datasets_and_the_suite_stage_into_the_report(tmp_path, browser, prefect_server):
+def tiny_suite(kind: str, workspace) -> dict:
+    """A suite of three tiny datasets of `kind`, their sources written into `workspace`."""
+    dataset, table, _ = TINY_KINDS[kind]
+    for index, name in enumerate(TINY_NAMES):
+        table(index).to_csv(workspace / f"{name}.csv", index=False)
+    return {
+        "verdict": {"rope": {}},  # evaluate's DVC params name the section
+        "train": TINY_TRAIN,
+        "suites": {"tiny": {"datasets": list(TINY_NAMES), "train": {"learning_rate": 0.01}}},
+        "datasets": {name: {**dataset, "source": f"{name}.csv"} for name in TINY_NAMES},
+    }
+
+
+@pytest.mark.parametrize("kind", sorted(TINY_KINDS))
+def test_make_suites_path_runs_the_datasets_and_the_suite_stage_into_the_report(
+    kind, tmp_path, browser, prefect_server
+):
     root = tmp_path / "project"
     env = dvc_project(root, {"datasets": {"other": {"kind": "video", "source": "aeon:GunPoint"}}}, {})
     env.update(prefect_server)  # the session's server, not a temporary one for this run
     workspace = root / "suites" / "tiny"
     workspace.mkdir(parents=True)
-    (workspace / "params.yaml").write_text(yaml.safe_dump(TINY_SUITE, sort_keys=False))
-    for dims, name in enumerate(("one", "two", "three"), start=1):
-        video_frame(clips=24, frames=6 + 2 * dims, dims=dims).to_csv(workspace / f"{name}.csv", index=False)
+    (workspace / "params.yaml").write_text(yaml.safe_dump(tiny_suite(kind, workspace), sort_keys=False))
     # `make suite SUITE=tiny`, without make's install step
     run_command([sys.executable, "-m", "seqbench", "suite-pipeline", "suites/tiny/params.yaml"], root, env)
     output = run_command([sys.executable, "flows/pipeline.py", "--params", "suites/tiny/params.yaml"], root, env)
-    for name in ("one", "two", "three"):
+    for name in TINY_NAMES:
         assert f"Running stage 'evaluate@{name}'" in output
     assert "Running stage 'suite@tiny'" in output and "Running stage 'report'" in output
     assert "other" not in output.split("Running stage")[1:]  # the project's own dataset is not run
     assert not (root / "data" / "raw").exists() or not any((root / "data" / "raw").iterdir())
     result = json.loads((workspace / "reports/suite/tiny.json").read_text())
-    assert [row["dataset"] for row in result["datasets"]] == ["one", "two", "three"]
+    assert [row["dataset"] for row in result["datasets"]] == list(TINY_NAMES)
     assert sum(result["counts"].values()) == 3
-    assert set(result["friedman"]["average_ranks"]) == {"lstm", "gru", "nn_dtw", "majority"}
+    assert set(result["friedman"]["average_ranks"]) == TINY_KINDS[kind][2]
     assert 0 <= result["wilcoxon"]["p_value"] <= 1 and 0 <= result["friedman"]["p_value"] <= 1
+    bayesian = result["bayesian"]
+    assert sum(bayesian[p] for p in ("p_lstm_better", "p_equivalent", "p_gru_better")) == pytest.approx(1)
+    assert result["summary"]
+    for row in result["datasets"]:  # each cell against the dataset's best baseline, and each other
+        assert row["best_baseline"] in TINY_KINDS[kind][2] - {"lstm", "gru"}
+        assert set(row["vs_baseline"]) == {"lstm", "gru"} and row["answer_words"]
     report = workspace / "reports/index.html"
-    check_in_browser(browser, report, ["one", "two", "three"], "suite-report.png")
+    check_in_browser(browser, report, list(TINY_NAMES), f"suite-report-{kind}.png")
     assert browser.find_elements("css selector", "section#suite-tiny.suite")
-    for figure in ("cd", "scatter", "cost"):
+    for figure in ("cd", "scatter", "cost", "bayes"):
         assert browser.find_elements("css selector", f"#suite-tiny-{figure} .js-plotly-plot .main-svg"), figure
     traces = browser.execute_script("return document.querySelectorAll('#suite-tiny-cd g.trace').length")
     assert traces >= 4  # one per model, plus the bars
     labels = browser.execute_script("return document.querySelector('#suite-tiny-cd').textContent")
-    assert "lstm (" in labels and "nn_dtw (" in labels
+    baseline = "nn_dtw" if kind == "video" else "garch"
+    assert "lstm (" in labels and f"{baseline} (" in labels
+    summary = browser.execute_script("return document.querySelector('section#suite-tiny').textContent")
+    assert result["summary"] in " ".join(summary.split())

@@ -136,6 +136,17 @@ def test_a_recursive_alias_is_a_clear_error(tmp_path):
         load_params(path)
 
 
+def test_an_unquoted_yaml_date_is_refused_naming_its_key(tmp_path):
+    """YAML reads 1991-07-01 as a date, which `dvc repro` cannot read as a param; quoted, it loads."""
+    path = tmp_path / "params.yaml"
+    path.write_text("datasets:\n  eu: {kind: stock, source: x.csv, dates: {start: 1991-07-01}}\n")
+    quoting = r'datasets\.eu\.dates\.start: 1991-07-01 is an unquoted YAML date.*"1991-07-01"'
+    with pytest.raises(ConfigError, match=quoting):
+        load_params(path)
+    path.write_text('datasets:\n  eu: {kind: stock, source: x.csv, dates: {start: "1991-07-01"}}\n')
+    assert str(load_params(path).dataset("eu").dates.start) == "1991-07-01"
+
+
 def test_labels_are_compared_as_strings():
     params = parse_params({"datasets": {"t": {**TEXT, "labels": [0, 1]}}})
     assert params.dataset("t").labels == ["0", "1"]
