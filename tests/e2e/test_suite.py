@@ -297,7 +297,7 @@ TINY_KINDS = {
     "volatility": (  # as suites/volatility: next-week log realised variance, each series its own split
         {"kind": "stock", "lookback": 10, "target": "volatility", "horizon": 5, "variance": "squared_returns"},
         lambda i: random_walk_prices(days=260, seed=i),
-        {"lstm", "gru", "har", "log_har", "ewma", "garch"},
+        {"lstm", "gru", "har_rv", "har_log", "ewma", "garch"},
     ),
 }
 
